@@ -1,0 +1,16 @@
+"""keras-share: which layers of a saved Keras model share weights, are they frozen, and is this file what you think it is."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "inspect_file"]
+
+
+def __getattr__(name: str) -> object:
+    # Lazy: ``keras-share --version`` and ``import keras_share`` stay cheap.
+    if name == "inspect_file":
+        from keras_share.api import inspect_file
+
+        return inspect_file
+    raise AttributeError(name)

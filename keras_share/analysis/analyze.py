@@ -1,0 +1,103 @@
+"""Sharing, weight identity and effective trainability of a rebuilt graph."""
+
+from __future__ import annotations
+
+from keras_share.analysis.report import LayerReport, ModelReport, Summary
+from keras_share.graph.build import build_graph
+from keras_share.graph.model import Graph, Layer
+from keras_share.read.base import ModelFile
+
+
+def own_trainable(graph: Graph, layer: Layer, model_file: ModelFile) -> bool:
+    """Whether a layer's weights train once the file is loaded by the Keras that wrote it.
+
+    * Keras 3 honours each layer's own flag; among the enclosing models only the top model's flag
+      counts (``trainable_weights`` of the top model), and a top-level Sequential forgets its flag
+      on load.
+    * tf_keras loading ``.h5`` or ``.keras`` drops every model's flag (``Model.from_config``), so
+      only the layer's own flag counts; a SavedModel keeps them, and a frozen model freezes all it
+      contains.
+    """
+    if model_file.keras_generation == 3:
+        return layer.trainable_flag and (graph.root.trainable_flag or graph.root.kind == "sequential")
+    if model_file.format == "savedmodel":
+        return layer.trainable_flag and all(model.trainable_flag for model in graph.walk_up(layer))
+    return layer.trainable_flag
+
+
+def _frozen_by(graph: Graph, layer: Layer) -> str | None:
+    for model in graph.walk_up(layer):
+        if not model.trainable_flag:
+            return model.path
+    return None
+
+
+def _object_keys(graph: Graph) -> dict[str, tuple[object, ...]]:
+    """Group paths that are one layer object: the same stored arrays, or one shared config entry."""
+    keys: dict[str, tuple[object, ...]] = {}
+    first_by_identity: dict[tuple[str, str], str] = {}
+    for layer in graph.layers.values():
+        identity = (layer.class_name, layer.name)
+        if layer.weights:
+            keys[layer.path] = tuple(array.location for array in layer.weights)
+        elif layer.shared_object_id is not None and identity in first_by_identity:
+            keys[layer.path] = keys[first_by_identity[identity]]
+        else:
+            keys[layer.path] = ("path", layer.path)
+        first_by_identity.setdefault(identity, layer.path)
+    return keys
+
+
+def analyze_graph(model_file: ModelFile, graph: Graph) -> ModelReport:
+    """Effective calls, sharing, identity and trainability for every layer of ``graph``."""
+    effective: dict[str, int] = {"": 1}
+    reports: list[LayerReport] = []
+    for layer in graph.layers.values():
+        effective[layer.path] = layer.calls * effective.get(layer.parent or "", 1)
+        reports.append(
+            LayerReport(layer=layer, effective_calls=effective[layer.path],
+                        trainable=own_trainable(graph, layer, model_file), frozen_by=_frozen_by(graph, layer))
+        )
+    keys = _object_keys(graph)
+    members: dict[tuple[object, ...], list[LayerReport]] = {}
+    for report in reports:
+        members.setdefault(keys[report.layer.path], []).append(report)
+    for group in members.values():
+        total = sum(report.effective_calls for report in group)
+        for report in group:
+            report.object_calls = total
+            report.same_as = [other.layer.path for other in group if other is not report]
+    _containers_train_with_their_layers(reports)
+    seen: set[str] = set()
+    unique = 0
+    for report in reports:
+        for array in report.layer.weights:
+            if array.location not in seen:
+                seen.add(array.location)
+                unique += array.size
+    summary = Summary(
+        layers=sum(1 for report in reports if report.layer.kind not in ("input", "op")),
+        shared_layers=sum(1 for report in reports if report.shared),
+        unique_params=unique + sum(array.size for arrays in model_file.weights.unattached.values() for array in arrays),
+        naive_params=sum(report.param_count * report.effective_calls for report in reports)
+        + sum(array.size for arrays in model_file.weights.unattached.values() for array in arrays),
+        optimizer_arrays=len(model_file.weights.optimizer),
+    )
+    return ModelReport(file=model_file, graph=graph, layers=reports, summary=summary)
+
+
+def _containers_train_with_their_layers(reports: list[LayerReport]) -> None:
+    """A nested model trains when any weight-bearing layer inside it does."""
+    by_path = {report.layer.path: report for report in reports}
+    for report in reversed(reports):
+        if not report.layer.is_model:
+            continue
+        inner = [by_path[path] for path in report.layer.children]
+        weighted = [child for child in inner if child.layer.weights or child.layer.is_model]
+        if weighted:
+            report.trainable = any(child.trainable for child in weighted)
+
+
+def analyze(model_file: ModelFile) -> ModelReport:
+    """Rebuild the graph of a read file and analyse it."""
+    return analyze_graph(model_file, build_graph(model_file))

@@ -1,0 +1,14 @@
+"""The Python API: inspect saved model files and get ModelReport objects."""
+
+from __future__ import annotations
+
+import os
+
+from keras_share.analysis.analyze import analyze
+from keras_share.analysis.report import ModelReport
+from keras_share.read.detect import read_model
+
+
+def inspect_file(path: str | os.PathLike[str]) -> ModelReport:
+    """Read one saved model statically and analyse it; raises ``ReadError`` on bad input."""
+    return analyze(read_model(path))

@@ -1,0 +1,175 @@
+"""Rebuild the layer graph of a model file: nested models, call sites, normalised node indices."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keras_share import configs
+from keras_share.graph.model import CallSite, Graph, Layer, Shape, TensorRef
+from keras_share.graph.nodes import RawRef, as_shape, node_refs
+from keras_share.read.base import LayerKey, ModelFile
+
+
+def _kind(entry: dict[str, Any]) -> str:
+    if configs.is_input_layer(entry):
+        return "input"
+    if configs.is_op(entry):
+        return "op"
+    return configs.model_kind(entry) or "layer"
+
+
+def _input_shape(layer: Layer) -> Shape | None:
+    """The batch shape an InputLayer (or a first layer given ``batch_input_shape``) declares."""
+    for key in ("batch_shape", "batch_input_shape"):
+        shape = as_shape(layer.config.get(key))
+        if shape is not None:
+            return shape
+    return None
+
+
+class _Builder:
+    def __init__(self, model_file: ModelFile) -> None:
+        self.model_file = model_file
+        self.generation = model_file.keras_generation
+        self.layers: dict[str, Layer] = {}
+        self.notes: list[str] = []
+
+    def new_layer(self, entry: dict[str, Any], key: LayerKey, parent: str) -> Layer:
+        path = "/".join(key)
+        shared_id = entry.get("shared_object_id")
+        module = entry.get("module")
+        layer = Layer(
+            path=path,
+            name=key[-1],
+            class_name=configs.class_name(entry),
+            kind=_kind(entry),
+            parent=parent,
+            config=configs.entry_config(entry),
+            trainable_flag=configs.trainable_flag(entry),
+            module=module if isinstance(module, str) else None,
+            weights=list(self.model_file.weights.by_layer.get(key, [])),
+            shared_object_id=shared_id if isinstance(shared_id, int) and not isinstance(shared_id, bool) else None,
+            weights_missing=key in self.model_file.weights.missing,
+        )
+        if path in self.layers:
+            self.notes.append(f"duplicate layer name {path!r}: only the first entry is used")
+            return self.layers[path]
+        self.layers[path] = layer
+        return layer
+
+    def build_model(self, entry: dict[str, Any], model: Layer, key: LayerKey) -> list[tuple[dict[str, Any], Layer, LayerKey]]:
+        """Create the layers of one model and their call sites; return its nested models."""
+        entries = configs.layer_entries(entry) or []
+        made: list[tuple[dict[str, Any], Layer, LayerKey]] = []
+        for child in entries:
+            child_key = key + (configs.entry_name(child),)
+            layer = self.new_layer(child, child_key, model.path)
+            if layer.path not in model.children:
+                model.children.append(layer.path)
+            made.append((child, layer, child_key))
+        if model.kind == "sequential":
+            self._chain(model, [layer for _, layer, _ in made])
+        else:
+            self._connect(model, made)
+        return [item for item in made if item[1].is_model]
+
+    def _chain(self, model: Layer, layers: list[Layer]) -> None:
+        """A Sequential model applies each layer once, to the previous layer's output."""
+        previous: Layer | None = None
+        declared = as_shape(model.config.get("build_input_shape"))
+        for layer in layers:
+            if layer.kind == "input" and previous is None:
+                previous = layer
+                continue
+            if previous is None:
+                shape = _input_shape(layer) or declared
+                layer.call_sites.append(CallSite(0, [TensorRef(model.path, None, 0, shape=shape)] if shape else []))
+            else:
+                shape = _input_shape(previous) if previous.kind == "input" else None
+                layer.call_sites.append(CallSite(0, [TensorRef(previous.path, 0, 0, shape=shape)]))
+            previous = layer
+
+    def _connect(self, model: Layer, made: list[tuple[dict[str, Any], Layer, LayerKey]]) -> None:
+        by_name = {layer.name: layer for _, layer, _ in made}
+        entries = {layer.name: entry for entry, layer, _ in made}
+        call_counts = {
+            layer.name: len(entry["inbound_nodes"]) if isinstance(entry.get("inbound_nodes"), list) else 0
+            for entry, layer, _ in made
+        }
+        for entry, layer, _ in made:
+            nodes = entry.get("inbound_nodes")
+            if not isinstance(nodes, list):
+                continue
+            for index, node in enumerate(nodes):
+                refs = [self._resolve(raw, by_name, entries, call_counts, model) for raw in node_refs(node)]
+                layer.call_sites.append(CallSite(index, refs))
+
+    @staticmethod
+    def _has_construction_node(entry: dict[str, Any]) -> bool:
+        """Keras 2 counts a node for building a Functional, or a Sequential that starts with an Input."""
+        kind = configs.model_kind(entry)
+        entries = configs.layer_entries(entry) or []
+        return kind == "functional" or (kind == "sequential" and bool(entries) and configs.is_input_layer(entries[0]))
+
+    def _resolve(
+        self,
+        raw: RawRef,
+        by_name: dict[str, Layer],
+        entries: dict[str, dict[str, Any]],
+        call_counts: dict[str, int],
+        model: Layer,
+    ) -> TensorRef:
+        """Point a raw reference at a call of a layer of the same model (docs/keras-formats.md §4.3)."""
+        producer = by_name.get(raw.layer)
+        if producer is None:
+            self.notes.append(f"{model.path or 'the top model'} references unknown layer {raw.layer!r}")
+            return TensorRef(raw.layer, None, raw.tensor_index, raw.keyword, raw.shape)
+        calls = call_counts[producer.name]
+        index: int | None = raw.node_index
+        if self.generation == 2 and self._has_construction_node(entries[producer.name]):
+            index = raw.node_index - 1
+        if producer.kind == "input":
+            index = 0 if raw.node_index == 0 else None
+        elif not 0 <= index < calls:
+            index = raw.node_index if 0 <= raw.node_index < calls else None
+        if index is None:
+            self.notes.append(
+                f"{model.path or 'the top model'}: node index {raw.node_index} of {raw.layer!r} points at no call"
+            )
+        shape = raw.shape
+        if shape is None and producer.kind == "input":
+            shape = _input_shape(producer)
+        return TensorRef(producer.path, index, raw.tensor_index, raw.keyword, shape)
+
+
+def build_graph(model_file: ModelFile) -> Graph:
+    """The layer graph of a model file; a file without a graph gives a root with no layers."""
+    config = model_file.config or {}
+    kind = configs.model_kind(config)
+    root = Layer(
+        path="",
+        name=configs.entry_name(config) or "",
+        class_name=configs.class_name(config),
+        kind=kind or ("subclassed" if model_file.config is not None else "weights"),
+        parent=None,
+        config=configs.entry_config(config),
+        trainable_flag=configs.trainable_flag(config),
+    )
+    builder = _Builder(model_file)
+    if kind is None and model_file.config is not None:
+        builder.notes.append(
+            f"{root.class_name or 'this model'} is a subclassed model: its architecture lives in Python code, "
+            "not in the file, so calls and sharing cannot be read; its weight groups are listed by attribute name"
+        )
+    if kind is not None:
+        pending = [(config, root, ())]
+        while pending:
+            entry, model, key = pending.pop()
+            pending.extend(reversed(builder.build_model(entry, model, key)))
+    ordered: dict[str, Layer] = {}
+    stack = list(reversed(root.children))
+    while stack:
+        layer = builder.layers[stack.pop()]
+        ordered[layer.path] = layer
+        stack.extend(reversed(layer.children))
+    return Graph(root=root, layers=ordered, has_graph=kind is not None, notes=builder.notes)

@@ -1,0 +1,88 @@
+"""The layer graph rebuilt from a config: layers, their call sites, and nesting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from keras_share.read.base import WeightArray
+
+Shape = tuple[int | None, ...]
+
+
+@dataclass(frozen=True)
+class TensorRef:
+    """A tensor fed to a call: output ``tensor`` of call ``call`` of the layer at ``layer``.
+
+    ``call`` is None when the file's node index points at no call of that layer.
+    """
+
+    layer: str
+    call: int | None
+    tensor: int
+    keyword: str | None = None
+    shape: Shape | None = None
+
+
+@dataclass
+class CallSite:
+    """One application of a layer inside its model's graph."""
+
+    index: int
+    inputs: list[TensorRef] = field(default_factory=list)
+
+    @property
+    def input_shapes(self) -> list[Shape | None]:
+        """The shape of each input tensor, None where the file does not determine it."""
+        return [ref.shape for ref in self.inputs]
+
+
+@dataclass
+class Layer:
+    """One layer entry of a model config (a nested model is a Layer with children)."""
+
+    path: str
+    name: str
+    class_name: str
+    kind: str
+    """``layer``, ``input``, ``op``, ``functional`` or ``sequential``."""
+    parent: str | None
+    """Path of the enclosing model; ``""`` is the top model, None for the top model itself."""
+    config: dict[str, Any]
+    trainable_flag: bool
+    module: str | None = None
+    call_sites: list[CallSite] = field(default_factory=list)
+    weights: list[WeightArray] = field(default_factory=list)
+    children: list[str] = field(default_factory=list)
+    shared_object_id: int | None = None
+    weights_missing: bool = False
+
+    @property
+    def calls(self) -> int:
+        """Call sites in its own model's graph."""
+        return len(self.call_sites)
+
+    @property
+    def is_model(self) -> bool:
+        """True for nested Functional and Sequential models."""
+        return self.kind in ("functional", "sequential")
+
+
+@dataclass
+class Graph:
+    """The whole model: the top model as ``root`` and every layer below it, parents first."""
+
+    root: Layer
+    layers: dict[str, Layer]
+    has_graph: bool
+    notes: list[str] = field(default_factory=list)
+
+    def walk_up(self, layer: Layer) -> list[Layer]:
+        """The enclosing models of ``layer``, innermost first, ending with the root."""
+        chain: list[Layer] = []
+        parent = layer.parent
+        while parent is not None:
+            model = self.layers.get(parent, self.root) if parent else self.root
+            chain.append(model)
+            parent = model.parent
+        return chain

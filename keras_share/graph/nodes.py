@@ -1,0 +1,115 @@
+"""Tensor references inside ``inbound_nodes``, in both schemas (docs/keras-formats.md §4)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from keras_share.graph.model import Shape
+
+CONSTANT_VALUE = "_CONSTANT_VALUE"
+
+
+@dataclass(frozen=True)
+class RawRef:
+    """A tensor reference as the file writes it: the node index is not yet normalised."""
+
+    layer: str
+    node_index: int
+    tensor_index: int
+    keyword: str | None
+    shape: Shape | None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def as_shape(value: Any) -> Shape | None:
+    """A JSON shape (list of ints and nulls) as a tuple, or None when it is not one."""
+    if isinstance(value, dict) and isinstance(value.get("items"), list):
+        value = value["items"]
+    if not isinstance(value, list) or not all(item is None or _is_int(item) for item in value):
+        return None
+    return tuple(value)
+
+
+def _walk(value: Any) -> Iterator[Any]:
+    """Every dict and list inside ``value``, depth first, without recursion."""
+    stack = [value]
+    while stack:
+        current = stack.pop()
+        yield current
+        if isinstance(current, dict):
+            stack.extend(reversed(list(current.values())))
+        elif isinstance(current, list):
+            stack.extend(reversed(current))
+
+
+def _keras3_refs(value: Any, keyword: str | None) -> Iterator[RawRef]:
+    for item in _walk(value):
+        if isinstance(item, dict) and item.get("class_name") == "__keras_tensor__":
+            config = item.get("config") if isinstance(item.get("config"), dict) else {}
+            history = config.get("keras_history")
+            if (
+                isinstance(history, list) and len(history) == 3 and isinstance(history[0], str)
+                and _is_int(history[1]) and _is_int(history[2])
+            ):
+                yield RawRef(history[0], history[1], history[2], keyword, as_shape(config.get("shape")))
+
+
+def _is_keras2_leaf(value: Any) -> bool:
+    return (
+        isinstance(value, list) and len(value) in (3, 4) and isinstance(value[0], str)
+        and (value[0] == CONSTANT_VALUE or (_is_int(value[1]) and _is_int(value[2])))
+        and (len(value) == 3 or isinstance(value[3], dict))
+    )
+
+
+def _keras2_kwarg_refs(kwargs: dict[str, Any]) -> Iterator[RawRef]:
+    for keyword, value in kwargs.items():
+        for item in _walk(value):
+            if _is_keras2_leaf(item) and item[0] != CONSTANT_VALUE:
+                yield RawRef(item[0], item[1], item[2], keyword, None)
+
+
+def _keras2_refs(node: Any) -> Iterator[RawRef]:
+    """Leaves ``[name, node, tensor, kwargs]`` of the first argument, then tensors in kwargs."""
+    seen_kwargs: list[RawRef] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if _is_keras2_leaf(current):
+            if current[0] != CONSTANT_VALUE:
+                yield RawRef(current[0], current[1], current[2], None, None)
+            if len(current) == 4:
+                for ref in _keras2_kwarg_refs(current[3]):
+                    if ref not in seen_kwargs:
+                        seen_kwargs.append(ref)
+        elif isinstance(current, list):
+            stack.extend(reversed(current))
+        elif isinstance(current, dict):
+            stack.extend(reversed(list(current.values())))
+    yield from seen_kwargs
+
+
+def node_refs(node: Any) -> list[RawRef]:
+    """Tensor references of one inbound node, positional inputs first, then keyword tensors."""
+    if isinstance(node, dict) and ("args" in node or "kwargs" in node):
+        refs = list(_keras3_refs(node.get("args", []), None))
+        kwargs = node.get("kwargs")
+        if isinstance(kwargs, dict):
+            for keyword, value in kwargs.items():
+                refs.extend(_keras3_refs(value, keyword))
+        return refs
+    return list(_keras2_refs(node))
+
+
+def io_refs(value: Any) -> list[tuple[str, int, int]]:
+    """The ``[name, node_index, tensor_index]`` leaves of an ``input_layers``/``output_layers`` value."""
+    return [
+        (item[0], item[1], item[2])
+        for item in _walk(value)
+        if isinstance(item, list) and len(item) == 3 and isinstance(item[0], str) and _is_int(item[1]) and _is_int(item[2])
+    ]

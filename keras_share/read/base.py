@@ -1,0 +1,62 @@
+"""The plain result every format reader produces: a model config and a weight index."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+LayerKey = tuple[str, ...]
+"""A layer's position in the config: names from the top model down (the top model left out)."""
+
+
+@dataclass(frozen=True)
+class WeightArray:
+    """One stored array: its name, shape and dtype, and where in the file it lives."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    location: str
+
+    @property
+    def size(self) -> int:
+        """Number of scalars in the array."""
+        count = 1
+        for dim in self.shape:
+            count *= dim
+        return count
+
+
+@dataclass
+class WeightIndex:
+    """Stored arrays, attached to config layers where the format allows it.
+
+    ``by_layer`` maps a layer key to its arrays; the same array (same ``location``) may appear
+    under several keys when one layer object sits at several places. ``unattached`` holds groups
+    the config does not name (subclassed models, attribute-named sublayers of a weights-only
+    file), keyed by their group path. ``optimizer`` is optimizer state, never a layer weight.
+    """
+
+    by_layer: dict[LayerKey, list[WeightArray]] = field(default_factory=dict)
+    unattached: dict[str, list[WeightArray]] = field(default_factory=dict)
+    optimizer: list[WeightArray] = field(default_factory=list)
+    missing: list[LayerKey] = field(default_factory=list)
+    """Layers whose weights group the naming rules predict but the file lacks."""
+
+
+@dataclass
+class ModelFile:
+    """What a reader found in one file, in a form that no longer depends on the format."""
+
+    path: str
+    format: str
+    keras_version: str | None
+    config: dict[str, Any] | None
+    weights: WeightIndex
+    backend: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def keras_generation(self) -> int:
+        """3 for files written by Keras 3, 2 for Keras 2 / tf.keras / tf_keras."""
+        return 3 if (self.keras_version or "").startswith("3") else 2

@@ -1,0 +1,81 @@
+"""Tell the formats apart by content and find model files inside folders."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from keras_share.errors import ReadError
+from keras_share.read.base import ModelFile
+from keras_share.read.keras_archive import CONFIG_MEMBER, read_archive, read_directory
+from keras_share.read.legacy_h5 import read_h5
+from keras_share.read.saved_model import METADATA_FILE, read_saved_model
+
+ZIP_MAGIC = b"PK\x03\x04"
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+def _is_model_directory(path: Path) -> bool:
+    return (path / CONFIG_MEMBER).is_file() or (path / METADATA_FILE).is_file() or (path / "saved_model.pb").is_file()
+
+
+def _has_hdf5_signature(path: Path) -> bool:
+    """HDF5 puts its superblock at byte 0, 512, 1024, 2048, ... (a user block may precede it)."""
+    with open(path, "rb") as stream:
+        offset = 0
+        while offset <= 1 << 20:
+            stream.seek(offset)
+            if stream.read(8) == HDF5_MAGIC:
+                return True
+            offset = 512 if offset == 0 else offset * 2
+    return False
+
+
+def read_model(path: str | os.PathLike[str]) -> ModelFile:
+    """Read any supported model file or folder; raise ReadError with a one-line reason otherwise."""
+    target = Path(path)
+    if target.name == METADATA_FILE and target.is_file():
+        target = target.parent
+    if target.is_dir():
+        if (target / CONFIG_MEMBER).is_file():
+            return read_directory(target)
+        if (target / METADATA_FILE).is_file() or (target / "saved_model.pb").is_file():
+            return read_saved_model(target)
+        raise ReadError(str(path), "folder without config.json or keras_metadata.pb: not a saved model")
+    if not target.exists():
+        raise ReadError(str(path), "no such file or folder")
+    try:
+        with open(target, "rb") as stream:
+            head = stream.read(8)
+        if not head:
+            raise ReadError(str(path), "empty file")
+        if head.startswith(ZIP_MAGIC):
+            return read_archive(target)
+        if _has_hdf5_signature(target):
+            return read_h5(target)
+    except OSError as error:
+        raise ReadError(str(path), f"cannot read ({error.strerror or error})") from None
+    raise ReadError(str(path), "not a Keras model (neither a .keras zip nor an HDF5 file)")
+
+
+def discover(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """The model inputs a path names: itself, or for a plain folder every model found inside it.
+
+    Folders that are themselves saved models (config.json, keras_metadata.pb) count as one input.
+    """
+    target = Path(path)
+    if not target.is_dir() or _is_model_directory(target):
+        yield target
+        return
+    for root, dirs, files in os.walk(target):
+        dirs.sort()
+        here = Path(root)
+        for name in list(dirs):
+            if _is_model_directory(here / name):
+                dirs.remove(name)
+                yield here / name
+        for name in sorted(files):
+            if name.lower().endswith(MODEL_SUFFIXES):
+                yield here / name

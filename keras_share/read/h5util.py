@@ -1,0 +1,124 @@
+"""Careful HDF5 access shared by the readers: hard links only, metadata only, typed attributes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import h5py
+import numpy as np
+
+from keras_share.read.base import WeightArray
+
+
+def child(group: h5py.Group, name: str) -> h5py.Group | h5py.Dataset | None:
+    """The object linked as ``name`` in ``group`` if the link is a hard link inside this file.
+
+    External and soft links are never followed: a crafted file could point anywhere.
+    """
+    try:
+        link = group.get(name, getlink=True)
+    except (KeyError, ValueError, OSError, TypeError):
+        return None
+    if not isinstance(link, h5py.HardLink):
+        return None
+    try:
+        return group[name]
+    except (KeyError, ValueError, OSError):
+        return None
+
+
+def children(group: h5py.Group) -> Iterator[tuple[str, h5py.Group | h5py.Dataset]]:
+    """Hard-linked members of ``group`` in the order h5py lists them."""
+    try:
+        names = list(group.keys())
+    except (ValueError, OSError, RuntimeError):
+        return
+    for name in names:
+        obj = child(group, name)
+        if obj is not None:
+            yield name, obj
+
+
+def subgroup(group: h5py.Group, path: str) -> h5py.Group | None:
+    """Follow ``a/b/c`` through hard links only; None when any step is missing or not a group."""
+    current: Any = group
+    for part in path.strip("/").split("/"):
+        if not part:
+            continue
+        if not isinstance(current, h5py.Group):
+            return None
+        current = child(current, part)
+    return current if isinstance(current, h5py.Group) else None
+
+
+def dataset_dtype(dataset: h5py.Dataset) -> str:
+    """The stored dtype name, honouring Keras's ``dtype="bfloat16"`` dataset attribute."""
+    declared = dataset.attrs.get("dtype") if "dtype" in dataset.attrs else None
+    if isinstance(declared, bytes):
+        declared = declared.decode("utf-8", "replace")
+    if isinstance(declared, str) and declared:
+        return declared
+    return str(dataset.dtype)
+
+
+def weight_array(dataset: h5py.Dataset, name: str, location: str) -> WeightArray | None:
+    """Describe one dataset without reading it; None for virtual or non-array datasets."""
+    try:
+        if dataset.is_virtual:
+            return None
+        shape = tuple(int(dim) for dim in dataset.shape) if dataset.shape is not None else ()
+        return WeightArray(name=name, shape=shape, dtype=dataset_dtype(dataset), location=location)
+    except (ValueError, OSError, TypeError, RuntimeError):
+        return None
+
+
+def to_str(value: Any) -> str | None:
+    """An attribute value as text (h5py returns str or bytes depending on how it was written)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        return value
+    if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "SUO":
+        return to_str(value.item())
+    return None
+
+
+def str_attr(obj: h5py.HLObject, name: str) -> str | None:
+    """A string attribute, or None when absent or of another type."""
+    try:
+        if name not in obj.attrs:
+            return None
+        return to_str(obj.attrs[name])
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def str_list_attr(obj: h5py.HLObject, name: str) -> list[str] | None:
+    """A list-of-strings attribute, joining Keras's chunks ``name0``, ``name1``, ...
+
+    Returns None when neither ``name`` nor ``name0`` exists, and raises ValueError on a value
+    that is not a list of strings.
+    """
+    try:
+        if name in obj.attrs:
+            chunks = [obj.attrs[name]]
+        elif f"{name}0" in obj.attrs:
+            chunks = []
+            while f"{name}{len(chunks)}" in obj.attrs:
+                chunks.append(obj.attrs[f"{name}{len(chunks)}"])
+        else:
+            return None
+    except (OSError, TypeError, KeyError) as error:
+        raise ValueError(f"attribute {name!r} cannot be read ({error})") from error
+    values: list[str] = []
+    for chunk in chunks:
+        items = np.atleast_1d(np.asarray(chunk))
+        if items.size == 0:
+            continue
+        for item in items.tolist():
+            text = to_str(item)
+            if text is None:
+                raise ValueError(f"attribute {name!r} holds {type(item).__name__}, not text")
+            values.append(text)
+    return values

@@ -1,0 +1,89 @@
+"""``.keras`` archives (zip) and their unzipped directory form: config.json + model.weights.h5."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import IO, Any
+
+import h5py
+
+from keras_share.errors import ReadError
+from keras_share.read.base import ModelFile, WeightIndex
+from keras_share.read.vars_layout import VarsLayoutReader
+
+CONFIG_MEMBER = "config.json"
+METADATA_MEMBER = "metadata.json"
+WEIGHTS_MEMBER = "model.weights.h5"
+MAX_JSON_BYTES = 64 * 1024 * 1024
+"""Largest config.json / metadata.json accepted (uncompressed); real configs are far smaller."""
+
+
+def _bounded_read(stream: IO[bytes], path: str, member: str) -> bytes:
+    """Read at most MAX_JSON_BYTES, refusing anything longer whatever its header claims."""
+    data = stream.read(MAX_JSON_BYTES + 1)
+    if len(data) > MAX_JSON_BYTES:
+        raise ReadError(path, f"{member} is larger than {MAX_JSON_BYTES // (1024 * 1024)} MiB; refusing to read it")
+    return data
+
+
+def _parse_json(data: bytes, path: str, member: str) -> Any:
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise ReadError(path, f"{member} is not valid JSON ({str(error).splitlines()[0][:120]})") from None
+
+
+def _model_file(path: str, form: str, config: Any, metadata: Any, weights: IO[bytes] | str | None) -> ModelFile:
+    if not isinstance(config, dict):
+        raise ReadError(path, f"{CONFIG_MEMBER} does not hold a model config object")
+    version = metadata.get("keras_version") if isinstance(metadata, dict) else None
+    model = ModelFile(path=path, format=form, keras_version=version if isinstance(version, str) else None,
+                      config=config, weights=WeightIndex())
+    if weights is None:
+        model.notes.append(f"no {WEIGHTS_MEMBER}: the file stores an architecture without weights")
+        return model
+    try:
+        with h5py.File(weights, "r") as h5:
+            model.weights = VarsLayoutReader(h5, WEIGHTS_MEMBER + ":", model.keras_generation).read(config)
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError) as error:
+        raise ReadError(path, f"{WEIGHTS_MEMBER} is not a readable HDF5 file ({str(error).splitlines()[0][:120]})") from None
+    return model
+
+
+def read_archive(path: Path) -> ModelFile:
+    """Read a ``.keras`` zip without extracting anything to disk."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        raise ReadError(str(path), f"not a readable zip archive ({error})") from None
+    with archive:
+        names = set(archive.namelist())
+        if CONFIG_MEMBER not in names:
+            raise ReadError(str(path), f"zip archive without {CONFIG_MEMBER}: not a .keras model")
+        try:
+            with archive.open(CONFIG_MEMBER) as stream:
+                config = _parse_json(_bounded_read(stream, str(path), CONFIG_MEMBER), str(path), CONFIG_MEMBER)
+            metadata: Any = {}
+            if METADATA_MEMBER in names:
+                with archive.open(METADATA_MEMBER) as stream:
+                    metadata = _parse_json(_bounded_read(stream, str(path), METADATA_MEMBER), str(path), METADATA_MEMBER)
+            if WEIGHTS_MEMBER not in names:
+                return _model_file(str(path), "keras", config, metadata, None)
+            with archive.open(WEIGHTS_MEMBER) as weights:
+                return _model_file(str(path), "keras", config, metadata, weights)
+        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as error:
+            raise ReadError(str(path), f"corrupt zip member ({str(error).splitlines()[0][:120]})") from None
+
+
+def read_directory(path: Path) -> ModelFile:
+    """Read the unzipped form: a folder holding config.json, metadata.json and model.weights.h5."""
+    def load(member: str) -> Any:
+        with open(path / member, "rb") as stream:
+            return _parse_json(_bounded_read(stream, str(path), member), str(path), member)
+
+    config = load(CONFIG_MEMBER)
+    metadata = load(METADATA_MEMBER) if (path / METADATA_MEMBER).is_file() else {}
+    weights = path / WEIGHTS_MEMBER
+    return _model_file(str(path), "keras-dir", config, metadata, str(weights) if weights.is_file() else None)

@@ -1,0 +1,194 @@
+"""Legacy HDF5 files: full models (``model_config`` + ``model_weights``) and weights-only files.
+
+Layout (docs/keras-formats.md §2): one group per top-level layer, its arrays listed by the chunked
+``weight_names`` attribute; a nested model's group holds all of its sub-layers' arrays, named by
+their build scope. Keras 3 weights-only ``.weights.h5`` files use the ``vars`` layout instead.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import h5py
+
+from keras_share import configs
+from keras_share.errors import ReadError
+from keras_share.read import h5util
+from keras_share.read.base import LayerKey, ModelFile, WeightArray, WeightIndex
+from keras_share.read.vars_layout import VarsLayoutReader
+
+_MAX_CONFIG_CHARS = 64 * 1024 * 1024
+
+
+def _decode_config(text: str | None, path: str) -> dict[str, Any]:
+    if text is None:
+        raise ReadError(path, "the model_config attribute is not text")
+    if len(text) > _MAX_CONFIG_CHARS:
+        raise ReadError(path, "the model_config attribute is larger than 64 MiB; refusing to parse it")
+    try:
+        config = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise ReadError(path, f"model_config is not valid JSON ({str(error)[:120]})") from None
+    if not isinstance(config, dict):
+        raise ReadError(path, "model_config is not a JSON object")
+    return config
+
+
+def _strip_suffix(name: str) -> str:
+    return name[:-2] if name.endswith(":0") else name
+
+
+def _layer_arrays(group: h5py.Group, group_path: str, path: str) -> list[tuple[str, WeightArray]]:
+    """(stored weight name, array) for every name of the group's ``weight_names``."""
+    try:
+        names = h5util.str_list_attr(group, "weight_names") or []
+    except ValueError as error:
+        raise ReadError(path, f"{group_path}: {error}") from None
+    found: list[tuple[str, WeightArray]] = []
+    for name in names:
+        normalised = re.sub("/+", "/", name).strip("/")
+        obj: Any = group
+        for part in normalised.split("/"):
+            obj = h5util.child(obj, part) if isinstance(obj, h5py.Group) else None
+        if isinstance(obj, h5py.Dataset):
+            array = h5util.weight_array(obj, _strip_suffix(normalised), f"{group_path}/{normalised}")
+            if array is not None:
+                found.append((normalised, array))
+    return found
+
+
+def _descendants(entry: dict[str, Any], key: LayerKey) -> dict[str, tuple[LayerKey, bool]]:
+    """Layers below a model entry by name (first occurrence wins): (key, is it a model)."""
+    found: dict[str, tuple[LayerKey, bool]] = {}
+    stack = [(entry, key)]
+    while stack:
+        model, model_key = stack.pop()
+        for child in configs.layer_entries(model) or []:
+            child_key = model_key + (configs.entry_name(child),)
+            is_model = configs.layer_entries(child) is not None
+            found.setdefault(configs.entry_name(child), (child_key, is_model))
+            if is_model:
+                stack.append((child, child_key))
+    return found
+
+
+def _split_nested(
+    entry: dict[str, Any], key: LayerKey, arrays: list[tuple[str, WeightArray]], index: WeightIndex
+) -> None:
+    """Give each array of a flattened nested-model group to the sub-layer its scope names.
+
+    The scopes of ``outer/inner/kernel`` are read left to right; the last one naming a layer below
+    the nested model owns the array, stopping at the first leaf layer (its own sub-scopes, such
+    as ``lstm_cell`` or ``query``, stay in the weight name).
+    """
+    below = _descendants(entry, key)
+    for stored_name, array in arrays:
+        parts = stored_name.split("/")
+        owner, rest = key, parts
+        for position, part in enumerate(parts[:-1]):
+            if part in below:
+                owner, is_model = below[part]
+                rest = parts[position + 1:]
+                if not is_model:
+                    break
+        renamed = WeightArray(_strip_suffix("/".join(rest)), array.shape, array.dtype, array.location)
+        index.by_layer.setdefault(owner, []).append(renamed)
+
+
+def _read_model_weights(root: h5py.Group, config: dict[str, Any] | None, path: str, prefix: str) -> WeightIndex:
+    index = WeightIndex()
+    try:
+        layer_names = h5util.str_list_attr(root, "layer_names") or []
+    except ValueError as error:
+        raise ReadError(path, f"{prefix or '/'}: {error}") from None
+    entries = {configs.entry_name(child): child for child in (configs.layer_entries(config) or [])} if config else {}
+    for name in layer_names:
+        group = h5util.child(root, name) if name else None
+        group_path = f"{prefix}/{name}" if prefix else name
+        if not isinstance(group, h5py.Group):
+            if name in entries:
+                index.missing.append((name,))
+            continue
+        arrays = _layer_arrays(group, group_path, path)
+        entry = entries.get(name)
+        if entry is None:
+            if arrays:
+                index.unattached[group_path] = [array for _, array in arrays]
+        elif configs.layer_entries(entry) is not None:
+            index.by_layer[(name,)] = []
+            _split_nested(entry, (name,), arrays, index)
+        else:
+            index.by_layer[(name,)] = [
+                WeightArray(_strip_suffix(_own_name(stored, name)), a.shape, a.dtype, a.location) for stored, a in arrays
+            ]
+    stored = set(layer_names)
+    for name, entry in entries.items():
+        if name not in stored and not configs.is_input_layer(entry) and not configs.is_op(entry):
+            index.missing.append((name,))
+    return index
+
+
+def _own_name(stored: str, layer_name: str) -> str:
+    """``dense/kernel:0`` -> ``kernel:0`` for a layer named ``dense``; other scopes are kept."""
+    parts = stored.split("/")
+    if layer_name in parts[:-1]:
+        return "/".join(parts[parts.index(layer_name) + 1:])
+    return parts[-1] if len(parts) > 1 else stored
+
+
+def _optimizer_arrays(root: h5py.File) -> list[WeightArray]:
+    group = h5util.child(root, "optimizer_weights")
+    if not isinstance(group, h5py.Group):
+        return []
+    arrays: list[WeightArray] = []
+    stack: list[tuple[h5py.Group, str]] = [(group, "optimizer_weights")]
+    while stack:
+        current, current_path = stack.pop()
+        for name, obj in h5util.children(current):
+            location = f"{current_path}/{name}"
+            if isinstance(obj, h5py.Group):
+                stack.append((obj, location))
+            elif (array := h5util.weight_array(obj, name, location)) is not None:
+                arrays.append(array)
+    return arrays
+
+
+def read_h5(path: Path) -> ModelFile:
+    """Read any Keras HDF5 file: a full model, a Keras 2 weights-only file or a ``.weights.h5``."""
+    try:
+        h5 = h5py.File(path, "r")
+    except (OSError, ValueError) as error:
+        raise ReadError(str(path), f"not a readable HDF5 file ({str(error).splitlines()[0][:120]})") from None
+    with h5:
+        try:
+            return _read_open_h5(h5, str(path))
+        except (OSError, RuntimeError, KeyError, TypeError, ValueError) as error:
+            raise ReadError(str(path), f"damaged HDF5 content ({str(error).splitlines()[0][:120]})") from None
+
+
+def _read_open_h5(h5: h5py.File, path: str) -> ModelFile:
+    version = h5util.str_attr(h5, "keras_version")
+    backend = h5util.str_attr(h5, "backend")
+    if "model_config" in h5.attrs:
+        config = _decode_config(h5util.str_attr(h5, "model_config"), path)
+        weights_root = h5util.child(h5, "model_weights")
+        model = ModelFile(path, "h5", version, config, WeightIndex(), backend=backend)
+        if isinstance(weights_root, h5py.Group):
+            model.keras_version = h5util.str_attr(weights_root, "keras_version") or version
+            model.weights = _read_model_weights(weights_root, config, path, "model_weights")
+        else:
+            model.notes.append("no model_weights group: the file stores an architecture without weights")
+        model.weights.optimizer = _optimizer_arrays(h5)
+        return model
+    if "layer_names" in h5.attrs or "layer_names0" in h5.attrs:
+        model = ModelFile(path, "h5-weights", version, None, _read_model_weights(h5, None, path, ""), backend=backend)
+        model.notes.append("weights-only file (save_weights): it has no architecture, so no graph and no sharing")
+        return model
+    if h5util.child(h5, "vars") is not None or h5util.child(h5, "layers") is not None:
+        model = ModelFile(path, "weights-h5", version, None, VarsLayoutReader(h5, "", 3).read(None))
+        model.notes.append("Keras 3 weights-only file: it has no architecture, so no graph and no sharing")
+        return model
+    raise ReadError(path, "HDF5 file without model_config, layer_names or vars groups: not a Keras model")

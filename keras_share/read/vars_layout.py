@@ -1,0 +1,199 @@
+"""The ``vars``-group weights layout of ``.keras`` archives and Keras 3 ``.weights.h5`` files.
+
+Groups are named by ``saving_lib``: ``layers/<snake_case(class)>[_k]/vars/<i>`` for layers in a
+graph, attribute names for everything else (see docs/keras-formats.md §1.4).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import h5py
+
+from keras_share import configs
+from keras_share.read import h5util
+from keras_share.read.base import LayerKey, WeightArray, WeightIndex
+
+_TRAINING_STATE_GROUPS = ("optimizer", "metrics")
+
+_KERNEL_BIAS = ("kernel", "bias")
+_VARIABLE_NAMES: dict[str, tuple[str, ...]] = {
+    "Dense": _KERNEL_BIAS,
+    "EinsumDense": _KERNEL_BIAS,
+    "Conv1D": _KERNEL_BIAS,
+    "Conv2D": _KERNEL_BIAS,
+    "Conv3D": _KERNEL_BIAS,
+    "Conv1DTranspose": _KERNEL_BIAS,
+    "Conv2DTranspose": _KERNEL_BIAS,
+    "Conv3DTranspose": _KERNEL_BIAS,
+    "DepthwiseConv1D": ("depthwise_kernel", "bias"),
+    "DepthwiseConv2D": ("depthwise_kernel", "bias"),
+    "SeparableConv1D": ("depthwise_kernel", "pointwise_kernel", "bias"),
+    "SeparableConv2D": ("depthwise_kernel", "pointwise_kernel", "bias"),
+    "Embedding": ("embeddings",),
+    "PReLU": ("alpha",),
+    "LayerNormalization": ("gamma", "beta"),
+    "BatchNormalization": ("gamma", "beta", "moving_mean", "moving_variance"),
+}
+
+
+def variable_names(entry: dict[str, Any], count: int) -> list[str]:
+    """Names for the ``count`` variables a layer stores, in ``save_own_variables`` order.
+
+    Known classes get their attribute names (``kernel``, ``bias``, ...); anything else, or a
+    count that does not fit the class (quantized or custom variants), gets the index.
+    """
+    config = configs.entry_config(entry)
+    names = list(_VARIABLE_NAMES.get(configs.class_name(entry), ()))
+    if configs.class_name(entry) == "BatchNormalization":
+        if config.get("scale") is False:
+            names.remove("gamma")
+        if config.get("center") is False:
+            names.remove("beta")
+    elif "bias" in names and config.get("use_bias") is False:
+        names.remove("bias")
+    if len(names) != count:
+        return [str(index) for index in range(count)]
+    return names
+
+
+def _sorted_datasets(vars_group: h5py.Group) -> list[tuple[str, h5py.Dataset]]:
+    items = [(name, obj) for name, obj in h5util.children(vars_group) if isinstance(obj, h5py.Dataset)]
+    return sorted(items, key=lambda item: (not item[0].isdigit(), int(item[0]) if item[0].isdigit() else 0, item[0]))
+
+
+def _join(*parts: str) -> str:
+    return "/".join(part for part in parts if part)
+
+
+class VarsLayoutReader:
+    """Attach the arrays of a ``vars``-layout HDF5 tree to the layers of a model config."""
+
+    def __init__(self, root: h5py.Group, location_prefix: str, keras_generation: int) -> None:
+        self._root = root
+        self._prefix = location_prefix
+        self._generation = keras_generation
+        self._consumed: set[str] = set()
+        self.index = WeightIndex()
+
+    def read(self, config: dict[str, Any] | None) -> WeightIndex:
+        """Fill the weight index: layers of ``config`` first, then everything left unattached."""
+        for name in _TRAINING_STATE_GROUPS:
+            group = h5util.child(self._root, name)
+            if isinstance(group, h5py.Group):
+                self._consumed.add(name)
+                self.index.optimizer.extend(self._arrays(group, name, {}, name + "/", skip=()))
+        if config is not None and configs.layer_entries(config) is not None:
+            self._consumed.add("vars")
+            self._walk_model(config, "", (), {})
+        self._collect_unattached(self._root, "")
+        return self.index
+
+    def _walk_model(
+        self, entry: dict[str, Any], path: str, key: LayerKey, seen: dict[tuple[str, str], LayerKey]
+    ) -> None:
+        entries = configs.layer_entries(entry) or []
+        if configs.model_kind(entry) == "functional":
+            entries = [child for child in entries if not configs.is_op(child)]
+        elif entries and configs.is_input_layer(entries[0]):
+            entries = entries[1:]
+        counters: dict[str, int] = {}
+        claimed: set[str] = set()
+        for child in entries:
+            child_key = key + (configs.entry_name(child),)
+            identity = (configs.class_name(child), configs.entry_name(child))
+            repeat = "shared_object_id" in child and identity in seen
+            group_name = None
+            if not (repeat and self._generation == 2):
+                base = configs.to_snake_case(configs.class_name(child))
+                count = counters.get(base, 0)
+                counters[base] = count + 1
+                group_name = base if count == 0 else f"{base}_{count}"
+            if repeat:
+                self._alias(seen[identity], child_key)
+                continue
+            seen[identity] = child_key
+            group_path = self._find_group(path, group_name, configs.entry_name(child), claimed)
+            if group_path is None:
+                if not configs.is_input_layer(child):
+                    self.index.missing.append(child_key)
+                continue
+            claimed.add(group_path)
+            self._consumed.add(group_path)
+            group = h5util.subgroup(self._root, group_path)
+            assert group is not None
+            is_model = configs.layer_entries(child) is not None
+            skip = ("layers",) if is_model else ()
+            self.index.by_layer[child_key] = self._arrays(group, group_path, child, "", skip=skip)
+            if is_model:
+                self._walk_model(child, group_path, child_key, seen)
+
+    def _find_group(self, parent: str, group_name: str | None, layer_name: str, claimed: set[str]) -> str | None:
+        """The group of a layer: by the naming rules, confirmed or overridden by ``name`` attributes."""
+        layers_path = _join(parent, "layers")
+        if group_name is not None:
+            candidate = _join(layers_path, group_name)
+            group = h5util.subgroup(self._root, candidate)
+            if group is not None:
+                recorded = self._recorded_name(group)
+                if recorded is None or recorded == layer_name:
+                    return candidate
+        layers_group = h5util.subgroup(self._root, layers_path)
+        if layers_group is None:
+            return None
+        for name, group in h5util.children(layers_group):
+            path = _join(layers_path, name)
+            if isinstance(group, h5py.Group) and path not in claimed and self._recorded_name(group) == layer_name:
+                return path
+        return None
+
+    @staticmethod
+    def _recorded_name(group: h5py.Group) -> str | None:
+        vars_group = h5util.child(group, "vars")
+        return h5util.str_attr(vars_group, "name") if isinstance(vars_group, h5py.Group) else None
+
+    def _arrays(
+        self, group: h5py.Group, path: str, entry: dict[str, Any], label: str, skip: tuple[str, ...]
+    ) -> list[WeightArray]:
+        """Arrays of a group's own ``vars`` and of its attribute-named sublayer groups."""
+        arrays: list[WeightArray] = []
+        vars_group = h5util.child(group, "vars")
+        if isinstance(vars_group, h5py.Group):
+            self._consumed.add(_join(path, "vars"))
+            datasets = _sorted_datasets(vars_group)
+            names = variable_names(entry, len(datasets))
+            for (index, dataset), name in zip(datasets, names):
+                location = f"{self._prefix}/{_join(path, 'vars', index)}"
+                array = h5util.weight_array(dataset, label + name, location)
+                if array is not None:
+                    arrays.append(array)
+        for name, sub in h5util.children(group):
+            if name == "vars" or name in skip or not isinstance(sub, h5py.Group):
+                continue
+            sub_path = _join(path, name)
+            self._consumed.add(sub_path)
+            arrays.extend(self._arrays(sub, sub_path, {}, f"{label}{name}/", skip=()))
+        return arrays
+
+    def _alias(self, original: LayerKey, alias: LayerKey) -> None:
+        """Make ``alias`` (and, for a model, its sublayers) share the arrays of ``original``."""
+        for key, arrays in list(self.index.by_layer.items()):
+            if key[: len(original)] == original:
+                self.index.by_layer[alias + key[len(original):]] = arrays
+
+    def _collect_unattached(self, group: h5py.Group, path: str) -> None:
+        """Record every non-empty ``vars`` group that no config layer claimed."""
+        for name, sub in h5util.children(group):
+            sub_path = _join(path, name)
+            if not isinstance(sub, h5py.Group):
+                continue
+            if name == "vars" and sub_path not in self._consumed:
+                arrays = [
+                    array
+                    for index, dataset in _sorted_datasets(sub)
+                    if (array := h5util.weight_array(dataset, index, f"{self._prefix}/{_join(sub_path, index)}"))
+                ]
+                if arrays:
+                    self.index.unattached[path or "/"] = arrays
+            elif name != "vars":
+                self._collect_unattached(sub, sub_path)

@@ -1,0 +1,105 @@
+"""``--format json``: the versioned schema documented in docs/json-schema.md."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from keras_share import __version__
+from keras_share.analysis.report import LayerReport, ModelReport
+from keras_share.errors import ReadError
+from keras_share.graph.model import CallSite
+from keras_share.read.base import WeightArray
+from keras_share.render.base import Formatter
+
+SCHEMA_VERSION = 1
+
+
+def _weight(array: WeightArray) -> dict[str, Any]:
+    return {"name": array.name, "shape": list(array.shape), "dtype": array.dtype, "location": array.location}
+
+
+def _call_site(call: CallSite) -> dict[str, Any]:
+    return {
+        "index": call.index,
+        "inputs": [
+            {"layer": ref.layer, "call": ref.call, "tensor": ref.tensor, "keyword": ref.keyword,
+             "shape": list(ref.shape) if ref.shape is not None else None}
+            for ref in call.inputs
+        ],
+        "input_shapes": [list(shape) if shape is not None else None for shape in call.input_shapes],
+    }
+
+
+def _layer(report: LayerReport) -> dict[str, Any]:
+    layer = report.layer
+    return {
+        "path": layer.path,
+        "name": layer.name,
+        "class_name": layer.class_name,
+        "kind": layer.kind,
+        "parent": layer.parent,
+        "calls": layer.calls,
+        "effective_calls": report.effective_calls,
+        "shared": report.shared,
+        "same_as": report.same_as,
+        "trainable": report.trainable,
+        "trainable_flag": layer.trainable_flag,
+        "frozen_by": report.frozen_by,
+        "call_sites": [_call_site(call) for call in layer.call_sites],
+        "weights": [_weight(array) for array in layer.weights],
+        "params": report.param_count,
+        "weights_missing": layer.weights_missing,
+    }
+
+
+def model_to_dict(report: ModelReport) -> dict[str, Any]:
+    """One entry of the top-level ``models`` list."""
+    root = report.graph.root
+    return {
+        "file": report.file.path,
+        "format": report.file.format,
+        "keras_version": report.file.keras_version,
+        "backend": report.file.backend,
+        "model": {
+            "name": root.name,
+            "class_name": root.class_name,
+            "kind": root.kind,
+            "has_graph": report.graph.has_graph,
+            "trainable_flag": root.trainable_flag,
+        },
+        "layers": [_layer(layer) for layer in report.layers],
+        "unattached_weights": [
+            {"group": group, "weights": [_weight(array) for array in arrays]}
+            for group, arrays in report.file.weights.unattached.items()
+        ],
+        "findings": [
+            {"rule": f.rule, "name": f.name, "severity": f.severity, "layer": f.layer, "message": f.message}
+            for f in report.findings
+        ],
+        "summary": {
+            "layers": report.summary.layers,
+            "shared_layers": report.summary.shared_layers,
+            "unique_params": report.summary.unique_params,
+            "naive_params": report.summary.naive_params,
+            "optimizer_arrays": report.summary.optimizer_arrays,
+        },
+        "notes": report.notes,
+    }
+
+
+def run_to_dict(reports: list[ModelReport], errors: list[ReadError]) -> dict[str, Any]:
+    """The whole JSON document of a run."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "keras-share", "version": __version__},
+        "models": [model_to_dict(report) for report in reports],
+        "errors": [{"file": error.path, "error": error.problem} for error in errors],
+    }
+
+
+class JsonFormatter(Formatter):
+    """Indented JSON, stable key order."""
+
+    def format(self, reports: list[ModelReport], errors: list[ReadError]) -> str:
+        return json.dumps(run_to_dict(reports, errors), indent=2) + "\n"

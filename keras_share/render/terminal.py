@@ -1,0 +1,168 @@
+"""``--format rich``: a readable terminal report (tables and a nesting tree) built with rich."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from keras_share.analysis.report import LayerReport, ModelReport
+from keras_share.graph.model import Shape
+from keras_share.errors import ReadError
+from keras_share.read.base import WeightArray
+from keras_share.render.base import Formatter
+
+_SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def format_shape(shape: Shape | None) -> str:
+    """``(None, 8)`` style, ``?`` when the file does not say."""
+    if shape is None:
+        return "?"
+    return "(" + ", ".join("None" if dim is None else str(dim) for dim in shape) + (",)" if len(shape) == 1 else ")")
+
+
+def _weights(arrays: list[WeightArray]) -> str:
+    return "\n".join(f"{array.name} {'x'.join(map(str, array.shape)) or 'scalar'}" for array in arrays) or "-"
+
+
+def _calls(report: LayerReport) -> str:
+    text = f"{report.layer.calls}"
+    if report.effective_calls != report.layer.calls:
+        text += f" (x{report.effective_calls})"
+    if report.same_as:
+        text += f"\n+ {', '.join(report.same_as)}"
+    return text
+
+
+def _trainable(report: LayerReport) -> Text:
+    if report.trainable:
+        return Text("yes", style="green")
+    return Text("frozen", style="blue")
+
+
+def _shapes(report: LayerReport) -> str:
+    lines = []
+    for call in report.layer.call_sites:
+        shapes = ", ".join(format_shape(shape) for shape in call.input_shapes) or "?"
+        lines.append(f"#{call.index}: {shapes}")
+    return "\n".join(lines) or "-"
+
+
+def _header(report: ModelReport) -> Text:
+    file = report.file
+    summary = report.summary
+    root = report.graph.root
+    text = Text()
+    text.append(file.path, style="bold")
+    text.append(f"  {file.format}")
+    if file.keras_version:
+        text.append(f", saved by Keras {file.keras_version}")
+    text.append("\n")
+    if root.name or root.class_name:
+        text.append(f"model {root.name or '?'} ({root.class_name or 'unknown class'})")
+        if not report.graph.has_graph:
+            text.append(" - no layer graph in this file", style="yellow")
+        text.append("\n")
+    text.append(
+        f"{summary.layers} layers, {summary.shared_layers} shared, "
+        f"{summary.unique_params:,} unique params ({summary.naive_params:,} if every call had its own weights)"
+    )
+    if summary.optimizer_arrays:
+        text.append(f", {summary.optimizer_arrays} optimizer arrays")
+    return text
+
+
+def _shared_table(report: ModelReport) -> Table:
+    table = Table(title="Shared layers", title_justify="left", expand=False, show_lines=True)
+    table.add_column("layer", overflow="fold", ratio=3)
+    table.add_column("calls", justify="right", no_wrap=True)
+    table.add_column("trains", no_wrap=True)
+    table.add_column("input shapes per call", overflow="fold", ratio=3)
+    table.add_column("weights", overflow="fold", ratio=2)
+    for layer in report.shared_layers:
+        name = Text(layer.layer.path + "\n")
+        name.append(layer.layer.class_name, style="dim")
+        table.add_row(name, _calls(layer), _trainable(layer), _shapes(layer), _weights(layer.layer.weights))
+    return table
+
+
+def _tree(report: ModelReport) -> Tree:
+    root = report.graph.root
+    tree = Tree(Text(f"{root.name} ({root.class_name})", style="bold"))
+    branches = {"": tree}
+    for layer in report.layers:
+        label = Text(f"{layer.layer.name} ", style="bold" if layer.layer.is_model else "")
+        label.append(f"{layer.layer.class_name}", style="dim")
+        if layer.layer.kind not in ("input",):
+            label.append(f"  calls {layer.layer.calls}")
+            if layer.effective_calls != layer.layer.calls:
+                label.append(f" (x{layer.effective_calls})")
+        if layer.shared:
+            label.append("  shared", style="magenta")
+        if layer.layer.weights or layer.layer.is_model:
+            label.append("  trains" if layer.trainable else "  frozen", style="green" if layer.trainable else "blue")
+        params = layer.param_count
+        if params:
+            label.append(f"  {params:,} params", style="dim")
+        parent = branches.get(layer.layer.parent or "", tree)
+        branches[layer.layer.path] = parent.add(label)
+    return tree
+
+
+def _unattached(report: ModelReport) -> Table | None:
+    groups = report.file.weights.unattached
+    if not groups:
+        return None
+    table = Table(title="Weight groups not tied to a config layer", title_justify="left")
+    table.add_column("group", overflow="fold")
+    table.add_column("arrays", overflow="fold")
+    table.add_column("params", justify="right")
+    for group, arrays in groups.items():
+        table.add_row(group, _weights(arrays), f"{sum(array.size for array in arrays):,}")
+    return table
+
+
+def render_model(report: ModelReport, all_layers: bool) -> Group:
+    """The renderables for one model."""
+    parts: list[object] = [_header(report)]
+    if report.graph.has_graph:
+        if report.shared_layers:
+            parts.append(_shared_table(report))
+        else:
+            parts.append(Text("No layer is applied more than once.", style="green"))
+        if all_layers:
+            parts.append(_tree(report))
+    unattached = _unattached(report)
+    if unattached is not None:
+        parts.append(unattached)
+    for finding in report.findings:
+        parts.append(Text(f"{finding.rule} {finding.name} [{finding.severity}] {finding.layer}: {finding.message}",
+                          style=_SEVERITY_STYLE.get(finding.severity, "")))
+    for note in report.notes:
+        parts.append(Text(f"note: {note}", style="dim"))
+    return Group(*parts)
+
+
+class TerminalFormatter(Formatter):
+    """The human report: colour only when asked for (a TTY without ``NO_COLOR``)."""
+
+    def __init__(self, all_layers: bool = False, color: bool = False, width: int | None = None) -> None:
+        self.all_layers = all_layers
+        self.color = color
+        self.width = width
+
+    def format(self, reports: list[ModelReport], errors: list[ReadError]) -> str:
+        buffer = io.StringIO()
+        console = Console(file=buffer, force_terminal=self.color, no_color=not self.color,
+                          width=self.width or 80, highlight=False, emoji=False)
+        for number, report in enumerate(reports):
+            if number:
+                console.rule(style="dim")
+            console.print(render_model(report, self.all_layers))
+        if errors:
+            console.print(Text(f"{len(errors)} input(s) could not be read (see stderr)", style="red"))
+        return buffer.getvalue()
