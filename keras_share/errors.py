@@ -10,3 +10,10 @@ class ReadError(Exception):
         super().__init__(f"{path}: {problem}")
         self.path = path
         self.problem = problem
+
+
+def describe(error: BaseException) -> str:
+    """A short one-line description of a library exception, for inside a ReadError message."""
+    lines = str(error).strip().splitlines()
+    text = lines[0] if lines else ""
+    return f"{type(error).__name__}: {text[:120]}" if text else type(error).__name__

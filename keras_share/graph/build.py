@@ -103,6 +103,11 @@ class _Builder:
             for index, node in enumerate(nodes):
                 refs = [self._resolve(raw, by_name, entries, call_counts, model) for raw in node_refs(node)]
                 layer.call_sites.append(CallSite(index, refs))
+        cycle = _find_cycle([layer for _, layer, _ in made])
+        if cycle:
+            self.notes.append(
+                f"{model.path or 'the top model'} has a cycle ({' -> '.join(cycle)}): Keras cannot load this graph"
+            )
 
     @staticmethod
     def _has_construction_node(entry: dict[str, Any]) -> bool:
@@ -140,6 +145,41 @@ class _Builder:
         if shape is None and producer.kind == "input":
             shape = _input_shape(producer)
         return TensorRef(producer.path, index, raw.tensor_index, raw.keyword, shape)
+
+
+def _find_cycle(layers: list[Layer]) -> list[str]:
+    """Names along one cycle of the layer-to-consumer edges, or [] for an acyclic graph."""
+    names = {layer.path: layer.name for layer in layers}
+    consumers: dict[str, set[str]] = {path: set() for path in names}
+    for layer in layers:
+        for call in layer.call_sites:
+            for ref in call.inputs:
+                if ref.layer in consumers:
+                    consumers[ref.layer].add(layer.path)
+    state: dict[str, int] = {}
+    for start in names:
+        if start in state:
+            continue
+        trail: list[str] = []
+        stack: list[tuple[str, list[str]]] = [(start, sorted(consumers[start]))]
+        state[start] = 1
+        trail.append(start)
+        while stack:
+            node, pending = stack[-1]
+            if not pending:
+                stack.pop()
+                trail.pop()
+                state[node] = 2
+                continue
+            following = pending.pop()
+            if state.get(following) == 1:
+                loop = trail[trail.index(following):] + [following]
+                return [names[path] for path in loop]
+            if following not in state:
+                state[following] = 1
+                trail.append(following)
+                stack.append((following, sorted(consumers[following])))
+    return []
 
 
 def build_graph(model_file: ModelFile) -> Graph:

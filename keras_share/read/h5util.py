@@ -62,8 +62,10 @@ def dataset_dtype(dataset: h5py.Dataset) -> str:
     return str(dataset.dtype)
 
 
-def weight_array(dataset: h5py.Dataset, name: str, location: str) -> WeightArray | None:
-    """Describe one dataset without reading it; None for virtual or non-array datasets."""
+def weight_array(dataset: object, name: str, location: str) -> WeightArray | None:
+    """Describe one dataset without reading it; None for anything else, and for virtual datasets."""
+    if not isinstance(dataset, h5py.Dataset):
+        return None
     try:
         if dataset.is_virtual:
             return None

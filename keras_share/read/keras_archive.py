@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import json
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 from typing import IO, Any
 
 import h5py
 
-from keras_share.errors import ReadError
+from keras_share.errors import ReadError, describe
 from keras_share.read.base import ModelFile, WeightIndex
 from keras_share.read.vars_layout import VarsLayoutReader
 
 CONFIG_MEMBER = "config.json"
 METADATA_MEMBER = "metadata.json"
 WEIGHTS_MEMBER = "model.weights.h5"
+_ZIP_ERRORS = (
+    zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, IndexError, KeyError,
+    struct.error, zlib.error, NotImplementedError, RuntimeError,
+)
+"""What the standard library's zip reader raises on damaged archives."""
 MAX_JSON_BYTES = 64 * 1024 * 1024
 """Largest config.json / metadata.json accepted (uncompressed); real configs are far smaller."""
+MAX_COMPRESSED_WEIGHTS_BYTES = 1024 * 1024 * 1024
+"""Largest compressed model.weights.h5 accepted: h5py seeks, and each backward seek re-inflates."""
 
 
 def _bounded_read(stream: IO[bytes], path: str, member: str) -> bytes:
@@ -32,7 +41,7 @@ def _parse_json(data: bytes, path: str, member: str) -> Any:
     try:
         return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        raise ReadError(path, f"{member} is not valid JSON ({str(error).splitlines()[0][:120]})") from None
+        raise ReadError(path, f"{member} is not valid JSON ({describe(error)})") from None
 
 
 def _model_file(path: str, form: str, config: Any, metadata: Any, weights: IO[bytes] | str | None) -> ModelFile:
@@ -48,7 +57,7 @@ def _model_file(path: str, form: str, config: Any, metadata: Any, weights: IO[by
         with h5py.File(weights, "r") as h5:
             model.weights = VarsLayoutReader(h5, WEIGHTS_MEMBER + ":", model.keras_generation).read(config)
     except (OSError, ValueError, RuntimeError, KeyError, TypeError) as error:
-        raise ReadError(path, f"{WEIGHTS_MEMBER} is not a readable HDF5 file ({str(error).splitlines()[0][:120]})") from None
+        raise ReadError(path, f"{WEIGHTS_MEMBER} is not a readable HDF5 file ({describe(error)})") from None
     return model
 
 
@@ -56,8 +65,8 @@ def read_archive(path: Path) -> ModelFile:
     """Read a ``.keras`` zip without extracting anything to disk."""
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError) as error:
-        raise ReadError(str(path), f"not a readable zip archive ({error})") from None
+    except _ZIP_ERRORS as error:
+        raise ReadError(str(path), f"not a readable zip archive ({describe(error)})") from None
     with archive:
         names = set(archive.namelist())
         if CONFIG_MEMBER not in names:
@@ -71,10 +80,14 @@ def read_archive(path: Path) -> ModelFile:
                     metadata = _parse_json(_bounded_read(stream, str(path), METADATA_MEMBER), str(path), METADATA_MEMBER)
             if WEIGHTS_MEMBER not in names:
                 return _model_file(str(path), "keras", config, metadata, None)
+            info = archive.getinfo(WEIGHTS_MEMBER)
+            if info.compress_type != zipfile.ZIP_STORED and info.file_size > MAX_COMPRESSED_WEIGHTS_BYTES:
+                raise ReadError(str(path), f"{WEIGHTS_MEMBER} is compressed and over 1 GiB uncompressed; Keras stores it "
+                                "uncompressed, and seeking inside a compressed member this large is refused")
             with archive.open(WEIGHTS_MEMBER) as weights:
                 return _model_file(str(path), "keras", config, metadata, weights)
-        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as error:
-            raise ReadError(str(path), f"corrupt zip member ({str(error).splitlines()[0][:120]})") from None
+        except _ZIP_ERRORS as error:
+            raise ReadError(str(path), f"corrupt zip member ({describe(error)})") from None
 
 
 def read_directory(path: Path) -> ModelFile:

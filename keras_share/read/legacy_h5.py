@@ -15,7 +15,7 @@ from typing import Any
 import h5py
 
 from keras_share import configs
-from keras_share.errors import ReadError
+from keras_share.errors import ReadError, describe
 from keras_share.read import h5util
 from keras_share.read.base import LayerKey, ModelFile, WeightArray, WeightIndex
 from keras_share.read.vars_layout import VarsLayoutReader
@@ -31,7 +31,7 @@ def _decode_config(text: str | None, path: str) -> dict[str, Any]:
     try:
         config = json.loads(text)
     except (ValueError, RecursionError) as error:
-        raise ReadError(path, f"model_config is not valid JSON ({str(error)[:120]})") from None
+        raise ReadError(path, f"model_config is not valid JSON ({describe(error)})") from None
     if not isinstance(config, dict):
         raise ReadError(path, "model_config is not a JSON object")
     return config
@@ -161,12 +161,12 @@ def read_h5(path: Path) -> ModelFile:
     try:
         h5 = h5py.File(path, "r")
     except (OSError, ValueError) as error:
-        raise ReadError(str(path), f"not a readable HDF5 file ({str(error).splitlines()[0][:120]})") from None
+        raise ReadError(str(path), f"not a readable HDF5 file ({describe(error)})") from None
     with h5:
         try:
             return _read_open_h5(h5, str(path))
         except (OSError, RuntimeError, KeyError, TypeError, ValueError) as error:
-            raise ReadError(str(path), f"damaged HDF5 content ({str(error).splitlines()[0][:120]})") from None
+            raise ReadError(str(path), f"damaged HDF5 content ({describe(error)})") from None
 
 
 def _read_open_h5(h5: h5py.File, path: str) -> ModelFile:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from keras_share.errors import ReadError
+from keras_share.errors import ReadError, describe
 from keras_share.read.base import ModelFile, WeightIndex
 from keras_share.read.protobuf_wire import ProtobufError, read_keras_metadata, root_model_metadata
 
@@ -26,7 +26,7 @@ def read_saved_model(directory: Path) -> ModelFile:
     try:
         metadata = root_model_metadata(read_keras_metadata(metadata_path.read_bytes()))
     except (ProtobufError, ValueError, RecursionError) as error:
-        raise ReadError(str(directory), f"{METADATA_FILE} cannot be decoded ({str(error)[:120]})") from None
+        raise ReadError(str(directory), f"{METADATA_FILE} cannot be decoded ({describe(error)})") from None
     if not isinstance(metadata, dict):
         raise ReadError(str(directory), f"{METADATA_FILE} holds no model metadata object")
     config = {"class_name": metadata.get("class_name"), "config": metadata.get("config")}
