@@ -62,26 +62,23 @@ def inspect(
     paths: Annotated[list[Path], typer.Argument(help="Model files (.keras, .h5, SavedModel folders) or folders of them.")],
     output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.rich,
     all_layers: Annotated[bool, typer.Option("--all-layers", help="Also show every layer as a nesting tree.")] = False,
+    jobs: Annotated[
+        Optional[int],
+        typer.Option("--jobs", "-j", min=1, help="Worker processes reading inputs in parallel (default: the CPU count)."),
+    ] = None,
 ) -> None:
     """Inspect each input and print one report per model."""
-    from keras_share.analysis.analyze import analyze
     from keras_share.analysis.report import ModelReport
+    from keras_share.batch import inspect_paths
     from keras_share.errors import ReadError
-    from keras_share.read.detect import discover, read_model
 
     reports: list[ModelReport] = []
     errors: list[ReadError] = []
-    for path in paths:
-        found = list(discover(path))
-        if not found:
-            errors.append(ReadError(str(path), "folder holds no model files (.keras, .h5, .hdf5, SavedModel)"))
-        for model_path in found:
-            try:
-                reports.append(analyze(read_model(model_path)))
-            except ReadError as error:
-                errors.append(error)
-            except (RecursionError, MemoryError) as error:
-                errors.append(ReadError(str(model_path), f"model too deeply nested or too large ({type(error).__name__})"))
+    for _, result in inspect_paths(paths, jobs if jobs is not None else os.cpu_count() or 1):
+        if isinstance(result, ReadError):
+            errors.append(result)
+        else:
+            reports.append(result)
     for error in errors:
         typer.echo(f"keras-share: error: {error.path}: {error.problem}", err=True)
     if output_format is OutputFormat.json:

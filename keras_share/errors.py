@@ -11,6 +11,9 @@ class ReadError(Exception):
         self.path = path
         self.problem = problem
 
+    def __reduce__(self) -> tuple[type[ReadError], tuple[str, str]]:
+        return (ReadError, (self.path, self.problem))
+
 
 def describe(error: BaseException) -> str:
     """A short one-line description of a library exception, for inside a ReadError message."""

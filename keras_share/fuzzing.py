@@ -10,6 +10,9 @@ from keras_share.errors import ReadError
 from keras_share.render.json_format import model_to_dict
 
 
+FUZZ_TIMEOUT_SECONDS = 10.0
+
+
 def inspect_bytes(data: bytes, suffix: str) -> None:
     """Inspect ``data`` saved as a file with ``suffix``: a report or a ReadError, nothing else."""
     handle, path = tempfile.mkstemp(suffix=suffix)
@@ -17,7 +20,7 @@ def inspect_bytes(data: bytes, suffix: str) -> None:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
         try:
-            model_to_dict(inspect_file(path))
+            model_to_dict(inspect_file(path, timeout=FUZZ_TIMEOUT_SECONDS))
         except ReadError:
             pass
     finally:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from keras_share.api import inspect_file
 from keras_share.errors import ReadError
-from keras_share.fuzzing import inspect_bytes
+from keras_share.fuzzing import FUZZ_TIMEOUT_SECONDS, inspect_bytes
 from keras_share.render.json_format import model_to_dict
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_models"
@@ -61,7 +61,7 @@ def config_edits(draw: st.DrawFn, text: str) -> str:
 
 def _assert_report_or_read_error(path: Path) -> None:
     try:
-        model_to_dict(inspect_file(path))
+        model_to_dict(inspect_file(path, timeout=FUZZ_TIMEOUT_SECONDS))
     except ReadError as error:
         assert "\n" not in str(error)
 

@@ -179,3 +179,11 @@ def test_a_garbage_savedmodel_metadata_file_is_a_read_error(tmp_path: Path) -> N
     (tmp_path / "keras_metadata.pb").write_bytes(io.BytesIO(b"\x0a\xff\xff\xff\xff\x0f").getvalue())
     with pytest.raises(ReadError, match="keras_metadata.pb"):
         inspect_file(tmp_path)
+
+
+def test_a_file_that_makes_libhdf5_loop_is_abandoned_after_the_timeout() -> None:
+    hang = Path(__file__).parent / "regressions" / "hdf5_attribute_read_hang.h5"
+    started = time.perf_counter()
+    with pytest.raises(ReadError, match="took longer than 2 s"):
+        inspect_file(hang, timeout=2)
+    assert time.perf_counter() - started < 30

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from keras_share.errors import ReadError
 from keras_share.read.base import ModelFile
+from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS, call_with_deadline
 from keras_share.read.keras_archive import CONFIG_MEMBER, read_archive, read_directory
 from keras_share.read.legacy_h5 import read_h5
 from keras_share.read.saved_model import METADATA_FILE, read_saved_model
@@ -33,8 +34,15 @@ def _has_hdf5_signature(path: Path) -> bool:
     return False
 
 
-def read_model(path: str | os.PathLike[str]) -> ModelFile:
-    """Read any supported model file or folder; raise ReadError with a one-line reason otherwise."""
+def read_model(path: str | os.PathLike[str], timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> ModelFile:
+    """Read any supported model file or folder; raise ReadError with a one-line reason otherwise.
+
+    The reading runs in a child process killed after ``timeout`` seconds (None: in this process).
+    """
+    return call_with_deadline(lambda: _read_model(path), str(path), timeout)
+
+
+def _read_model(path: str | os.PathLike[str]) -> ModelFile:
     target = Path(path)
     if target.name == METADATA_FILE and target.is_file():
         target = target.parent

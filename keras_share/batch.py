@@ -1,0 +1,134 @@
+"""Inspect many inputs, serially or in parallel worker processes, keeping results in input order."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Union
+
+from keras_share.errors import ReadError
+
+if TYPE_CHECKING:
+    from keras_share.analysis.report import ModelReport
+
+Result = Union["ModelReport", ReadError]
+
+NO_MODELS = "folder holds no model files (.keras, .h5, .hdf5, SavedModel)"
+WORKER_DIED = "not read: a worker process died while this batch ran (rerun with --jobs 1 to find the file)"
+
+
+def expand(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, ReadError | None]]:
+    """Every model input the paths name, in order; a folder without models gives its ReadError instead."""
+    from keras_share.read.detect import discover
+
+    items: list[tuple[Path, ReadError | None]] = []
+    for path in paths:
+        found = list(discover(path))
+        if not found:
+            items.append((Path(path), ReadError(str(path), NO_MODELS)))
+        items.extend((model_path, None) for model_path in found)
+    return items
+
+
+def inspect_one(path: Path) -> Result:
+    """Read and analyse one input; unreadable input becomes a ReadError instead of an exception."""
+    from keras_share.analysis.analyze import analyze
+    from keras_share.read.detect import read_model
+
+    try:
+        return analyze(read_model(path))
+    except ReadError as error:
+        return error
+    except (RecursionError, MemoryError) as error:
+        return ReadError(str(path), f"model too deeply nested or too large ({type(error).__name__})")
+
+
+def _inspect_in_worker(path: Path) -> ModelReport | tuple[str, str]:
+    """``inspect_one`` for a pool worker: a ReadError travels as ``(path, problem)``.
+
+    ``ReadError`` does not survive pickling (its ``__init__`` takes two arguments, ``args`` holds one).
+    """
+    result = inspect_one(path)
+    if isinstance(result, ReadError):
+        return (result.path, result.problem)
+    return result
+
+
+def _from_worker(value: ModelReport | tuple[str, str]) -> Result:
+    if isinstance(value, tuple):
+        return ReadError(*value)
+    return value
+
+
+class _Progress:
+    """A transient rich progress bar on stderr, or nothing when stderr is not a terminal."""
+
+    def __init__(self, total: int) -> None:
+        self._progress = None
+        self._task = None
+        if total > 1 and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                TextColumn("inspecting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                console=Console(stderr=True), transient=True,
+            )
+            self._task = self._progress.add_task("inspect", total=total)
+
+    def __enter__(self) -> _Progress:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def advance(self) -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.advance(self._task)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def inspect_paths(paths: Sequence[str | os.PathLike[str]], jobs: int = 1) -> list[tuple[Path, Result]]:
+    """Inspect every input (folders expanded) and return ``(path, report or ReadError)`` in input order.
+
+    ``jobs > 1`` reads the files in that many worker processes (never more than there are inputs,
+    and no pool at all for a single input); ``jobs == 1`` reads them one by one in this process.
+    """
+    items = expand(paths)
+    results: list[Result | None] = [error for _, error in items]
+    todo = [index for index, (_, error) in enumerate(items) if error is None]
+    workers = min(max(jobs, 1), len(todo))
+    if workers < 2:
+        with _Progress(len(todo)) as progress:
+            for index in todo:
+                results[index] = inspect_one(items[index][0])
+                progress.advance()
+    else:
+        _run_pool(items, todo, results, workers)
+    done: list[tuple[Path, Result]] = []
+    for (path, _), result in zip(items, results):
+        assert result is not None
+        done.append((path, result))
+    return done
+
+
+def _run_pool(items: list[tuple[Path, ReadError | None]], todo: list[int], results: list[Result | None],
+              workers: int) -> None:
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        # Submit everything (which starts the workers) before the progress bar starts its refresh thread.
+        futures = {pool.submit(_inspect_in_worker, items[index][0]): index for index in todo}
+        with _Progress(len(todo)) as progress:
+            for future in as_completed(futures):
+                index = futures[future]
+                try:
+                    results[index] = _from_worker(future.result())
+                except BrokenProcessPool:
+                    results[index] = ReadError(str(items[index][0]), WORKER_DIED)
+                progress.advance()
