@@ -110,3 +110,18 @@ def test_edited_h5_configs_give_a_report_or_a_read_error(sample: str, data: st.D
     with h5py.File(target, "r+") as h5:
         h5.attrs["model_config"] = data.draw(config_edits(h5.attrs["model_config"]))
     _assert_report_or_read_error(target)
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_mutated_savedmodel_metadata_gives_a_report_or_a_read_error(data: st.DataObject, tmp_path_factory) -> None:  # noqa: ANN001
+    folder = tmp_path_factory.mktemp("savedmodel")
+    original = bytearray((SAMPLES / "k2_savedmodel" / "keras_metadata.pb").read_bytes())
+    if data.draw(st.booleans()):
+        for _ in range(data.draw(st.integers(1, 16))):
+            original[data.draw(st.integers(0, len(original) - 1))] = data.draw(st.integers(0, 255))
+    else:
+        original = original[: data.draw(st.integers(0, len(original) - 1))]
+    (folder / "saved_model.pb").write_bytes(b"")
+    (folder / "keras_metadata.pb").write_bytes(bytes(original))
+    _assert_report_or_read_error(folder)

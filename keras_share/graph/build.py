@@ -10,6 +10,9 @@ from keras_share.graph.nodes import RawRef, as_shape, node_refs
 from keras_share.read.base import LayerKey, ModelFile
 
 
+_GRAPH_CLASSES = ("Functional", "Sequential", "Model")
+
+
 def _kind(entry: dict[str, Any]) -> str:
     if configs.is_input_layer(entry):
         return "input"
@@ -196,7 +199,9 @@ def build_graph(model_file: ModelFile) -> Graph:
         trainable_flag=configs.trainable_flag(config),
     )
     builder = _Builder(model_file)
-    if kind is None and model_file.config is not None:
+    if kind is None and root.class_name in _GRAPH_CLASSES:
+        builder.notes.append(f"the {root.class_name} config has no readable layers list: no graph to rebuild")
+    elif kind is None and model_file.config is not None:
         builder.notes.append(
             f"{root.class_name or 'this model'} is a subclassed model: its architecture lives in Python code, "
             "not in the file, so calls and sharing cannot be read; its weight groups are listed by attribute name"

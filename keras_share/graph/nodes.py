@@ -104,12 +104,3 @@ def node_refs(node: Any) -> list[RawRef]:
                 refs.extend(_keras3_refs(value, keyword))
         return refs
     return list(_keras2_refs(node))
-
-
-def io_refs(value: Any) -> list[tuple[str, int, int]]:
-    """The ``[name, node_index, tensor_index]`` leaves of an ``input_layers``/``output_layers`` value."""
-    return [
-        (item[0], item[1], item[2])
-        for item in _walk(value)
-        if isinstance(item, list) and len(item) == 3 and isinstance(item[0], str) and _is_int(item[1]) and _is_int(item[2])
-    ]

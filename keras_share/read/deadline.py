@@ -9,6 +9,7 @@ import os
 import pickle
 import select
 import signal
+import sys
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -18,9 +19,17 @@ from keras_share.errors import ReadError, describe
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
+_PICKLE_RECURSION_LIMIT = 20_000
+"""Enough for any config json.loads accepts (it stops near 1,000 nested levels, a pickle level each)."""
+
+
+def allow_deep_pickles() -> None:
+    """Raise this process's recursion limit so a deeply nested config can be pickled and unpickled."""
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), _PICKLE_RECURSION_LIMIT))
 
 
 def _child(function: Callable[[], T], write_fd: int) -> None:
+    allow_deep_pickles()
     try:
         try:
             payload = pickle.dumps(("ok", function()))
@@ -66,6 +75,7 @@ def call_with_deadline(function: Callable[[], T], path: str, seconds: float | No
         os.waitpid(pid, 0)
     if not chunks:
         raise ReadError(path, "the reader process died without an answer (damaged file?)")
+    allow_deep_pickles()
     status, value = pickle.loads(b"".join(chunks))
     if status == "error":
         raise value

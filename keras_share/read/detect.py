@@ -78,12 +78,9 @@ def discover(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield target
         return
     for root, dirs, files in os.walk(target):
-        dirs.sort()
         here = Path(root)
-        for name in list(dirs):
-            if _is_model_directory(here / name):
-                dirs.remove(name)
-                yield here / name
-        for name in sorted(files):
-            if name.lower().endswith(MODEL_SUFFIXES):
-                yield here / name
+        models = [name for name in dirs if _is_model_directory(here / name)]
+        dirs[:] = sorted(name for name in dirs if name not in models)
+        found = models + [name for name in files if name.lower().endswith(MODEL_SUFFIXES)]
+        for name in sorted(found):
+            yield here / name

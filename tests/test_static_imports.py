@@ -1,0 +1,124 @@
+"""The static path never imports TensorFlow or Keras (checked in fresh subprocesses)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "sample_models"
+FORBIDDEN = ("tensorflow", "keras", "tf_keras")
+INPUTS = [
+    SAMPLES / "shared_dense.keras",
+    SAMPLES / "shared_dense.h5",
+    SAMPLES / "k2_shared.h5",
+    SAMPLES / "shared_dense.weights.h5",
+    SAMPLES / "k2_savedmodel",
+]
+IDS = [path.name for path in INPUTS]
+
+
+def _forbidden(modules: list[str]) -> list[str]:
+    return sorted({name for name in modules if name.split(".")[0] in FORBIDDEN})
+
+
+def _imported_modules(importtime_stderr: str) -> list[str]:
+    """Module names from ``-X importtime`` lines ``import time: self | cumulative | module``."""
+    modules = []
+    for line in importtime_stderr.splitlines():
+        if line.startswith("import time:"):
+            parts = line.split("|")
+            if len(parts) == 3:
+                name = parts[2].strip()
+                if name and name != "imported package":
+                    modules.append(name)
+    return modules
+
+
+def _run(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=180, cwd=REPO,
+                          **kwargs)  # type: ignore[call-overload]
+
+
+def test_importtime_parser_sees_imports() -> None:
+    """Sanity: the importtime parser sees a real import (so an empty result means something)."""
+    proc = _run(["-X", "importtime", "-c", "import json"])
+    assert "json" in _imported_modules(proc.stderr)
+
+
+@pytest.mark.parametrize("output_format", ["rich", "json"])
+@pytest.mark.parametrize("path", INPUTS, ids=IDS)
+def test_cli_imports_no_tensorflow(path: Path, output_format: str) -> None:
+    code = "import sys, keras_share.cli; sys.argv = ['keras-share']; keras_share.cli.app(%r)" % (
+        ["inspect", "--format", output_format, "--all-layers", str(path)],)
+    proc = _run(["-X", "importtime", "-c", code])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    modules = _imported_modules(proc.stderr)
+    assert "keras_share.cli" in modules and "h5py" in modules
+    assert _forbidden(modules) == []
+
+
+def test_cli_batch_with_workers_imports_no_tensorflow() -> None:
+    """Several inputs (possibly read in worker processes): neither parent nor workers import TF."""
+    code = textwrap.dedent(f"""
+        import sys, json, atexit, keras_share.cli
+        sys.argv = ['keras-share']
+        try:
+            keras_share.cli.app(['inspect', '--format', 'json', *{[str(p) for p in INPUTS]!r}])
+        except SystemExit as exit:
+            code = exit.code
+        bad = sorted(m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r})
+        print(json.dumps({{"exit": code, "forbidden": bad}}), file=sys.stderr)
+    """)
+    proc = _run(["-X", "importtime", "-c", code])
+    last = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert last == {"exit": 0, "forbidden": []}
+    # worker processes write their own importtime lines to the same stderr
+    assert _forbidden(_imported_modules(proc.stderr)) == []
+
+
+@pytest.mark.parametrize("path", INPUTS, ids=IDS)
+def test_python_m_keras_share_imports_no_tensorflow(path: Path) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("keras_share.__main__") is None:
+        pytest.skip("no keras_share/__main__.py")
+    proc = _run(["-X", "importtime", "-m", "keras_share", "inspect", "--format", "json", str(path)])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert _forbidden(_imported_modules(proc.stderr)) == []
+
+
+@pytest.mark.parametrize("path", INPUTS, ids=IDS)
+def test_api_inspect_file_imports_no_tensorflow(path: Path) -> None:
+    code = textwrap.dedent(f"""
+        import json, sys
+        import keras_share
+        from keras_share.api import inspect_file
+        report = inspect_file({str(path)!r})
+        lazy = keras_share.inspect_file({str(path)!r})
+        print(json.dumps({{
+            "forbidden": sorted(m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r}),
+            "layers": len(report.layers),
+            "same": len(lazy.layers) == len(report.layers),
+        }}))
+    """)
+    proc = _run(["-c", code])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    assert result["forbidden"] == []
+    assert result["same"] is True
+
+
+def test_version_is_cheap() -> None:
+    """``keras-share --version`` does not even load the readers."""
+    proc = _run(["-X", "importtime", "-c",
+                 "import sys, keras_share.cli; sys.argv = ['keras-share']; keras_share.cli.app(['--version'])"])
+    assert proc.returncode == 0
+    modules = _imported_modules(proc.stderr)
+    assert _forbidden(modules) == []
+    assert "h5py" not in modules
