@@ -8,10 +8,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
-from keras_share.errors import ReadError
+from keras_share.errors import ReadError, describe
 
 if TYPE_CHECKING:
     from keras_share.analysis.report import ModelReport
+    from keras_share.settings import LintSettings
 
 Result = Union["ModelReport", ReadError]
 
@@ -32,34 +33,21 @@ def expand(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, ReadErro
     return items
 
 
-def inspect_one(path: Path) -> Result:
-    """Read and analyse one input; unreadable input becomes a ReadError instead of an exception."""
+def inspect_one(path: Path, settings: LintSettings | None = None) -> Result:
+    """Read, analyse and lint one input; unreadable input becomes a ReadError instead of an exception."""
     from keras_share.analysis.analyze import analyze
+    from keras_share.lint import lint_report
     from keras_share.read.detect import read_model
 
     try:
-        return analyze(read_model(path))
+        report = analyze(read_model(path))
+        if settings is not None:
+            lint_report(report, settings)
+        return report
     except ReadError as error:
         return error
     except (RecursionError, MemoryError) as error:
         return ReadError(str(path), f"model too deeply nested or too large ({type(error).__name__})")
-
-
-def _inspect_in_worker(path: Path) -> ModelReport | tuple[str, str]:
-    """``inspect_one`` for a pool worker: a ReadError travels as ``(path, problem)``.
-
-    ``ReadError`` does not survive pickling (its ``__init__`` takes two arguments, ``args`` holds one).
-    """
-    result = inspect_one(path)
-    if isinstance(result, ReadError):
-        return (result.path, result.problem)
-    return result
-
-
-def _from_worker(value: ModelReport | tuple[str, str]) -> Result:
-    if isinstance(value, tuple):
-        return ReadError(*value)
-    return value
 
 
 class _Progress:
@@ -92,7 +80,9 @@ class _Progress:
             self._progress.stop()
 
 
-def inspect_paths(paths: Sequence[str | os.PathLike[str]], jobs: int = 1) -> list[tuple[Path, Result]]:
+def inspect_paths(
+    paths: Sequence[str | os.PathLike[str]], jobs: int = 1, settings: LintSettings | None = None
+) -> list[tuple[Path, Result]]:
     """Inspect every input (folders expanded) and return ``(path, report or ReadError)`` in input order.
 
     ``jobs > 1`` reads the files in that many worker processes (never more than there are inputs,
@@ -105,10 +95,10 @@ def inspect_paths(paths: Sequence[str | os.PathLike[str]], jobs: int = 1) -> lis
     if workers < 2:
         with _Progress(len(todo)) as progress:
             for index in todo:
-                results[index] = inspect_one(items[index][0])
+                results[index] = inspect_one(items[index][0], settings)
                 progress.advance()
     else:
-        _run_pool(items, todo, results, workers)
+        _run_pool(items, todo, results, workers, settings)
     done: list[tuple[Path, Result]] = []
     for (path, _), result in zip(items, results):
         assert result is not None
@@ -117,18 +107,23 @@ def inspect_paths(paths: Sequence[str | os.PathLike[str]], jobs: int = 1) -> lis
 
 
 def _run_pool(items: list[tuple[Path, ReadError | None]], todo: list[int], results: list[Result | None],
-              workers: int) -> None:
+              workers: int, settings: LintSettings | None) -> None:
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    from keras_share.read.deadline import allow_deep_pickles
+
+    allow_deep_pickles()
+    with ProcessPoolExecutor(max_workers=workers, initializer=allow_deep_pickles) as pool:
         # Submit everything (which starts the workers) before the progress bar starts its refresh thread.
-        futures = {pool.submit(_inspect_in_worker, items[index][0]): index for index in todo}
+        futures = {pool.submit(inspect_one, items[index][0], settings): index for index in todo}
         with _Progress(len(todo)) as progress:
             for future in as_completed(futures):
                 index = futures[future]
                 try:
-                    results[index] = _from_worker(future.result())
+                    results[index] = future.result()
                 except BrokenProcessPool:
                     results[index] = ReadError(str(items[index][0]), WORKER_DIED)
+                except Exception as error:  # a worker's failure must not end the batch
+                    results[index] = ReadError(str(items[index][0]), f"unexpected failure while reading ({describe(error)})")
                 progress.advance()

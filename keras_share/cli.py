@@ -13,12 +13,13 @@ import typer
 from keras_share import __version__
 
 EXIT_OK = 0
+EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_UNREADABLE = 3
 
 EXIT_CODES_HELP = (
-    "Exit codes: 0 success; 2 usage error; 3 at least one input could not be read "
-    "(the others are still reported)."
+    "Exit codes: 0 success; 1 a finding at or above --fail-on; 2 usage error; 3 at least one input could not "
+    "be read (the others are still reported; 3 wins over 1)."
 )
 
 app = typer.Typer(
@@ -35,6 +36,18 @@ class OutputFormat(str, Enum):
 
     rich = "rich"
     json = "json"
+    sarif = "sarif"
+    github = "github"
+    markdown = "markdown"
+
+
+class FailOn(str, Enum):
+    """The lowest finding severity that makes ``inspect`` exit 1."""
+
+    error = "error"
+    warning = "warning"
+    info = "info"
+    never = "never"
 
 
 def _version(value: bool) -> None:
@@ -53,11 +66,41 @@ def _main(
 
 
 def _use_color() -> bool:
-    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
-@app.command(help="Report the layers applied more than once, weight identity, trainability and call shapes.\n\n"
-             + EXIT_CODES_HELP)
+def _formatter(output_format: OutputFormat, all_layers: bool):  # noqa: ANN202 - a Formatter, imported lazily
+    if output_format is OutputFormat.json:
+        from keras_share.render.json_format import JsonFormatter
+
+        return JsonFormatter()
+    if output_format is OutputFormat.sarif:
+        from keras_share.render.sarif import SarifFormatter
+
+        return SarifFormatter()
+    if output_format is OutputFormat.github:
+        from keras_share.render.github import GithubFormatter
+
+        return GithubFormatter()
+    if output_format is OutputFormat.markdown:
+        from keras_share.render.markdown import MarkdownFormatter
+
+        return MarkdownFormatter()
+    from rich.console import Console
+
+    from keras_share.render.terminal import TerminalFormatter
+
+    color = _use_color()
+    return TerminalFormatter(all_layers=all_layers, color=color, width=Console().width if color else None)
+
+
+def _usage_error(message: str) -> typer.Exit:
+    typer.echo(f"keras-share: usage error: {message}", err=True)
+    return typer.Exit(EXIT_USAGE)
+
+
+@app.command(help="Report the layers applied more than once, weight identity, trainability and call shapes, "
+             "and flag weight-sharing pitfalls.\n\n" + EXIT_CODES_HELP)
 def inspect(
     paths: Annotated[list[Path], typer.Argument(help="Model files (.keras, .h5, SavedModel folders) or folders of them.")],
     output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.rich,
@@ -66,35 +109,81 @@ def inspect(
         Optional[int],
         typer.Option("--jobs", "-j", min=1, help="Worker processes reading inputs in parallel (default: the CPU count)."),
     ] = None,
+    fail_on: Annotated[
+        Optional[FailOn], typer.Option("--fail-on", help="Exit 1 when a finding at or above this severity exists [default: error].")
+    ] = None,
+    select: Annotated[Optional[list[str]], typer.Option("--select", help="Only these rules (code, code prefix or name); repeatable.")] = None,
+    ignore: Annotated[Optional[list[str]], typer.Option("--ignore", help="Skip these rules (code, code prefix or name); repeatable.")] = None,
+    suppress: Annotated[
+        Optional[list[str]], typer.Option("--suppress", help="Drop findings of RULE on layers matching a glob: RULE:LAYER-GLOB; repeatable.")
+    ] = None,
+    base: Annotated[
+        Optional[Path], typer.Option("--base", help="Base model of a transfer: report layers whose weights came from it.")
+    ] = None,
+    config: Annotated[
+        Optional[Path], typer.Option("--config", help="pyproject.toml to read [tool.keras-share] from (default: nearest).")
+    ] = None,
 ) -> None:
     """Inspect each input and print one report per model."""
     from keras_share.analysis.report import ModelReport
     from keras_share.batch import inspect_paths
     from keras_share.errors import ReadError
+    from keras_share.lint import fails
+    from keras_share.rules import select_rules
+    from keras_share.settings import SettingsError, load_settings
 
+    try:
+        settings = load_settings(config.parent if config else None)
+        settings.select = select if select is not None else settings.select
+        settings.ignore = ignore if ignore is not None else settings.ignore
+        settings.suppress = settings.suppress + (suppress or [])
+        settings.fail_on = fail_on.value if fail_on is not None else settings.fail_on
+        select_rules(settings.select, settings.ignore)
+    except (SettingsError, ValueError) as error:
+        raise _usage_error(str(error)) from None
+    if base is not None:
+        from keras_share.api import inspect_file
+
+        try:
+            inspect_file(base)
+        except ReadError as error:
+            typer.echo(f"keras-share: error: --base {error.path}: {error.problem}", err=True)
+            raise typer.Exit(EXIT_UNREADABLE) from None
+        settings.base = str(base)
     reports: list[ModelReport] = []
     errors: list[ReadError] = []
-    for _, result in inspect_paths(paths, jobs if jobs is not None else os.cpu_count() or 1):
+    for _, result in inspect_paths(paths, jobs if jobs is not None else os.cpu_count() or 1, settings):
         if isinstance(result, ReadError):
             errors.append(result)
         else:
             reports.append(result)
     for error in errors:
         typer.echo(f"keras-share: error: {error.path}: {error.problem}", err=True)
-    if output_format is OutputFormat.json:
-        from keras_share.render.json_format import JsonFormatter
+    sys.stdout.write(_formatter(output_format, all_layers).format(reports, errors))
+    if errors:
+        raise typer.Exit(EXIT_UNREADABLE)
+    raise typer.Exit(EXIT_FINDINGS if fails(reports, settings.fail_on) else EXIT_OK)
 
-        formatter = JsonFormatter()
-    else:
-        from rich.console import Console
 
-        from keras_share.render.terminal import TerminalFormatter
+@app.command("rules", help="List every rule: code, name, severity and what it flags.")
+def list_rules() -> None:
+    """Print the rule table."""
+    from keras_share.rules import ALL_RULES
 
-        color = _use_color()
-        width = Console().width if color else None
-        formatter = TerminalFormatter(all_layers=all_layers, color=color, width=width)
-    sys.stdout.write(formatter.format(reports, errors))
-    raise typer.Exit(EXIT_UNREADABLE if errors else EXIT_OK)
+    width = max(len(rule.name) for rule in ALL_RULES)
+    for rule in ALL_RULES:
+        typer.echo(f"{rule.code}  {rule.name:<{width}}  {rule.severity:<7}  {rule.summary}")
+
+
+@app.command("rule", help="Print a rule's documentation: what it flags, why, how to fix it, an example.")
+def show_rule(name: Annotated[str, typer.Argument(help="Rule code (KS201) or name (shared-batchnorm).")]) -> None:
+    """Print one rule's docs."""
+    from keras_share.rules import find_rule
+
+    rule = find_rule(name)
+    if rule is None:
+        raise _usage_error(f"unknown rule {name!r} (see `keras-share rules`)")
+    typer.echo(rule.docs())
 
 
 def main() -> None:

@@ -20,6 +20,64 @@ class Finding:
 
 
 @dataclass
+class LiveVariable:
+    """One variable of a live layer (live mode only): identity is the Python object."""
+
+    name: str
+    location: str
+    """``live:<id>``, the same string as the matching ``WeightArray.location``."""
+    trainable: bool
+    """Whether fitting the inspected model updates it (it is in the top model's ``trainable_weights``)."""
+    tied_with: list[str] = field(default_factory=list)
+    """``path/name`` of the same variable object reached through other layer objects."""
+
+
+@dataclass
+class LiveLayer:
+    """What only the live Python objects can say about a layer (None on reports read from files)."""
+
+    external_calls: int = 0
+    """Calls of this layer object in the graph of another live model (not this one)."""
+    other_models: list[str] = field(default_factory=list)
+    """Names of the other live models whose graphs use this layer object."""
+    origin_model: str | None = None
+    """The other model that called this layer first: the layer was taken from it (transferred)."""
+    origin_path: str | None = None
+    """The layer's path inside ``origin_model``."""
+    variables: list[LiveVariable] = field(default_factory=list)
+
+
+@dataclass
+class LiveMismatch:
+    """A disagreement between a file's static reading and the model Keras loads from it."""
+
+    layer: str
+    message: str
+    severity: str = "error"
+
+
+@dataclass
+class LiveModel:
+    """Live-mode facts about the whole model (None on plain static reports).
+
+    ``source`` is ``object`` for a model inspected in memory, ``file`` for a file loaded with Keras
+    to cross-check its static reading (``--live``).
+    """
+
+    source: str
+    keras: str | None = None
+    """The Keras that holds (or loaded) the objects: ``keras 3.15.1``, ``tf_keras 2.21.0``."""
+    inspected_with: list[str] = field(default_factory=list)
+    """Names of the other models inspected together with this one."""
+    tie_groups: list[list[str]] = field(default_factory=list)
+    """Each group: ``path/name`` of one variable object reached from several layer objects."""
+    load_error: str | None = None
+    mismatches: list[LiveMismatch] = field(default_factory=list)
+    values: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
+    """Variable objects by location, to hash their values for the rules that compare weights."""
+
+
+@dataclass
 class LayerReport:
     """A layer with the facts the analysis adds: effective calls, sharing, trainability."""
 
@@ -32,6 +90,10 @@ class LayerReport:
     """Other paths of the same layer object (one layer placed in several nested models)."""
     object_calls: int = 0
     """Effective calls summed over every path of the same layer object."""
+    transferred_from: str | None = None
+    """Path of the ``--base`` model layer whose arrays this layer's arrays equal."""
+    live: LiveLayer | None = None
+    """Live-mode facts (external calls, other models, variables by identity); None for files."""
 
     @property
     def shared(self) -> bool:
@@ -64,6 +126,8 @@ class ModelReport:
     layers: list[LayerReport]
     summary: Summary
     findings: list[Finding] = field(default_factory=list)
+    live: LiveModel | None = None
+    """Live-mode facts; None for a report read from a file without ``--live``."""
 
     @property
     def shared_layers(self) -> list[LayerReport]:

@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-FORMATS = ("rich", "json")
+FORMATS = ("rich", "json", "sarif", "github", "markdown")

@@ -46,6 +46,7 @@ def _layer(report: LayerReport) -> dict[str, Any]:
         "trainable": report.trainable,
         "trainable_flag": layer.trainable_flag,
         "frozen_by": report.frozen_by,
+        "transferred_from": report.transferred_from,
         "call_sites": [_call_site(call) for call in layer.call_sites],
         "weights": [_weight(array) for array in layer.weights],
         "params": report.param_count,

@@ -126,6 +126,19 @@ def _unattached(report: ModelReport) -> Table | None:
     return table
 
 
+def _transferred(report: ModelReport) -> Table | None:
+    layers = [layer for layer in report.layers if layer.transferred_from is not None]
+    if not layers:
+        return None
+    table = Table(title="Layers transferred from the base model", title_justify="left")
+    table.add_column("layer", overflow="fold")
+    table.add_column("base layer", overflow="fold")
+    table.add_column("trains", no_wrap=True)
+    for layer in layers:
+        table.add_row(layer.layer.path, layer.transferred_from or "", _trainable(layer))
+    return table
+
+
 def render_model(report: ModelReport, all_layers: bool) -> Group:
     """The renderables for one model."""
     parts: list[object] = [_header(report)]
@@ -136,12 +149,14 @@ def render_model(report: ModelReport, all_layers: bool) -> Group:
             parts.append(Text("No layer is applied more than once.", style="green"))
         if all_layers:
             parts.append(_tree(report))
-    unattached = _unattached(report)
-    if unattached is not None:
-        parts.append(unattached)
+    for table in (_transferred(report), _unattached(report)):
+        if table is not None:
+            parts.append(table)
     for finding in report.findings:
-        parts.append(Text(f"{finding.rule} {finding.name} [{finding.severity}] {finding.layer}: {finding.message}",
-                          style=_SEVERITY_STYLE.get(finding.severity, "")))
+        line = Text(f"{finding.severity} ", style=_SEVERITY_STYLE[finding.severity])
+        line.append(f"{finding.rule} {finding.name}", style="bold")
+        line.append(f" {finding.layer or '(model)'}: {finding.message}")
+        parts.append(line)
     for note in report.notes:
         parts.append(Text(f"note: {note}", style="dim"))
     return Group(*parts)

@@ -1,0 +1,51 @@
+"""``--format markdown``: a report to paste into a pull request."""
+
+from __future__ import annotations
+
+from keras_share.analysis.report import ModelReport
+from keras_share.errors import ReadError
+from keras_share.render.base import Formatter
+from keras_share.render.terminal import format_shape
+
+_ICONS = {"error": "🔴", "warning": "🟠", "info": "🔵"}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", "<br>")
+
+
+class MarkdownFormatter(Formatter):
+    """A heading per model, a table of shared layers and a list of findings."""
+
+    def format(self, reports: list[ModelReport], errors: list[ReadError]) -> str:
+        out = ["# keras-share report", ""]
+        for report in reports:
+            summary = report.summary
+            version = f", Keras {report.file.keras_version}" if report.file.keras_version else ""
+            out += [f"## `{report.file.path}`", "",
+                    f"{report.file.format}{version}: {summary.layers} layers, {summary.shared_layers} shared, "
+                    f"{summary.unique_params:,} unique params ({summary.naive_params:,} if every call had its own weights)",
+                    ""]
+            if report.shared_layers:
+                out += ["| layer | class | calls | effective | trains | input shapes per call |",
+                        "|---|---|---:|---:|---|---|"]
+                for layer in report.shared_layers:
+                    shapes = "; ".join(
+                        f"#{call.index}: " + ", ".join(format_shape(shape) for shape in call.input_shapes)
+                        for call in layer.layer.call_sites
+                    )
+                    out.append(f"| `{_cell(layer.layer.path)}` | {layer.layer.class_name} | {layer.layer.calls} | "
+                               f"{layer.effective_calls} | {'yes' if layer.trainable else 'frozen'} | {_cell(shapes) or '-'} |")
+                out.append("")
+            if report.findings:
+                out += ["**Findings**", ""]
+                for finding in report.findings:
+                    where = f"`{finding.layer}`: " if finding.layer else ""
+                    out.append(f"- {_ICONS[finding.severity]} **{finding.rule} {finding.name}** ({finding.severity}) "
+                               f"{where}{finding.message}")
+                out.append("")
+            else:
+                out += ["No findings.", ""]
+        if errors:
+            out += ["## Unreadable inputs", ""] + [f"- `{error.path}`: {error.problem}" for error in errors] + [""]
+        return "\n".join(out)

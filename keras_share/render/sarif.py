@@ -1,0 +1,81 @@
+"""``--format sarif``: SARIF 2.1.0 for code-scanning dashboards (GitHub, GitLab, Azure DevOps)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from keras_share import __version__
+from keras_share.analysis.report import ModelReport
+from keras_share.errors import ReadError
+from keras_share.render.base import Formatter
+from keras_share.rules import ALL_RULES
+
+SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+LEVELS = {"error": "error", "warning": "warning", "info": "note"}
+READ_ERROR_RULE = "KS001"
+
+
+def _artifact(path: str) -> dict[str, Any]:
+    return {"artifactLocation": {"uri": Path(path).as_posix()}}
+
+
+def _rules() -> list[dict[str, Any]]:
+    described = [
+        {
+            "id": rule.code,
+            "name": rule.name,
+            "shortDescription": {"text": rule.summary},
+            "fullDescription": {"text": rule.why},
+            "help": {"text": f"{rule.why}\n\nHow to fix: {rule.fix}", "markdown": rule.docs()},
+            "defaultConfiguration": {"level": LEVELS[rule.severity]},
+        }
+        for rule in ALL_RULES
+    ]
+    described.append({
+        "id": READ_ERROR_RULE,
+        "name": "unreadable-model",
+        "shortDescription": {"text": "The input could not be read as a Keras model."},
+        "help": {"text": "keras-share could not read this file: it is corrupt, truncated or not a Keras model."},
+        "defaultConfiguration": {"level": "error"},
+    })
+    return described
+
+
+class SarifFormatter(Formatter):
+    """One SARIF run; each finding's location names the model file and, as a logical location, the layer."""
+
+    def format(self, reports: list[ModelReport], errors: list[ReadError]) -> str:
+        codes = [rule.code for rule in ALL_RULES] + [READ_ERROR_RULE]
+        results: list[dict[str, Any]] = []
+        for report in reports:
+            for finding in report.findings:
+                location: dict[str, Any] = {"physicalLocation": _artifact(report.file.path)}
+                if finding.layer:
+                    location["logicalLocations"] = [{"fullyQualifiedName": finding.layer, "kind": "member"}]
+                results.append({
+                    "ruleId": finding.rule,
+                    "ruleIndex": codes.index(finding.rule),
+                    "level": LEVELS[finding.severity],
+                    "message": {"text": f"{finding.layer + ': ' if finding.layer else ''}{finding.message}"},
+                    "locations": [location],
+                })
+        for error in errors:
+            results.append({
+                "ruleId": READ_ERROR_RULE,
+                "ruleIndex": codes.index(READ_ERROR_RULE),
+                "level": "error",
+                "message": {"text": error.problem},
+                "locations": [{"physicalLocation": _artifact(error.path)}],
+            })
+        document = {
+            "$schema": SARIF_SCHEMA,
+            "version": "2.1.0",
+            "runs": [{
+                "tool": {"driver": {"name": "keras-share", "version": __version__, "semanticVersion": __version__,
+                                    "informationUri": "https://pypi.org/project/keras-share/", "rules": _rules()}},
+                "results": results,
+            }],
+        }
+        return json.dumps(document, indent=2) + "\n"

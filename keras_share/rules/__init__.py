@@ -1,0 +1,57 @@
+"""The rules: one module per rule id, each a small class with its code, name, severity and docs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from keras_share.analysis.report import Finding, ModelReport
+from keras_share.rules.base import SEVERITIES, Rule, RuleContext, severity_rank
+from keras_share.rules.cross_model_sharing import CrossModelSharing
+from keras_share.rules.missing_weights import MissingWeights
+from keras_share.rules.shared_batchnorm import SharedBatchNorm
+from keras_share.rules.trainable_in_frozen_parent import TrainableInFrozenParent
+from keras_share.rules.transferred_layer_trainable import TransferredLayerTrainable
+from keras_share.rules.unsafe_lambda import UnsafeLambda
+from keras_share.rules.varying_input_shapes import VaryingInputShapes
+from keras_share.rules.weight_copy import WeightCopy
+from keras_share.settings import rule_matches
+
+ALL_RULES: tuple[Rule, ...] = (
+    CrossModelSharing(),
+    MissingWeights(),
+    SharedBatchNorm(),
+    VaryingInputShapes(),
+    WeightCopy(),
+    UnsafeLambda(),
+    TransferredLayerTrainable(),
+    TrainableInFrozenParent(),
+)
+
+__all__ = ["ALL_RULES", "SEVERITIES", "Rule", "RuleContext", "find_rule", "run_rules", "select_rules", "severity_rank"]
+
+
+def find_rule(code_or_name: str) -> Rule | None:
+    """The rule with this code (``KS201``) or name (``shared-batchnorm``), case-insensitive."""
+    wanted = code_or_name.strip().lower()
+    return next((rule for rule in ALL_RULES if wanted in (rule.code.lower(), rule.name)), None)
+
+
+def select_rules(select: Iterable[str] = (), ignore: Iterable[str] = ()) -> list[Rule]:
+    """Rules matched by ``select`` (all when empty) minus those matched by ``ignore``.
+
+    Selectors are codes, code prefixes (``KS2``) or names; one that matches no rule raises ValueError.
+    """
+    select, ignore = list(select), list(ignore)
+    for pattern in select + ignore:
+        if not any(rule_matches(pattern, rule.code, rule.name) for rule in ALL_RULES):
+            raise ValueError(f"unknown rule {pattern!r} (see `keras-share rules`)")
+    return [
+        rule for rule in ALL_RULES
+        if (not select or any(rule_matches(pattern, rule.code, rule.name) for pattern in select))
+        and not any(rule_matches(pattern, rule.code, rule.name) for pattern in ignore)
+    ]
+
+
+def run_rules(report: ModelReport, rules: Iterable[Rule], context: RuleContext) -> list[Finding]:
+    """Every finding of ``rules`` on ``report``, in rule order."""
+    return [finding for rule in rules for finding in rule.check(report, context)]
