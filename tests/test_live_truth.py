@@ -147,16 +147,9 @@ def test_nested_sequential_called_twice(model_store: ModelStore, generation: int
     assert _layer(report, "seq/s_out")["effective_calls"] == 2
 
 
-SEQUENTIAL_FLAG_BUG = (
-    "keras_share/read/saved_model.py::read_saved_model takes flags from the root config only; "
-    "tf_keras Sequential.get_config has no 'trainable' key, the flag is in the Sequential's own "
-    "keras_metadata.pb node, and the SavedModel loader restores it"
-)
-
-
 @pytest.mark.parametrize(
     ("generation", "fmt"),
-    ALL_FILES + [pytest.param(2, "savedmodel", id="tf_keras-savedmodel", marks=pytest.mark.xfail(strict=True, reason=SEQUENTIAL_FLAG_BUG))],
+    ALL_FILES + [pytest.param(2, "savedmodel", id="tf_keras-savedmodel")],
 )
 def test_layer_reenabled_inside_frozen_nested_sequential(model_store: ModelStore, generation: int, fmt: str) -> None:
     _check(model_store, "frozen_sequential_reenabled", generation, fmt)
@@ -164,12 +157,13 @@ def test_layer_reenabled_inside_frozen_nested_sequential(model_store: ModelStore
 
 @pytest.mark.parametrize(
     ("generation", "fmt"),
-    ALL_FILES + [pytest.param(2, "savedmodel", id="tf_keras-savedmodel", marks=pytest.mark.xfail(strict=True, reason=SEQUENTIAL_FLAG_BUG))],
+    ALL_FILES + [pytest.param(2, "savedmodel", id="tf_keras-savedmodel")],
 )
 def test_layer_reenabled_inside_frozen_top_sequential(model_store: ModelStore, generation: int, fmt: str) -> None:
     """Keras 3 and tf_keras .h5/.keras forget a top-level Sequential's flag on load; a SavedModel keeps it."""
     report = _check(model_store, "frozen_top_sequential_reenabled", generation, fmt)
-    assert _layer(report, "s_out")["trainable"] and not _layer(report, "s_dense")["trainable"]
+    assert _layer(report, "s_out")["trainable"] is (fmt != "savedmodel")
+    assert not _layer(report, "s_dense")["trainable"]
 
 
 @pytest.mark.parametrize(("generation", "fmt"), ALL_FILES)
@@ -181,31 +175,17 @@ def test_shared_conv1d_on_two_sequence_lengths(model_store: ModelStore, generati
 
 
 # --------------------------------------------------------------------------
-# keras-share bugs found by comparing with Keras (strict xfails).
+# Layers placed in two models, and a frozen attention layer: where Keras's loaders differ.
 # --------------------------------------------------------------------------
-
-SHARED_OBJECT_ID_BUG = (
-    "keras_share/analysis/analyze.py::_object_keys treats a weightless entry with shared_object_id "
-    "as the same object as the earlier entry of that (class, name), but the loader builds an "
-    "independent copy (Keras 3 .keras, tf_keras .keras and .h5)"
-)
-SAVEDMODEL_ALIAS_BUG = (
-    "keras_share/analysis/analyze.py::_object_keys: in a SavedModel (no weights read) a nested model "
-    "aliased by shared_object_id is reported as the same object, but its sublayers are not"
-)
-FROZEN_MHA_BUG = (
-    "keras_share/analysis/analyze.py::own_trainable: Keras 3 builds MultiHeadAttention's projections "
-    "after the layer's trainable=False is restored, so a frozen MHA comes back trainable"
-)
 
 
 @pytest.mark.parametrize(
     ("generation", "fmt"),
     [
-        pytest.param(3, "keras", id="keras3-keras", marks=pytest.mark.xfail(strict=True, reason=SHARED_OBJECT_ID_BUG)),
+        pytest.param(3, "keras", id="keras3-keras"),
         pytest.param(3, "h5", id="keras3-h5"),
-        pytest.param(2, "keras", id="tf_keras-keras", marks=pytest.mark.xfail(strict=True, reason=SHARED_OBJECT_ID_BUG)),
-        pytest.param(2, "h5", id="tf_keras-h5", marks=pytest.mark.xfail(strict=True, reason=SHARED_OBJECT_ID_BUG)),
+        pytest.param(2, "keras", id="tf_keras-keras"),
+        pytest.param(2, "h5", id="tf_keras-h5"),
     ],
 )
 def test_weightless_layer_placed_in_two_nested_models_loads_as_two_copies(
@@ -220,8 +200,8 @@ def test_weightless_layer_placed_in_two_nested_models_loads_as_two_copies(
         pytest.param(3, "keras", id="keras3-keras"),
         pytest.param(3, "h5", id="keras3-h5"),
         pytest.param(2, "keras", id="tf_keras-keras"),
-        pytest.param(2, "h5", id="tf_keras-h5", marks=pytest.mark.xfail(strict=True, reason=SHARED_OBJECT_ID_BUG)),
-        pytest.param(2, "savedmodel", id="tf_keras-savedmodel", marks=pytest.mark.xfail(strict=True, reason=SAVEDMODEL_ALIAS_BUG)),
+        pytest.param(2, "h5", id="tf_keras-h5"),
+        pytest.param(2, "savedmodel", id="tf_keras-savedmodel"),
     ],
 )
 def test_nested_model_placed_in_two_models(model_store: ModelStore, generation: int, fmt: str) -> None:
@@ -232,8 +212,8 @@ def test_nested_model_placed_in_two_models(model_store: ModelStore, generation: 
 @pytest.mark.parametrize(
     ("generation", "fmt"),
     [
-        pytest.param(3, "keras", id="keras3-keras", marks=pytest.mark.xfail(strict=True, reason=FROZEN_MHA_BUG)),
-        pytest.param(3, "h5", id="keras3-h5", marks=pytest.mark.xfail(strict=True, reason=FROZEN_MHA_BUG)),
+        pytest.param(3, "keras", id="keras3-keras"),
+        pytest.param(3, "h5", id="keras3-h5"),
         *K2_FILES,
     ],
 )

@@ -8,18 +8,24 @@ from keras_share.graph.model import Graph, Layer
 from keras_share.read.base import ModelFile
 
 
+LAZY_SUBLAYER_CLASSES = frozenset({"MultiHeadAttention"})
+"""Keras 3 classes that build their sublayers after ``from_config`` restored ``trainable=False``: the
+sublayers' variables come back trainable (tests/test_live_truth.py, frozen MultiHeadAttention)."""
+
+
 def own_trainable(graph: Graph, layer: Layer, model_file: ModelFile) -> bool:
     """Whether a layer's weights train once the file is loaded by the Keras that wrote it.
 
     * Keras 3 honours each layer's own flag; among the enclosing models only the top model's flag
       counts (``trainable_weights`` of the top model), and a top-level Sequential forgets its flag
-      on load.
+      on load. A frozen MultiHeadAttention comes back trainable (``LAZY_SUBLAYER_CLASSES``).
     * tf_keras loading ``.h5`` or ``.keras`` drops every model's flag (``Model.from_config``), so
       only the layer's own flag counts; a SavedModel keeps them, and a frozen model freezes all it
       contains.
     """
     if model_file.keras_generation == 3:
-        return layer.trainable_flag and (graph.root.trainable_flag or graph.root.kind == "sequential")
+        flag = layer.trainable_flag or layer.class_name in LAZY_SUBLAYER_CLASSES
+        return flag and (graph.root.trainable_flag or graph.root.kind == "sequential")
     if model_file.format == "savedmodel":
         return layer.trainable_flag and all(model.trainable_flag for model in graph.walk_up(layer))
     return layer.trainable_flag
@@ -32,19 +38,38 @@ def _frozen_by(graph: Graph, layer: Layer) -> str | None:
     return None
 
 
-def _object_keys(graph: Graph) -> dict[str, tuple[object, ...]]:
-    """Group paths that are one layer object: the same stored arrays, or one shared config entry."""
+def _object_keys(graph: Graph, model_file: ModelFile) -> dict[str, tuple[object, ...]]:
+    """Group paths that are one layer object once the file is loaded.
+
+    Where weights were read, a layer is its stored arrays (the same arrays at two paths are one layer) and a
+    nested model is the set of its layers' arrays; a weightless layer placed twice loads as two copies. A
+    SavedModel (no arrays read) restores shared objects: an entry carrying ``shared_object_id`` that repeats
+    an earlier class and name is that entry, and so is everything below it.
+    """
     keys: dict[str, tuple[object, ...]] = {}
-    first_by_identity: dict[tuple[str, str], str] = {}
-    for layer in graph.layers.values():
-        identity = (layer.class_name, layer.name)
+    if model_file.format == "savedmodel":
+        canonical: dict[str, str] = {}
+        first: dict[tuple[str, str], str] = {}
+        for layer in graph.layers.values():
+            identity = (layer.class_name, layer.name)
+            parent = canonical.get(layer.parent or "", layer.parent or "")
+            if parent != (layer.parent or ""):
+                canonical[layer.path] = f"{parent}/{layer.name}" if parent else layer.name
+            elif layer.shared_object_id is not None and identity in first:
+                canonical[layer.path] = first[identity]
+            else:
+                canonical[layer.path] = layer.path
+            first.setdefault(identity, layer.path)
+            keys[layer.path] = ("path", canonical[layer.path])
+        return keys
+    for layer in reversed(graph.layers.values()):
         if layer.weights:
             keys[layer.path] = tuple(array.location for array in layer.weights)
-        elif layer.shared_object_id is not None and identity in first_by_identity:
-            keys[layer.path] = keys[first_by_identity[identity]]
+        elif layer.is_model:
+            inner = tuple(sorted(str(keys[child]) for child in layer.children if keys[child][0] != "path"))
+            keys[layer.path] = ("model", inner) if inner else ("path", layer.path)
         else:
             keys[layer.path] = ("path", layer.path)
-        first_by_identity.setdefault(identity, layer.path)
     return keys
 
 
@@ -58,7 +83,7 @@ def analyze_graph(model_file: ModelFile, graph: Graph) -> ModelReport:
             LayerReport(layer=layer, effective_calls=effective[layer.path],
                         trainable=own_trainable(graph, layer, model_file), frozen_by=_frozen_by(graph, layer))
         )
-    keys = _object_keys(graph)
+    keys = _object_keys(graph, model_file)
     members: dict[tuple[object, ...], list[LayerReport]] = {}
     for report in reports:
         members.setdefault(keys[report.layer.path], []).append(report)

@@ -7,13 +7,50 @@ layer config; keras-share reports the graph and says that weights were not read.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from keras_share import configs
 from keras_share.errors import ReadError, describe
 from keras_share.read.base import ModelFile, WeightIndex
-from keras_share.read.protobuf_wire import ProtobufError, read_keras_metadata, root_model_metadata
+from keras_share.read.protobuf_wire import (
+    ProtobufError,
+    SavedObjectRecord,
+    decode_metadata_json,
+    read_keras_metadata,
+    root_model_metadata,
+)
 
 METADATA_FILE = "keras_metadata.pb"
 MAX_METADATA_BYTES = 256 * 1024 * 1024
+
+
+def _trainable_flags(records: list[SavedObjectRecord]) -> dict[tuple[str, str], bool]:
+    """Each layer's ``trainable`` by (class name, name), from its own metadata node.
+
+    tf_keras's ``Sequential.get_config`` has no ``trainable`` key; the flag (which the SavedModel loader
+    restores) is only in the Sequential's own node.
+    """
+    flags: dict[tuple[str, str], bool] = {}
+    for record in records:
+        if not record.identifier.startswith("_tf_keras_") or record.identifier == "_tf_keras_metric":
+            continue
+        node = decode_metadata_json(record.metadata) if record.metadata else {}
+        name, class_name, trainable = node.get("name"), node.get("class_name"), node.get("trainable")
+        if isinstance(name, str) and isinstance(class_name, str) and isinstance(trainable, bool):
+            flags.setdefault((class_name, name), trainable)
+    return flags
+
+
+def _restore_missing_flags(config: dict[str, Any], flags: dict[tuple[str, str], bool]) -> None:
+    """Write the nodes' flags into config entries that lack ``trainable``."""
+    stack: list[Any] = [config]
+    while stack:
+        entry = stack.pop()
+        inner = configs.entry_config(entry)
+        key = (configs.class_name(entry), configs.entry_name(entry))
+        if inner and "trainable" not in inner and key in flags:
+            inner["trainable"] = flags[key]
+        stack.extend(configs.layer_entries(entry) or [])
 
 
 def read_saved_model(directory: Path) -> ModelFile:
@@ -24,12 +61,15 @@ def read_saved_model(directory: Path) -> ModelFile:
     if metadata_path.stat().st_size > MAX_METADATA_BYTES:
         raise ReadError(str(directory), f"{METADATA_FILE} is larger than 256 MiB; refusing to read it")
     try:
-        metadata = root_model_metadata(read_keras_metadata(metadata_path.read_bytes()))
+        records = read_keras_metadata(metadata_path.read_bytes())
+        metadata = root_model_metadata(records)
+        flags = _trainable_flags(records)
     except (ProtobufError, ValueError, RecursionError) as error:
         raise ReadError(str(directory), f"{METADATA_FILE} cannot be decoded ({describe(error)})") from None
     if not isinstance(metadata, dict):
         raise ReadError(str(directory), f"{METADATA_FILE} holds no model metadata object")
     config = {"class_name": metadata.get("class_name"), "config": metadata.get("config")}
+    _restore_missing_flags(config, flags)
     version = metadata.get("keras_version")
     model = ModelFile(str(directory), "savedmodel", version if isinstance(version, str) else "2", config, WeightIndex())
     model.notes.append("SavedModel weights live in a TF checkpoint (variables/) that keras-share does not read: no weight arrays")

@@ -7,10 +7,14 @@ from collections.abc import Iterable
 from keras_share.analysis.report import Finding, ModelReport
 from keras_share.rules.base import SEVERITIES, Rule, RuleContext, severity_rank
 from keras_share.rules.cross_model_sharing import CrossModelSharing
+from keras_share.rules.frozen_layer_trains_after_load import FrozenLayerTrainsAfterLoad
+from keras_share.rules.layer_shared_with_other_model import LayerSharedWithOtherModel, LiveTransferredLayerTrainable
+from keras_share.rules.live_static_mismatch import LiveStaticMismatch
 from keras_share.rules.missing_weights import MissingWeights
+from keras_share.rules.sequential_repeated_layer import SequentialRepeatedLayer
 from keras_share.rules.shared_batchnorm import SharedBatchNorm
+from keras_share.rules.tied_variable import TiedVariable
 from keras_share.rules.trainable_in_frozen_parent import TrainableInFrozenParent
-from keras_share.rules.transferred_layer_trainable import TransferredLayerTrainable
 from keras_share.rules.unsafe_lambda import UnsafeLambda
 from keras_share.rules.varying_input_shapes import VaryingInputShapes
 from keras_share.rules.weight_copy import WeightCopy
@@ -19,12 +23,17 @@ from keras_share.settings import rule_matches
 ALL_RULES: tuple[Rule, ...] = (
     CrossModelSharing(),
     MissingWeights(),
+    SequentialRepeatedLayer(),
+    LiveStaticMismatch(),
     SharedBatchNorm(),
     VaryingInputShapes(),
     WeightCopy(),
     UnsafeLambda(),
-    TransferredLayerTrainable(),
+    LiveTransferredLayerTrainable(),
+    LayerSharedWithOtherModel(),
     TrainableInFrozenParent(),
+    FrozenLayerTrainsAfterLoad(),
+    TiedVariable(),
 )
 
 __all__ = ["ALL_RULES", "SEVERITIES", "Rule", "RuleContext", "find_rule", "run_rules", "select_rules", "severity_rank"]
