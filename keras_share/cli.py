@@ -133,7 +133,7 @@ def inspect(
     from keras_share.settings import SettingsError, load_settings
 
     try:
-        settings = load_settings(config.parent if config else None)
+        settings = load_settings(config)
         settings.select = select if select is not None else settings.select
         settings.ignore = ignore if ignore is not None else settings.ignore
         settings.suppress = settings.suppress + (suppress or [])

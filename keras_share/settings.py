@@ -52,10 +52,19 @@ class LintSettings:
     """The pyproject.toml the settings were read from, if any."""
 
     def is_suppressed(self, file: str, code: str, name: str, layer: str) -> bool:
-        """True when a per-file ignore or a ``RULE:LAYER-GLOB`` suppression covers this finding."""
-        posix = Path(file).as_posix()
+        """True when a per-file ignore or a ``RULE:LAYER-GLOB`` suppression covers this finding.
+
+        Per-file globs match the path as given, its file name, or the path relative to the folder of the
+        pyproject.toml the settings came from (as ruff and flake8 do).
+        """
+        names = {Path(file).as_posix(), Path(file).name}
+        if self.source is not None:
+            try:
+                names.add(Path(file).resolve().relative_to(Path(self.source).resolve().parent).as_posix())
+            except ValueError:
+                pass
         for pattern, rules in self.per_file_ignores.items():
-            if fnmatch.fnmatch(posix, pattern) or fnmatch.fnmatch(Path(file).name, pattern):
+            if any(fnmatch.fnmatch(name, pattern) for name in names):
                 if any(rule_matches(rule, code, name) for rule in rules):
                     return True
         for entry in self.suppress:
@@ -86,11 +95,23 @@ def find_pyproject(start: Path) -> Path | None:
     return None
 
 
-def load_settings(start: Path | None = None) -> LintSettings:
-    """Settings from the nearest pyproject.toml with a ``[tool.keras-share]`` table, or the defaults."""
-    path = find_pyproject(start or Path.cwd())
-    if path is None:
-        return LintSettings()
+def load_settings(config_file: Path | None = None) -> LintSettings:
+    """Settings from ``config_file``, else from the nearest pyproject.toml with a ``[tool.keras-share]`` table.
+
+    Without either, the defaults.
+    """
+    if config_file is not None:
+        try:
+            data = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+            raise SettingsError(f"{config_file}: cannot read ({error})") from None
+        if not (isinstance(data.get("tool"), dict) and "keras-share" in data["tool"]):
+            raise SettingsError(f"{config_file}: no [tool.keras-share] table")
+        path = config_file
+    else:
+        path = find_pyproject(Path.cwd())
+        if path is None:
+            return LintSettings()
     table = tomllib.loads(path.read_text(encoding="utf-8"))["tool"]["keras-share"]
     where = f"{path} [tool.keras-share]"
     if not isinstance(table, dict):

@@ -114,14 +114,13 @@ class VarsLayoutReader:
                 continue
             seen[identity] = child_key
             group_path = self._find_group(path, group_name, configs.entry_name(child), claimed)
-            if group_path is None:
+            group = h5util.subgroup(self._root, group_path) if group_path is not None else None
+            if group_path is None or group is None:
                 if not configs.is_input_layer(child):
                     self.index.missing.append(child_key)
                 continue
             claimed.add(group_path)
             self._consumed.add(group_path)
-            group = h5util.subgroup(self._root, group_path)
-            assert group is not None
             is_model = configs.layer_entries(child) is not None
             skip = ("layers",) if is_model else ()
             self.index.by_layer[child_key] = self._arrays(group, group_path, child, "", skip=skip)

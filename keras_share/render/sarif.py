@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import quote
 from typing import Any
 
 from keras_share import __version__
@@ -18,7 +19,7 @@ READ_ERROR_RULE = "KS001"
 
 
 def _artifact(path: str) -> dict[str, Any]:
-    return {"artifactLocation": {"uri": Path(path).as_posix()}}
+    return {"artifactLocation": {"uri": quote(Path(path).as_posix())}}
 
 
 def _rules() -> list[dict[str, Any]]:

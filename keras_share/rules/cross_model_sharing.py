@@ -22,11 +22,20 @@ def _comparable(config: dict[str, Any]) -> str:
     return json.dumps(strip(config), sort_keys=True)
 
 
+def weighted(report: ModelReport, member: LayerReport) -> bool:
+    """True when the layer, or for a nested model any layer inside it, has stored weights."""
+    prefix = member.layer.path + "/"
+    return bool(member.layer.weights) or (
+        member.layer.is_model and any(layer.layer.weights for layer in report.layers if layer.layer.path.startswith(prefix))
+    )
+
+
 def placements(report: ModelReport) -> list[list[LayerReport]]:
     """Groups of entries that are one layer object placed in several nested models.
 
     Layer names are unique within a Keras session, so the same class and name with the same config in two
-    different models is one object; a ``shared_object_id`` on an entry confirms it.
+    different models is one object; a ``shared_object_id`` on an entry confirms it. Only layers with weights
+    count: a weightless layer placed twice loads as two harmless copies.
     """
     groups: dict[tuple[str, str], list[LayerReport]] = {}
     for layer in report.layers:
@@ -35,7 +44,7 @@ def placements(report: ModelReport) -> list[list[LayerReport]]:
     found = []
     for members in groups.values():
         parents = {member.layer.parent for member in members}
-        if len(members) < 2 or len(parents) < 2:
+        if len(members) < 2 or len(parents) < 2 or not any(weighted(report, member) for member in members):
             continue
         same_config = len({_comparable(member.layer.config) for member in members}) == 1
         if same_config or any(member.layer.shared_object_id is not None for member in members):
@@ -78,4 +87,8 @@ sub_b = keras.Model(xb, shared(xb), name="sub_b")   # KS101: shared lives in sub
                                "lost and the copies diverge in training")
                 else:
                     outcome = "check that a reload keeps one layer: most formats cannot store this sharing"
-                yield self.finding(other, f"{other.layer.name!r} is one layer used in models {models}: {outcome}")
+                yield self.finding(
+                    other,
+                    f"{other.layer.name!r} is one layer used in models {models}: {outcome}; keep it in one model "
+                    "and call that model on both branches",
+                )

@@ -45,7 +45,7 @@ top.save("m.keras")   # KS102 on sub_b's copy of the layer: its group is never w
                 yield self.finding(
                     "",
                     f"the optimizer holds {report.summary.optimizer_arrays} arrays but no layer weights were stored: "
-                    "the model's variables were never written",
+                    "the model's variables were never written; re-save the model from the trained Python objects",
                 )
             return
         for layer in report.layers:
@@ -53,5 +53,7 @@ top.save("m.keras")   # KS102 on sub_b's copy of the layer: its group is never w
                 continue
             if layer.layer.class_name in WEIGHTED_CLASSES:
                 yield self.finding(
-                    layer, f"{layer.layer.class_name} has no stored weights: Keras will fail to load this file"
+                    layer,
+                    f"{layer.layer.class_name} has no stored weights: Keras will fail to load this file; re-save the "
+                    "model from the trained Python objects",
                 )

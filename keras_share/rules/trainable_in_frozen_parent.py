@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from keras_share.analysis.report import Finding, ModelReport
 from keras_share.rules.base import Rule, RuleContext
+from keras_share.rules.missing_weights import WEIGHTED_CLASSES
 
 
 class TrainableInFrozenParent(Rule):
@@ -31,13 +32,20 @@ encoder.get_layer("head").trainable = True   # KS301: trains in Keras 3 despite 
         for layer in report.layers:
             if layer.frozen_by is None or not layer.layer.trainable_flag or layer.layer.is_model:
                 continue
-            if not layer.layer.weights and report.file.format != "savedmodel":
+            unread = report.file.format == "savedmodel" and layer.layer.class_name in WEIGHTED_CLASSES
+            if not (layer.layer.weights or unread):
                 continue
             parent = layer.frozen_by or "the top model"
-            if not layer.trainable:
+            if not layer.trainable and generation == 3:
+                outcome = "it will not train: Keras 3 trains nothing of a frozen top model"
+            elif not layer.trainable:
                 outcome = f"it will not train: the frozen {parent!r} wins in a tf_keras SavedModel"
             elif generation == 3:
                 outcome = f"Keras 3 honours the layer's own flag, so it trains although {parent!r} is frozen"
             else:
                 outcome = f"tf_keras drops {parent!r}'s frozen flag when loading this file, so it trains after a reload"
-            yield self.finding(layer, f"marked trainable inside frozen {parent!r}: {outcome}")
+            yield self.finding(
+                layer,
+                f"marked trainable inside frozen {parent!r}: {outcome}; set layer.trainable on the layer itself "
+                "to the value you mean",
+            )

@@ -46,5 +46,9 @@ conv(keras.Input((20, 4)))   # KS202: lengths 10 and 20
                     listed = ", ".join(f"#{call.index} {_describe(shape)}" for call, shape in zip(calls, shapes) if shape)
                     ranks = {len(shape) for shape in known}
                     extra = " (different ranks)" if len(ranks) > 1 else ""
-                    yield self.finding(layer, f"{where} has different shapes across calls{extra}: {listed}")
+                    yield self.finding(
+                        layer,
+                        f"{where} has different shapes across calls{extra}: {listed}; check that every branch gets "
+                        "the input you meant, or use separate layers",
+                    )
                     break
