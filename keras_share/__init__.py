@@ -13,4 +13,12 @@ def __getattr__(name: str) -> object:
         from keras_share.api import inspect_file
 
         return inspect_file
+    if name == "inspect":
+        from keras_share.api import inspect
+
+        return inspect
+    if name == "testing":
+        import importlib
+
+        return importlib.import_module("keras_share.testing")
     raise AttributeError(name)

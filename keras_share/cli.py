@@ -6,11 +6,16 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from keras_share import __version__
+
+if TYPE_CHECKING:
+    from keras_share.analysis.report import ModelReport
+    from keras_share.errors import ReadError
+    from keras_share.settings import LintSettings
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -102,7 +107,9 @@ def _usage_error(message: str) -> typer.Exit:
 @app.command(help="Report the layers applied more than once, weight identity, trainability and call shapes, "
              "and flag weight-sharing pitfalls.\n\n" + EXIT_CODES_HELP)
 def inspect(
-    paths: Annotated[list[Path], typer.Argument(help="Model files (.keras, .h5, SavedModel folders) or folders of them.")],
+    paths: Annotated[list[Path], typer.Argument(
+        help="Model files (.keras, .h5, SavedModel folders), folders of them, or package.module:function returning live models."
+    )],
     output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.rich,
     all_layers: Annotated[bool, typer.Option("--all-layers", help="Also show every layer as a nesting tree.")] = False,
     jobs: Annotated[
@@ -123,10 +130,14 @@ def inspect(
     config: Annotated[
         Optional[Path], typer.Option("--config", help="pyproject.toml to read [tool.keras-share] from (default: nearest).")
     ] = None,
+    live: Annotated[
+        bool, typer.Option("--live", help="Also load each file with Keras and report where it disagrees with the file.")
+    ] = False,
+    unsafe: Annotated[
+        bool, typer.Option("--unsafe", help="With --live: load with safe_mode=False (runs Lambda bytecode!).")
+    ] = False,
 ) -> None:
     """Inspect each input and print one report per model."""
-    from keras_share.analysis.report import ModelReport
-    from keras_share.batch import inspect_paths
     from keras_share.errors import ReadError
     from keras_share.lint import fails
     from keras_share.rules import select_rules
@@ -152,7 +163,7 @@ def inspect(
         settings.base = str(base)
     reports: list[ModelReport] = []
     errors: list[ReadError] = []
-    for _, result in inspect_paths(paths, jobs if jobs is not None else os.cpu_count() or 1, settings):
+    for result in _results(paths, jobs if jobs is not None else os.cpu_count() or 1, settings, live, unsafe):
         if isinstance(result, ReadError):
             errors.append(result)
         else:
@@ -163,6 +174,54 @@ def inspect(
     if errors:
         raise typer.Exit(EXIT_UNREADABLE)
     raise typer.Exit(EXIT_FINDINGS if fails(reports, settings.fail_on) else EXIT_OK)
+
+
+def _results(
+    paths: list[Path], jobs: int, settings: LintSettings, live: bool, unsafe: bool
+) -> list[ModelReport | ReadError]:
+    """Reports or errors for every input, in order: files statically (or with --live), targets live."""
+    from keras_share.batch import inspect_paths
+    from keras_share.errors import ReadError
+    from keras_share.live.targets import is_target_spec
+
+    results: list[ModelReport | ReadError] = []
+    files: list[Path] = []
+
+    def flush() -> None:
+        if files and not live:
+            results.extend(result for _, result in inspect_paths(files, jobs, settings))
+        elif files:
+            from keras_share.batch import expand
+            from keras_share.lint import lint_report
+            from keras_share.live.crosscheck import live_file_report
+
+            for path, error in expand(files):
+                try:
+                    if error is not None:
+                        raise error
+                    report = live_file_report(path, unsafe)
+                    lint_report(report, settings)
+                    results.append(report)
+                except ReadError as failure:
+                    results.append(failure)
+        files.clear()
+
+    for path in paths:
+        if not is_target_spec(str(path)):
+            files.append(path)
+            continue
+        flush()
+        from keras_share.live.lint import lint_live_report
+        from keras_share.live.targets import target_reports
+
+        try:
+            for report in target_reports(str(path)):
+                lint_live_report(report, settings)
+                results.append(report)
+        except ReadError as error:
+            results.append(error)
+    flush()
+    return results
 
 
 @app.command("rules", help="List every rule: code, name, severity and what it flags.")

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from keras_share import __version__
-from keras_share.analysis.report import LayerReport, ModelReport
+from keras_share.analysis.report import LayerReport, LiveLayer, LiveModel, ModelReport
 from keras_share.errors import ReadError
 from keras_share.graph.model import CallSite
 from keras_share.read.base import WeightArray
@@ -31,6 +31,36 @@ def _call_site(call: CallSite) -> dict[str, Any]:
     }
 
 
+def _live_layer(live: LiveLayer | None) -> dict[str, Any] | None:
+    if live is None:
+        return None
+    return {
+        "external_calls": live.external_calls,
+        "other_models": list(live.other_models),
+        "origin_model": live.origin_model,
+        "origin_path": live.origin_path,
+        "variables": [
+            {"name": v.name, "location": v.location, "trainable": v.trainable, "tied_with": list(v.tied_with)}
+            for v in live.variables
+        ],
+    }
+
+
+def _live_model(live: LiveModel | None) -> dict[str, Any] | None:
+    if live is None:
+        return None
+    return {
+        "source": live.source,
+        "keras": live.keras,
+        "inspected_with": list(live.inspected_with),
+        "tie_groups": [list(group) for group in live.tie_groups],
+        "load_error": live.load_error,
+        "mismatches": [
+            {"layer": m.layer, "severity": m.severity, "message": m.message} for m in live.mismatches
+        ],
+    }
+
+
 def _layer(report: LayerReport) -> dict[str, Any]:
     layer = report.layer
     return {
@@ -51,6 +81,7 @@ def _layer(report: LayerReport) -> dict[str, Any]:
         "weights": [_weight(array) for array in layer.weights],
         "params": report.param_count,
         "weights_missing": layer.weights_missing,
+        "live": _live_layer(report.live),
     }
 
 
@@ -86,6 +117,7 @@ def model_to_dict(report: ModelReport) -> dict[str, Any]:
             "optimizer_arrays": report.summary.optimizer_arrays,
         },
         "notes": report.notes,
+        "live": _live_model(report.live),
     }
 
 

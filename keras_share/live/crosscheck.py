@@ -1,0 +1,214 @@
+"""``--live`` on a file: load it with Keras and hold the static reading against the loaded objects.
+
+Every disagreement becomes a ``LiveMismatch`` on ``report.live``, which the ``live-static-mismatch``
+rule (KS104) turns into findings: a load failure (quoting Keras, and naming the static rule it confirms),
+a layer, call count, sharing, trainability or weight shape that differs, or sharing that the static rules
+predicted would be lost and that the loaded model indeed lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from keras_share.analysis.report import (
+    LayerReport,
+    LiveMismatch,
+    LiveModel,
+    ModelReport,
+)
+from keras_share.rules.base import RuleContext
+from keras_share.rules.cross_model_sharing import placements
+from keras_share.rules.missing_weights import MissingWeights
+from keras_share.rules.unsafe_lambda import UnsafeLambda
+
+WEIGHTS_ONLY_FORMATS = ("h5-weights", "weights-h5")
+_CUSTOM_CLASS_HINTS = ("Could not locate", "Unknown layer", "Unknown object", "custom_objects", "not a KerasSaveable",
+                       "Could not deserialize")
+_SAFE_MODE_HINTS = ("safe_mode", "safe mode")
+
+
+def _one_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    text = " ".join(lines)
+    if len(text) > 400:
+        text = text[:397] + "..."
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _loader(report: ModelReport) -> tuple[str, Any]:
+    """The Keras to load the file with: the one that wrote it when available (tf_keras for Keras 2 files)."""
+    fmt = report.file.format
+    if fmt == "savedmodel" or report.file.keras_generation == 2:
+        try:
+            import tf_keras
+
+            return f"tf_keras {tf_keras.__version__}", tf_keras.models.load_model
+        except ImportError:
+            if fmt == "savedmodel":
+                raise
+    import keras
+
+    return f"Keras {keras.__version__}", keras.models.load_model
+
+
+@contextlib.contextmanager
+def _loadable(path: str, fmt: str) -> Iterator[str]:
+    """A path Keras accepts: Keras picks the loader by suffix, and wants a .keras zip, not its folder form."""
+    source = Path(path)
+    wanted = {"keras": (".keras",), "keras-dir": (), "h5": (".h5", ".hdf5")}.get(fmt)
+    if wanted is None or (wanted and source.suffix.lower() in wanted):
+        yield str(source)
+        return
+    folder = tempfile.mkdtemp(prefix="keras-share-live-")
+    try:
+        if fmt == "keras-dir":
+            target = Path(folder) / "model.keras"
+            with zipfile.ZipFile(target, "w") as archive:
+                for member in sorted(source.iterdir()):
+                    if member.is_file():
+                        archive.write(member, member.name)
+        else:
+            target = Path(folder) / f"model{wanted[0]}"
+            shutil.copyfile(source, target)
+        yield str(target)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _load_failure(report: ModelReport, keras: str, error: BaseException) -> list[LiveMismatch]:
+    message = _one_line(error)
+    groups = placements(report)
+    if groups and report.file.format in ("keras", "keras-dir"):
+        return [
+            LiveMismatch(
+                group[-1].layer.path,
+                f"{keras} cannot load this file, confirming cross-model-sharing (KS101) for "
+                f"{[member.layer.path for member in group]}: {message}",
+            )
+            for group in groups
+        ]
+    missing = list(MissingWeights().check(report, RuleContext()))
+    if missing:
+        return [LiveMismatch(missing[0].layer,
+                             f"{keras} cannot load this file, confirming missing-weights (KS102): {message}")]
+    if any(hint in str(error) for hint in _SAFE_MODE_HINTS):
+        return [LiveMismatch("", f"{keras} refused to load this file in safe mode, so nothing was cross-checked "
+                             f"(pass --unsafe only for a file you trust): {message}", "warning")]
+    if any(hint in str(error) for hint in _CUSTOM_CLASS_HINTS):
+        return [LiveMismatch("", f"{keras} cannot rebuild a custom class without its code, so nothing was "
+                             "cross-checked; inspect the code that builds the model instead "
+                             f"(keras-share inspect package.module:function): {message}", "warning")]
+    return [LiveMismatch("", f"{keras} cannot load this file: {message}")]
+
+
+def _comparable(report: ModelReport) -> dict[str, LayerReport]:
+    return {layer.layer.path: layer for layer in report.layers if layer.layer.kind not in ("input", "op")}
+
+
+def compare(static: ModelReport, loaded: ModelReport, keras: str) -> list[LiveMismatch]:
+    """Every disagreement between a file's static report and the report of the model Keras loaded from it."""
+    found: list[LiveMismatch] = []
+    mine, theirs = _comparable(static), _comparable(loaded)
+    for path in sorted(set(mine) - set(theirs)):
+        found.append(LiveMismatch(path, f"the file lists this {mine[path].layer.class_name}, but the model {keras} "
+                                  "loads has no layer at this path"))
+    for path in sorted(set(theirs) - set(mine)):
+        found.append(LiveMismatch(path, f"{keras} builds a {theirs[path].layer.class_name} here that the file's "
+                                  "config does not list"))
+    weights_read = static.file.format != "savedmodel" and bool(static.file.weights.by_layer)
+    for path in sorted(set(mine) & set(theirs), key=list(mine).index):
+        ours, live = mine[path], theirs[path]
+        facts = [("calls", ours.layer.calls, live.layer.calls),
+                 ("effective calls", ours.effective_calls, live.effective_calls),
+                 ("shared", ours.shared, live.shared),
+                 ("same layer as", sorted(ours.same_as), sorted(live.same_as))]
+        if live.layer.weights and (ours.layer.weights or not weights_read):
+            facts.append(("trainable", ours.trainable, live.trainable))
+        if weights_read:
+            facts.append(("weight shapes", sorted(list(a.shape) for a in ours.layer.weights),
+                          sorted(list(a.shape) for a in live.layer.weights)))
+        for what, said, built in facts:
+            if said != built:
+                found.append(LiveMismatch(path, f"{what}: the file says {said}, the model {keras} loads says {built}"))
+    if weights_read and static.summary.unique_params != loaded.summary.unique_params:
+        found.append(LiveMismatch("", f"unique parameters: the file says {static.summary.unique_params}, the model "
+                                  f"{keras} loads has {loaded.summary.unique_params}"))
+    for group in placements(static):
+        paths = [member.layer.path for member in group]
+        loaded_group = [theirs[path] for path in paths if path in theirs]
+        if len(loaded_group) == len(paths) and not all(set(paths) - {m.layer.path} <= set(m.same_as)
+                                                       for m in loaded_group):
+            found.append(LiveMismatch(
+                paths[-1],
+                f"{keras} loads {paths} as {len(paths)} independent layers, confirming cross-model-sharing (KS101): "
+                "the sharing the model had before saving is lost",
+            ))
+    return found
+
+
+def _attach(static: ModelReport, loaded: ModelReport) -> None:
+    """Give the static layers the loaded layers' live facts (variables matched in order)."""
+    theirs = {layer.layer.path: layer for layer in loaded.layers}
+    for layer in static.layers:
+        other = theirs.get(layer.layer.path)
+        if other is None or other.live is None:
+            continue
+        layer.live = other.live
+        if len(layer.layer.weights) == len(other.live.variables):
+            for variable, array in zip(other.live.variables, layer.layer.weights):
+                variable.location = array.location
+
+
+def cross_check(report: ModelReport, unsafe: bool = False) -> None:
+    """Load ``report``'s file with Keras and record every disagreement in ``report.live``."""
+    live = LiveModel(source="file")
+    report.live = live
+    if report.file.config is None or report.file.format in WEIGHTS_ONLY_FORMATS:
+        report.file.notes.append("--live: a weights-only file holds no model for Keras to load; nothing was cross-checked")
+        return
+    if not unsafe and any(True for _ in UnsafeLambda().check(report, RuleContext())):
+        live.mismatches.append(LiveMismatch(
+            "", "not loaded: a Lambda layer carries Python bytecode, which safe mode will not run (unsafe-lambda); "
+            "nothing was cross-checked (pass --unsafe only for a file you trust)", "warning"))
+        return
+    try:
+        keras, load_model = _loader(report)
+    except ImportError as error:
+        live.mismatches.append(LiveMismatch(
+            "", f"--live needs Keras (pip install 'keras-share[tensorflow]'): {_one_line(error)}", "warning"))
+        return
+    live.keras = keras
+    try:
+        with _loadable(report.file.path, report.file.format) as path:
+            model = load_model(path, compile=False, safe_mode=not unsafe)
+    except Exception as error:  # noqa: BLE001 - whatever Keras raises is the answer
+        live.load_error = _one_line(error)
+        live.mismatches.extend(_load_failure(report, keras, error))
+        return
+    from keras_share.live.report import live_reports
+
+    loaded = live_reports({report.graph.root.name or os.path.basename(report.file.path): model}, discover=False)[0]
+    live.mismatches.extend(compare(report, loaded, keras))
+    live.tie_groups = loaded.live.tie_groups if loaded.live is not None else []
+    _attach(report, loaded)
+
+
+def live_file_report(path: str | os.PathLike[str], unsafe: bool = False) -> ModelReport:
+    """The static report of a file, cross-checked against the model Keras loads from it (``--live``).
+
+    Raises ``ReadError`` when the file cannot be read statically (as ``inspect_file`` does). The file
+    is loaded with ``safe_mode=True`` unless ``unsafe``; a file carrying Lambda bytecode is not loaded at
+    all without ``unsafe``. Findings are not filled in: lint the report as any other.
+    """
+    from keras_share.api import inspect_file
+
+    report = inspect_file(path)
+    cross_check(report, unsafe)
+    return report

@@ -1,0 +1,89 @@
+"""What the command line needs for live mode.
+
+* ``is_target_spec(arg)``: whether a command-line argument is a ``package.module:function`` spec.
+* ``load_target(spec)``: import the module, call the function with no arguments; it returns a model, or a
+  list/dict of models: ``name -> model``.
+* ``target_reports(spec)``: the reports of those models, inspected together (not linted).
+* ``live_file_report(path, unsafe)``: ``--live`` on a file (see ``keras_share.live.crosscheck``).
+* ``lint_live_report(report, settings)``: ``lint_report`` for live reports (hashes variables in memory).
+
+Every failure to produce models raises ``TargetError``, a ``ReadError`` whose ``path`` is the spec and
+whose ``problem`` is one line: handle it as an unreadable input.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import sys
+from typing import Any
+
+from keras_share.analysis.report import ModelReport
+from keras_share.errors import ReadError, describe
+from keras_share.live.crosscheck import live_file_report
+from keras_share.live.lint import lint_live_report
+
+__all__ = ["TargetError", "is_target_spec", "lint_live_report", "live_file_report", "load_target", "target_reports"]
+
+_SPEC = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*")
+
+
+class TargetError(ReadError):
+    """A ``package.module:function`` spec that yields no models (bad spec, import error, wrong return value)."""
+
+
+def is_target_spec(arg: str) -> bool:
+    """True for ``package.module:function`` (and ``module:obj.attr``) that is not an existing path."""
+    return bool(_SPEC.fullmatch(arg)) and not os.path.exists(arg)
+
+
+def load_target(spec: str) -> dict[str, object]:
+    """Import ``package.module``, call ``function()``; return ``name -> model`` for what it returns.
+
+    A single model is named by its ``name``; a list or tuple by each model's ``name`` (repeats get
+    ``#2``, ``#3``); a dict by its keys. The working directory is importable, as with ``python -m``.
+    """
+    from keras_share.live.report import NotAModelError, name_models
+
+    if not _SPEC.fullmatch(spec):
+        raise TargetError(spec, "expected package.module:function")
+    module_name, _, attribute = spec.partition(":")
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        target: Any = importlib.import_module(module_name)
+    except Exception as error:  # noqa: BLE001 - user code: report whatever it raised
+        raise TargetError(spec, f"cannot import {module_name!r} ({describe(error)})") from None
+    for part in attribute.split("."):
+        if not hasattr(target, part):
+            raise TargetError(spec, f"{module_name!r} has no attribute {attribute!r}")
+        target = getattr(target, part)
+    if not callable(target):
+        raise TargetError(spec, f"{attribute!r} is a {type(target).__name__}, not a function")
+    try:
+        result = target()
+    except Exception as error:  # noqa: BLE001 - user code
+        raise TargetError(spec, f"calling {attribute}() raised {describe(error)}") from None
+    try:
+        models = name_models(result)
+    except NotAModelError as error:
+        raise TargetError(spec, f"{attribute}() must return a Keras model, or a list/dict of them: {error}") from None
+    if not models:
+        raise TargetError(spec, f"{attribute}() returned no models")
+    return models
+
+
+def target_reports(spec: str) -> list[ModelReport]:
+    """The reports of the models ``spec`` returns, inspected together (findings not filled in).
+
+    Each report's ``file`` is ``spec[name]``.
+    """
+    from keras_share.live.report import live_reports
+
+    models = load_target(spec)
+    try:
+        return live_reports(models, source=spec)
+    except Exception as error:  # noqa: BLE001 - an object keras-share cannot read: one line, no traceback
+        raise TargetError(spec, f"cannot read the returned models ({describe(error)})") from None
