@@ -58,7 +58,13 @@ class _Progress:
         self._task = None
         if total > 1 and sys.stderr.isatty():
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
             self._progress = Progress(
                 TextColumn("inspecting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -7,6 +7,14 @@ from typing import Any
 
 _OPS_MODULE_PREFIXES = ("keras.src.ops", "keras.ops")
 
+WEIGHTED_CLASSES = frozenset({
+    "Dense", "EinsumDense", "Embedding", "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose",
+    "Conv3DTranspose", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D",
+    "BatchNormalization", "LayerNormalization", "MultiHeadAttention", "LSTM", "GRU", "SimpleRNN",
+    "Bidirectional", "PReLU", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D",
+})
+"""Classes that always create variables once built."""
+
 
 def entry_config(entry: Any) -> dict[str, Any]:
     """The inner ``config`` dict of a serialized object, or an empty dict."""

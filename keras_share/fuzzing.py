@@ -9,7 +9,6 @@ from keras_share.api import inspect_file
 from keras_share.errors import ReadError
 from keras_share.render.json_format import model_to_dict
 
-
 FUZZ_TIMEOUT_SECONDS = 10.0
 
 

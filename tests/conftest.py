@@ -220,6 +220,18 @@ def build_frozen_top_sequential_reenabled(K: Any) -> Any:
     return model
 
 
+def build_frozen_model_beside_a_layer(K: Any) -> Any:
+    """Nested model ``outer`` holds a trainable Dense and a frozen nested model ``inner``."""
+    i = K.Input((4,), name="inner_in")
+    inner = K.Model(i, K.layers.Dense(4, name="inner_d")(i), name="inner")
+    j = K.Input((4,), name="outer_in")
+    outer = K.Model(j, K.layers.Dense(4, name="outer_d")(inner(j)), name="outer")
+    a = K.Input((4,), name="a")
+    model = K.Model(a, outer(a), name="frozen_inner")
+    inner.trainable = False
+    return model
+
+
 def build_weightless_in_two_models(K: Any) -> Any:
     """One Activation layer object placed inside two different nested models."""
     act = K.layers.Activation("relu", name="shared_act")
@@ -266,6 +278,7 @@ CASES: dict[str, Callable[[Any], Any]] = {
     "conv1d_two_lengths": build_conv1d_two_lengths,
     "frozen_sequential_reenabled": build_frozen_sequential_reenabled,
     "frozen_top_sequential_reenabled": build_frozen_top_sequential_reenabled,
+    "frozen_model_beside_a_layer": build_frozen_model_beside_a_layer,
     "weightless_in_two_models": build_weightless_in_two_models,
     "nested_model_in_two_models": build_nested_model_in_two_models,
     "frozen_mha": build_frozen_mha,
@@ -278,6 +291,7 @@ SAVEDMODEL_CASES = (
     "frozen_sequential_reenabled",
     "frozen_top_sequential_reenabled",
     "nested_model_in_two_models",
+    "frozen_model_beside_a_layer",
 )
 """Cases also saved by tf_keras as a SavedModel directory (slow to write: keep this short)."""
 
@@ -320,7 +334,7 @@ class ModelStore:
                         model.save(str(target), save_format="tf")
                     else:
                         model.save(str(target))
-                except Exception as error:  # recorded; the test of that format reports it
+                except Exception as error:  # noqa: BLE001  (recorded; the test of that format reports it)
                     result.save_errors[fmt] = f"{type(error).__name__}: {error}"
                 else:
                     result.files[fmt] = target

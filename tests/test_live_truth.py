@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import ModelStore
 from live_truth import (
     StoredArrays,
@@ -172,6 +171,19 @@ def test_shared_conv1d_on_two_sequence_lengths(model_store: ModelStore, generati
     if generation == 3:
         shapes = [site["input_shapes"] for site in _layer(report, "shared_conv")["call_sites"]]
         assert shapes == [[[None, 10, 3]], [[None, 20, 3]]]
+
+
+@pytest.mark.parametrize(
+    ("generation", "fmt"),
+    ALL_FILES
+    + [pytest.param(2, "savedmodel", id="tf_keras-savedmodel")],
+)
+def test_nested_model_with_a_trainable_layer_beside_a_frozen_model_trains(
+    model_store: ModelStore, generation: int, fmt: str
+) -> None:
+    report = _check(model_store, "frozen_model_beside_a_layer", generation, fmt)
+    assert _layer(report, "outer")["trainable"]
+    assert not _layer(report, "outer/inner")["trainable"]
 
 
 # --------------------------------------------------------------------------

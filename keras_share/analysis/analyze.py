@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from keras_share import configs
 from keras_share.analysis.report import LayerReport, ModelReport, Summary
 from keras_share.graph.build import build_graph
 from keras_share.graph.model import Graph, Layer
 from keras_share.read.base import ModelFile
-
 
 LAZY_SUBLAYER_CLASSES = frozenset({"MultiHeadAttention"})
 """Keras 3 classes that build their sublayers after ``from_config`` restored ``trainable=False``: the
@@ -92,7 +92,7 @@ def analyze_graph(model_file: ModelFile, graph: Graph) -> ModelReport:
         for report in group:
             report.object_calls = total
             report.same_as = [other.layer.path for other in group if other is not report]
-    _containers_train_with_their_layers(reports)
+    _containers_train_with_their_layers(reports, model_file.format != "savedmodel")
     seen: set[str] = set()
     unique = 0
     for report in reports:
@@ -111,14 +111,21 @@ def analyze_graph(model_file: ModelFile, graph: Graph) -> ModelReport:
     return ModelReport(file=model_file, graph=graph, layers=reports, summary=summary)
 
 
-def _containers_train_with_their_layers(reports: list[LayerReport]) -> None:
-    """A nested model trains when any weight-bearing layer inside it does."""
+def _containers_train_with_their_layers(reports: list[LayerReport], weights_read: bool) -> None:
+    """A nested model trains when any weight-bearing layer inside it does.
+
+    Where the file's arrays were not read (SavedModel), classes that always have weights stand in for them.
+    """
     by_path = {report.layer.path: report for report in reports}
     for report in reversed(reports):
         if not report.layer.is_model:
             continue
         inner = [by_path[path] for path in report.layer.children]
-        weighted = [child for child in inner if child.layer.weights or child.layer.is_model]
+        weighted = [
+            child for child in inner
+            if child.layer.weights or child.layer.is_model
+            or (not weights_read and child.layer.class_name in configs.WEIGHTED_CLASSES)
+        ]
         if weighted:
             report.trainable = any(child.trainable for child in weighted)
 

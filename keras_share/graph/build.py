@@ -9,7 +9,6 @@ from keras_share.graph.model import CallSite, Graph, Layer, Shape, TensorRef
 from keras_share.graph.nodes import RawRef, as_shape, node_refs
 from keras_share.read.base import LayerKey, ModelFile
 
-
 _GRAPH_CLASSES = ("Functional", "Sequential", "Model")
 
 

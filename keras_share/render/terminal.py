@@ -10,8 +10,8 @@ from rich.text import Text
 from rich.tree import Tree
 
 from keras_share.analysis.report import LayerReport, ModelReport
-from keras_share.graph.model import Shape
 from keras_share.errors import ReadError
+from keras_share.graph.model import Shape
 from keras_share.read.base import WeightArray
 from keras_share.render.base import Formatter
 

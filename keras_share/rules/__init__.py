@@ -8,7 +8,10 @@ from keras_share.analysis.report import Finding, ModelReport
 from keras_share.rules.base import SEVERITIES, Rule, RuleContext, severity_rank
 from keras_share.rules.cross_model_sharing import CrossModelSharing
 from keras_share.rules.frozen_layer_trains_after_load import FrozenLayerTrainsAfterLoad
-from keras_share.rules.layer_shared_with_other_model import LayerSharedWithOtherModel, LiveTransferredLayerTrainable
+from keras_share.rules.layer_shared_with_other_model import (
+    LayerSharedWithOtherModel,
+    LiveTransferredLayerTrainable,
+)
 from keras_share.rules.live_static_mismatch import LiveStaticMismatch
 from keras_share.rules.missing_weights import MissingWeights
 from keras_share.rules.sequential_repeated_layer import SequentialRepeatedLayer

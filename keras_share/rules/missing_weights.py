@@ -5,15 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from keras_share.analysis.report import Finding, ModelReport
+from keras_share.configs import WEIGHTED_CLASSES
 from keras_share.rules.base import Rule, RuleContext
-
-WEIGHTED_CLASSES = frozenset({
-    "Dense", "EinsumDense", "Embedding", "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose",
-    "Conv3DTranspose", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D",
-    "BatchNormalization", "LayerNormalization", "MultiHeadAttention", "LSTM", "GRU", "SimpleRNN",
-    "Bidirectional", "PReLU", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D",
-})
-"""Classes that always create variables once built."""
 
 
 class MissingWeights(Rule):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from keras_share.analysis.report import Finding, ModelReport
+from keras_share.configs import WEIGHTED_CLASSES
 from keras_share.rules.base import Rule, RuleContext
-from keras_share.rules.missing_weights import WEIGHTED_CLASSES
 
 
 class TrainableInFrozenParent(Rule):
