@@ -6,13 +6,11 @@ Static path only: no TensorFlow/Keras import here.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 import re
 import shutil
 import subprocess
-import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
+from cli_command import keras_share_command
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_models"
@@ -29,16 +28,8 @@ GOOD_H5 = SAMPLES / "shared_dense.h5"
 GOOD_K2_H5 = SAMPLES / "k2_shared.h5"
 
 
-def _command() -> list[str]:
-    if importlib.util.find_spec("keras_share.__main__") is not None:
-        return [sys.executable, "-m", "keras_share"]
-    script = shutil.which("keras-share")
-    assert script, "neither python -m keras_share nor the keras-share script is available"
-    return [script]
-
-
 def run(*args: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*_command(), *map(str, args)], capture_output=True, text=True, timeout=120)
+    return subprocess.run([*keras_share_command(), *map(str, args)], capture_output=True, text=True, timeout=120)
 
 
 # ---------------------------------------------------------------- builders

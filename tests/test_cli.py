@@ -15,25 +15,17 @@ import pty
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_command import keras_share_command
 
 import keras_share
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_models"
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-
-
-def _command() -> list[str]:
-    if importlib.util.find_spec("keras_share.__main__") is not None:
-        return [sys.executable, "-m", "keras_share"]
-    script = shutil.which("keras-share")
-    assert script, "neither python -m keras_share nor the keras-share script is available"
-    return [script]
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -44,7 +36,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def run(*args: Any, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*_command(), *map(str, args)], capture_output=True, text=True, timeout=120,
+    return subprocess.run([*keras_share_command(), *map(str, args)], capture_output=True, text=True, timeout=120,
                           env=env or _env(), cwd=cwd)
 
 
@@ -57,7 +49,7 @@ def run_in_pty(*args: Any, env: dict[str, str]) -> tuple[int, str]:
     """Run with stdout on a pseudo-terminal (stderr piped); return exit code and what the terminal got."""
     master, slave = pty.openpty()
     try:
-        proc = subprocess.Popen([*_command(), *map(str, args)], stdout=slave, stderr=subprocess.PIPE,
+        proc = subprocess.Popen([*keras_share_command(), *map(str, args)], stdout=slave, stderr=subprocess.PIPE,
                                 stdin=subprocess.DEVNULL, env=env)
     finally:
         os.close(slave)

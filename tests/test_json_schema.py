@@ -6,17 +6,15 @@ Static path only: no TensorFlow/Keras import here.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import re
-import shutil
 import subprocess
-import sys
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_command import keras_share_command
 
 jsonschema = pytest.importorskip("jsonschema")
 
@@ -30,17 +28,9 @@ SAMPLE_INPUTS = sorted(
 )
 
 
-def _command() -> list[str]:
-    if importlib.util.find_spec("keras_share.__main__") is not None:
-        return [sys.executable, "-m", "keras_share"]
-    script = shutil.which("keras-share")
-    assert script, "neither python -m keras_share nor the keras-share script is available"
-    return [script]
-
-
 def run_json(*paths: Path | str) -> tuple[int, dict[str, Any], str]:
     proc = subprocess.run(
-        [*_command(), "inspect", "--fail-on", "never", "--format", "json", *map(str, paths)],
+        [*keras_share_command(), "inspect", "--fail-on", "never", "--format", "json", *map(str, paths)],
         capture_output=True, text=True, timeout=120,
     )
     return proc.returncode, json.loads(proc.stdout), proc.stderr

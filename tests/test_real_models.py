@@ -7,12 +7,9 @@ zipfile and h5py only (no TensorFlow/Keras import), and compared with ``--format
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import shutil
 import subprocess
-import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +17,7 @@ from typing import Any
 
 import h5py
 import pytest
+from cli_command import keras_share_command
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "real_models"
 FILES = sorted(
@@ -33,17 +31,9 @@ pytestmark = pytest.mark.skipif(not FILES, reason="../shared/real_models is not 
 UNRESOLVED_NOTE = re.compile(r"points at no call|unknown layer|node index", re.IGNORECASE)
 
 
-def _command() -> list[str]:
-    if importlib.util.find_spec("keras_share.__main__") is not None:
-        return [sys.executable, "-m", "keras_share"]
-    script = shutil.which("keras-share")
-    assert script, "neither python -m keras_share nor the keras-share script is available"
-    return [script]
-
-
 @pytest.fixture(scope="module")
 def run_output() -> tuple[int, dict[str, Any], str]:
-    proc = subprocess.run([*_command(), "inspect", "--fail-on", "never", "--format", "json", *map(str, FILES)],
+    proc = subprocess.run([*keras_share_command(), "inspect", "--fail-on", "never", "--format", "json", *map(str, FILES)],
                           capture_output=True, text=True, timeout=600)
     return proc.returncode, json.loads(proc.stdout), proc.stderr
 
@@ -438,7 +428,7 @@ def test_keras3_nested_indices_are_zero_based(reports: dict[str, dict[str, Any]]
 
 
 def test_rich_report_of_all_files_fits_80_columns() -> None:
-    proc = subprocess.run([*_command(), "inspect", "--fail-on", "never", "--all-layers", *map(str, FILES)],
+    proc = subprocess.run([*keras_share_command(), "inspect", "--fail-on", "never", "--all-layers", *map(str, FILES)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "\x1b" not in proc.stdout

@@ -61,10 +61,13 @@ class Flavor:
     name: str
     generation: int
     version: str
+    Layer: type
+    InputLayer: type
+    Sequential: type
 
     # -- what an object is ------------------------------------------------------------------------
     def is_layer(self, obj: Any) -> bool:
-        raise NotImplementedError
+        return isinstance(obj, self.Layer)
 
     def is_graph_model(self, obj: Any) -> bool:
         """A Functional or Sequential model: its config lists its layers."""
@@ -74,10 +77,10 @@ class Flavor:
     """The classes of graph models (``isinstance`` of these is ``is_graph_model``)."""
 
     def is_sequential(self, obj: Any) -> bool:
-        raise NotImplementedError
+        return isinstance(obj, self.Sequential)
 
     def is_input_layer(self, obj: Any) -> bool:
-        raise NotImplementedError
+        return isinstance(obj, self.InputLayer)
 
     # -- the graph --------------------------------------------------------------------------------
     def children(self, model: Any) -> list[Any]:
@@ -176,16 +179,6 @@ class Keras3(Flavor):
         self.Sequential = Sequential
         self.make_node_key = make_node_key
         self.graph_classes = (Functional, Sequential)
-
-    def is_layer(self, obj: Any) -> bool:
-        return isinstance(obj, self.Layer)
-
-
-    def is_sequential(self, obj: Any) -> bool:
-        return isinstance(obj, self.Sequential)
-
-    def is_input_layer(self, obj: Any) -> bool:
-        return isinstance(obj, self.InputLayer)
 
     def graph(self, model: Any) -> Any:
         """The Functional holding the model's graph: itself, or a built Sequential's ``_functional``."""
@@ -324,16 +317,6 @@ class TfKeras(Flavor):
         if trackables:
             return isinstance(layer, self.Functional) and isinstance(trackables[0], self.InputLayer)
         return isinstance(layer, self.Functional)
-
-    def is_layer(self, obj: Any) -> bool:
-        return isinstance(obj, self.Layer)
-
-
-    def is_sequential(self, obj: Any) -> bool:
-        return isinstance(obj, self.Sequential)
-
-    def is_input_layer(self, obj: Any) -> bool:
-        return isinstance(obj, self.InputLayer)
 
     def children(self, model: Any) -> list[Any]:
         if isinstance(model, self.Sequential):
