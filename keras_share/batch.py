@@ -133,3 +133,52 @@ def _run_pool(items: list[tuple[Path, ReadError | None]], todo: list[int], resul
                 except Exception as error:  # a worker's failure must not end the batch
                     results[index] = ReadError(str(items[index][0]), f"unexpected failure while reading ({describe(error)})")
                 progress.advance()
+
+
+def inspect_inputs(
+    paths: Sequence[str | os.PathLike[str]], jobs: int, settings: LintSettings, live: bool = False, unsafe: bool = False
+) -> list[Result]:
+    """Reports (with findings) or errors for every input, in order.
+
+    Files are read statically, and also loaded with Keras when ``live``; ``package.module:function``
+    targets are inspected as live models.
+    """
+    from keras_share.live.targets import is_target_spec
+
+    results: list[Result] = []
+    files: list[str | os.PathLike[str]] = []
+
+    def flush() -> None:
+        if files and not live:
+            results.extend(result for _, result in inspect_paths(files, jobs, settings))
+        elif files:
+            from keras_share.lint import lint_report
+            from keras_share.live.crosscheck import live_file_report
+
+            for path, error in expand(files):
+                try:
+                    if error is not None:
+                        raise error
+                    report = live_file_report(path, unsafe)
+                    lint_report(report, settings)
+                    results.append(report)
+                except ReadError as failure:
+                    results.append(failure)
+        files.clear()
+
+    for path in paths:
+        if not is_target_spec(str(path)):
+            files.append(path)
+            continue
+        flush()
+        from keras_share.live.lint import lint_live_report
+        from keras_share.live.targets import target_reports
+
+        try:
+            for report in target_reports(str(path)):
+                lint_live_report(report, settings)
+                results.append(report)
+        except ReadError as error:
+            results.append(error)
+    flush()
+    return results

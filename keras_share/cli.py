@@ -14,8 +14,6 @@ from keras_share import __version__
 
 if TYPE_CHECKING:
     from keras_share.analysis.report import ModelReport
-    from keras_share.errors import ReadError
-    from keras_share.settings import LintSettings
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -138,6 +136,7 @@ def inspect(
     ] = False,
 ) -> None:
     """Inspect each input and print one report per model."""
+    from keras_share.batch import inspect_inputs
     from keras_share.errors import ReadError
     from keras_share.lint import fails
     from keras_share.rules import select_rules
@@ -163,7 +162,7 @@ def inspect(
         settings.base = str(base)
     reports: list[ModelReport] = []
     errors: list[ReadError] = []
-    for result in _results(paths, jobs if jobs is not None else os.cpu_count() or 1, settings, live, unsafe):
+    for result in inspect_inputs(paths, jobs if jobs is not None else os.cpu_count() or 1, settings, live, unsafe):
         if isinstance(result, ReadError):
             errors.append(result)
         else:
@@ -174,54 +173,6 @@ def inspect(
     if errors:
         raise typer.Exit(EXIT_UNREADABLE)
     raise typer.Exit(EXIT_FINDINGS if fails(reports, settings.fail_on) else EXIT_OK)
-
-
-def _results(
-    paths: list[Path], jobs: int, settings: LintSettings, live: bool, unsafe: bool
-) -> list[ModelReport | ReadError]:
-    """Reports or errors for every input, in order: files statically (or with --live), targets live."""
-    from keras_share.batch import inspect_paths
-    from keras_share.errors import ReadError
-    from keras_share.live.targets import is_target_spec
-
-    results: list[ModelReport | ReadError] = []
-    files: list[Path] = []
-
-    def flush() -> None:
-        if files and not live:
-            results.extend(result for _, result in inspect_paths(files, jobs, settings))
-        elif files:
-            from keras_share.batch import expand
-            from keras_share.lint import lint_report
-            from keras_share.live.crosscheck import live_file_report
-
-            for path, error in expand(files):
-                try:
-                    if error is not None:
-                        raise error
-                    report = live_file_report(path, unsafe)
-                    lint_report(report, settings)
-                    results.append(report)
-                except ReadError as failure:
-                    results.append(failure)
-        files.clear()
-
-    for path in paths:
-        if not is_target_spec(str(path)):
-            files.append(path)
-            continue
-        flush()
-        from keras_share.live.lint import lint_live_report
-        from keras_share.live.targets import target_reports
-
-        try:
-            for report in target_reports(str(path)):
-                lint_live_report(report, settings)
-                results.append(report)
-        except ReadError as error:
-            results.append(error)
-    flush()
-    return results
 
 
 @app.command("rules", help="List every rule: code, name, severity and what it flags.")
