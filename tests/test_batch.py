@@ -105,7 +105,7 @@ def test_no_pool_for_one_job_or_one_input(monkeypatch: pytest.MonkeyPatch, model
 
 
 def test_recursion_and_memory_errors_become_read_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import keras_share.read.detect as detect
+    from keras_share.read import detect
 
     def deep(path: object) -> None:
         raise RecursionError("maximum recursion depth exceeded")

@@ -14,7 +14,7 @@ import numpy as np
 from keras_share.read import h5util
 from keras_share.read.base import ModelFile, WeightArray
 from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS, call_with_deadline
-from keras_share.read.keras_archive import WEIGHTS_MEMBER
+from keras_share.read.keras_archive import WEIGHTS_MEMBER, open_weights_member
 
 CHUNK_ELEMENTS = 1 << 20
 """Elements read at a time along the first axis: memory stays bounded whatever the array size."""
@@ -64,7 +64,7 @@ def _digests(model_file: ModelFile, locations: list[str]) -> dict[str, ArrayDige
 
     prefix = WEIGHTS_MEMBER + ":"
     if model_file.format == "keras":
-        with zipfile.ZipFile(path) as archive, archive.open(WEIGHTS_MEMBER) as member, h5py.File(member, "r") as h5:
+        with zipfile.ZipFile(path) as archive, open_weights_member(archive, path) as member, h5py.File(member, "r") as h5:
             collect(h5, prefix)
     elif model_file.format == "keras-dir":
         with h5py.File(path / WEIGHTS_MEMBER, "r") as h5:

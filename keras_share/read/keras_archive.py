@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import struct
 import zipfile
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -27,6 +30,64 @@ MAX_JSON_BYTES = 64 * 1024 * 1024
 """Largest config.json / metadata.json accepted (uncompressed); real configs are far smaller."""
 MAX_COMPRESSED_WEIGHTS_BYTES = 1024 * 1024 * 1024
 """Largest compressed model.weights.h5 accepted: h5py seeks, and each backward seek re-inflates."""
+
+
+class _StoredMember(io.RawIOBase):
+    """A seekable view of an uncompressed zip member, read straight from the archive file.
+
+    ``ZipFile.open`` streams rewind to the member's start on every backward seek, and h5py seeks
+    backwards all the time: this makes reading a large ``model.weights.h5`` linear instead of quadratic.
+    """
+
+    def __init__(self, path: Path, start: int, size: int) -> None:
+        super().__init__()
+        self._file = open(path, "rb")  # noqa: SIM115 - closed with this object
+        self._start, self._size, self._position = start, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        origin = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = max(0, origin + offset)
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        count = max(0, min(len(buffer), self._size - self._position))
+        if count == 0:
+            return 0
+        self._file.seek(self._start + self._position)
+        read = self._file.readinto(memoryview(buffer)[:count]) or 0
+        self._position += read
+        return read
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+@contextmanager
+def open_weights_member(archive: zipfile.ZipFile, path: Path) -> Iterator[IO[bytes]]:
+    """``model.weights.h5`` as a seekable file: read in place when stored uncompressed (as Keras writes it)."""
+    info = archive.getinfo(WEIGHTS_MEMBER)
+    if info.compress_type == zipfile.ZIP_STORED and not info.flag_bits & 0x1:
+        with open(path, "rb") as stream:
+            stream.seek(info.header_offset)
+            header = stream.read(30)
+        if len(header) == 30 and header[:4] == b"PK\x03\x04":
+            name_length, extra_length = struct.unpack("<HH", header[26:30])
+            start = info.header_offset + 30 + name_length + extra_length
+            with _StoredMember(path, start, info.file_size) as member:
+                yield member  # type: ignore[misc]
+            return
+    with archive.open(WEIGHTS_MEMBER) as member:
+        yield member
 
 
 def _bounded_read(stream: IO[bytes], path: str, member: str) -> bytes:
@@ -84,7 +145,7 @@ def read_archive(path: Path) -> ModelFile:
             if info.compress_type != zipfile.ZIP_STORED and info.file_size > MAX_COMPRESSED_WEIGHTS_BYTES:
                 raise ReadError(str(path), f"{WEIGHTS_MEMBER} is compressed and over 1 GiB uncompressed; Keras stores it "
                                 "uncompressed, and seeking inside a compressed member this large is refused")
-            with archive.open(WEIGHTS_MEMBER) as weights:
+            with open_weights_member(archive, path) as weights:
                 return _model_file(str(path), "keras", config, metadata, weights)
         except _ZIP_ERRORS as error:
             raise ReadError(str(path), f"corrupt zip member ({describe(error)})") from None
