@@ -11,15 +11,20 @@ from keras_share.settings import LintSettings
 
 
 @lru_cache(maxsize=4)
-def _base_report(path: str) -> ModelReport:
+def base_report(path: str) -> ModelReport:
+    """The ``--base`` model's report, read once per process."""
     from keras_share.api import inspect_file
 
     return inspect_file(path)
 
 
-def lint_report(report: ModelReport, settings: LintSettings) -> None:
-    """Fill ``report.findings`` with the selected rules' findings, minus suppressed ones."""
-    context = RuleContext(base=_base_report(settings.base) if settings.base else None)
+def lint_report(report: ModelReport, settings: LintSettings, context: RuleContext | None = None) -> None:
+    """Fill ``report.findings`` with the selected rules' findings, minus suppressed ones.
+
+    ``context`` defaults to one holding the ``--base`` report named by the settings.
+    """
+    if context is None:
+        context = RuleContext(base=base_report(settings.base) if settings.base else None)
     findings = run_rules(report, select_rules(settings.select, settings.ignore), context)
     report.findings = [
         finding for finding in findings

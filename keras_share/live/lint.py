@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from functools import lru_cache
 
 from keras_share.analysis.report import ModelReport
+from keras_share.lint import base_report, lint_report
 from keras_share.read.arrays import ArrayDigest
 from keras_share.rules import RuleContext, run_rules, select_rules
 from keras_share.settings import LintSettings
@@ -76,13 +76,6 @@ def lint(report: ModelReport, select: Iterable[str] = (), ignore: Iterable[str] 
     report.findings = run_rules(report, select_rules(select, ignore), rule_context(report, base))
 
 
-@lru_cache(maxsize=4)
-def _base_file_report(path: str) -> ModelReport:
-    from keras_share.api import inspect_file
-
-    return inspect_file(path)
-
-
 def lint_live_report(report: ModelReport, settings: LintSettings, base: ModelReport | None = None) -> None:
     """``keras_share.lint.lint_report`` for live reports: same settings, suppressions and rules.
 
@@ -91,9 +84,5 @@ def lint_live_report(report: ModelReport, settings: LintSettings, base: ModelRep
     ``settings.base`` is set, that file is read here.
     """
     if base is None and settings.base:
-        base = _base_file_report(settings.base)
-    findings = run_rules(report, select_rules(settings.select, settings.ignore), rule_context(report, base))
-    report.findings = [
-        finding for finding in findings
-        if not settings.is_suppressed(report.file.path, finding.rule, finding.name, finding.layer)
-    ]
+        base = base_report(settings.base)
+    lint_report(report, settings, rule_context(report, base))
