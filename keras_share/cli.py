@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from enum import Enum
@@ -196,6 +197,12 @@ def show_rule(name: Annotated[str, typer.Argument(help="Rule code (KS201) or nam
     typer.echo(rule.docs())
 
 
+GC_THRESHOLDS = (100_000, 50, 100)
+"""A model config is millions of small long-lived objects: collecting the young generation every 700
+allocations (Python's default) costs a quarter of a large model's run time and frees nothing."""
+
+
 def main() -> None:
     """Console-script entry point."""
+    gc.set_threshold(*GC_THRESHOLDS)
     app()

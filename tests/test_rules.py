@@ -412,6 +412,18 @@ def test_weight_copy_set_weights(keras3: Any, copy_files: dict) -> None:
 
 
 @pytest.mark.keras
+def test_weight_copy_of_arrays_too_large_to_hash_while_reading(
+    keras3: Any, copy_files: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from keras_share.read import h5tree
+
+    monkeypatch.setattr(h5tree, "EAGER_DIGEST_BYTES", 0)
+    path = copy_files["copy"]
+    assert inspect_file(path).file.weights.digests == {}
+    assert found(path) == [("KS203", "right")]
+
+
+@pytest.mark.keras
 def test_weight_copy_control_independent_init_with_optimizer_copies(keras3: Any, copy_files: dict) -> None:
     path = copy_files["independent"]
     model = keras3.models.load_model(path)

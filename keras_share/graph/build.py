@@ -34,6 +34,7 @@ class _Builder:
         self.model_file = model_file
         self.generation = model_file.keras_generation
         self.layers: dict[str, Layer] = {}
+        self.missing = set(model_file.weights.missing)
         self.notes: list[str] = []
 
     def new_layer(self, entry: dict[str, Any], key: LayerKey, parent: str) -> Layer:
@@ -51,7 +52,7 @@ class _Builder:
             module=module if isinstance(module, str) else None,
             weights=list(self.model_file.weights.by_layer.get(key, [])),
             shared_object_id=shared_id if isinstance(shared_id, int) and not isinstance(shared_id, bool) else None,
-            weights_missing=key in self.model_file.weights.missing,
+            weights_missing=key in self.missing,
         )
         if path in self.layers:
             self.notes.append(f"duplicate layer name {path!r}: only the first entry is used")
@@ -63,10 +64,12 @@ class _Builder:
         """Create the layers of one model and their call sites; return its nested models."""
         entries = configs.layer_entries(entry) or []
         made: list[tuple[dict[str, Any], Layer, LayerKey]] = []
+        listed = set(model.children)
         for child in entries:
             child_key = key + (configs.entry_name(child),)
             layer = self.new_layer(child, child_key, model.path)
-            if layer.path not in model.children:
+            if layer.path not in listed:
+                listed.add(layer.path)
                 model.children.append(layer.path)
             made.append((child, layer, child_key))
         if model.kind == "sequential":

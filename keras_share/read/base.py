@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from keras_share.read.digest import ArrayDigest
+
 LayerKey = tuple[str, ...]
 """A layer's position in the config: names from the top model down (the top model left out)."""
 
@@ -42,6 +44,8 @@ class WeightIndex:
     optimizer: list[WeightArray] = field(default_factory=list)
     missing: list[LayerKey] = field(default_factory=list)
     """Layers whose weights group the naming rules predict but the file lacks."""
+    digests: dict[str, ArrayDigest] = field(default_factory=dict)
+    """Content digests by location, of the arrays small enough to hash while reading."""
 
 
 @dataclass

@@ -5,6 +5,7 @@ Native code never returns to Python, so no signal handler can stop it; a child p
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import select
@@ -29,6 +30,7 @@ def allow_deep_pickles() -> None:
 
 
 def _child(function: Callable[[], T], write_fd: int) -> None:
+    gc.disable()  # a short-lived process: collecting would only slow the reading down
     allow_deep_pickles()
     try:
         try:

@@ -96,6 +96,23 @@ def str_attr(obj: h5py.HLObject, name: str) -> str | None:
         return None
 
 
+def id_str_attr(object_id: h5py.h5o.ObjectID, name: str) -> str | None:
+    """A scalar string attribute read through the low-level API (for tight loops); None when absent or not text."""
+    try:
+        encoded = name.encode()
+        if not h5py.h5a.exists(object_id, encoded):
+            return None
+        attr = h5py.h5a.open(object_id, encoded)
+        dtype = attr.dtype
+        if attr.shape != () or (dtype.kind != "S" and h5py.check_string_dtype(dtype) is None):
+            return None
+        value = np.empty((), dtype)
+        attr.read(value)
+        return to_str(value[()])
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError):
+        return None
+
+
 def str_list_attr(obj: h5py.HLObject, name: str) -> list[str] | None:
     """A list-of-strings attribute, joining Keras's chunks ``name0``, ``name1``, ...
 

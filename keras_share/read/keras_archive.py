@@ -7,8 +7,8 @@ import json
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -30,6 +30,8 @@ MAX_JSON_BYTES = 64 * 1024 * 1024
 """Largest config.json / metadata.json accepted (uncompressed); real configs are far smaller."""
 MAX_COMPRESSED_WEIGHTS_BYTES = 1024 * 1024 * 1024
 """Largest compressed model.weights.h5 accepted: h5py seeks, and each backward seek re-inflates."""
+IN_MEMORY_WEIGHTS_BYTES = 64 * 1024 * 1024
+"""model.weights.h5 up to this size is read into memory at once; larger ones are read in place."""
 
 
 class _StoredMember(io.RawIOBase):
@@ -73,9 +75,23 @@ class _StoredMember(io.RawIOBase):
 
 
 @contextmanager
-def open_weights_member(archive: zipfile.ZipFile, path: Path) -> Iterator[IO[bytes]]:
-    """``model.weights.h5`` as a seekable file: read in place when stored uncompressed (as Keras writes it)."""
+def open_weights_h5(archive: zipfile.ZipFile, path: Path) -> Iterator[h5py.File]:
+    """``model.weights.h5`` opened with h5py: from memory when small (libhdf5 then reads without calling
+    back into Python), in place when stored uncompressed (as Keras writes it), streamed otherwise."""
     info = archive.getinfo(WEIGHTS_MEMBER)
+    if info.file_size <= IN_MEMORY_WEIGHTS_BYTES:
+        image = archive.read(WEIGHTS_MEMBER)  # never more than the file_size just checked
+        file_id = h5py.h5f.open_file_image(image)
+        del image  # libhdf5 keeps its own copy
+        with h5py.File(file_id) as h5:
+            yield h5
+        return
+    with _weights_stream(archive, path, info) as member, h5py.File(member, "r") as h5:
+        yield h5
+
+
+@contextmanager
+def _weights_stream(archive: zipfile.ZipFile, path: Path, info: zipfile.ZipInfo) -> Iterator[IO[bytes]]:
     if info.compress_type == zipfile.ZIP_STORED and not info.flag_bits & 0x1:
         with open(path, "rb") as stream:
             stream.seek(info.header_offset)
@@ -105,17 +121,19 @@ def _parse_json(data: bytes, path: str, member: str) -> Any:
         raise ReadError(path, f"{member} is not valid JSON ({describe(error)})") from None
 
 
-def _model_file(path: str, form: str, config: Any, metadata: Any, weights: IO[bytes] | str | None) -> ModelFile:
+def _model_file(
+    path: str, form: str, config: Any, metadata: Any, open_weights: Callable[[], AbstractContextManager[h5py.File]] | None
+) -> ModelFile:
     if not isinstance(config, dict):
         raise ReadError(path, f"{CONFIG_MEMBER} does not hold a model config object")
     version = metadata.get("keras_version") if isinstance(metadata, dict) else None
     model = ModelFile(path=path, format=form, keras_version=version if isinstance(version, str) else None,
                       config=config, weights=WeightIndex())
-    if weights is None:
+    if open_weights is None:
         model.notes.append(f"no {WEIGHTS_MEMBER}: the file stores an architecture without weights")
         return model
     try:
-        with h5py.File(weights, "r") as h5:
+        with open_weights() as h5:
             model.weights = VarsLayoutReader(h5, WEIGHTS_MEMBER + ":", model.keras_generation).read(config)
     except (OSError, ValueError, RuntimeError, KeyError, TypeError) as error:
         raise ReadError(path, f"{WEIGHTS_MEMBER} is not a readable HDF5 file ({describe(error)})") from None
@@ -145,8 +163,7 @@ def read_archive(path: Path) -> ModelFile:
             if info.compress_type != zipfile.ZIP_STORED and info.file_size > MAX_COMPRESSED_WEIGHTS_BYTES:
                 raise ReadError(str(path), f"{WEIGHTS_MEMBER} is compressed and over 1 GiB uncompressed; Keras stores it "
                                 "uncompressed, and seeking inside a compressed member this large is refused")
-            with open_weights_member(archive, path) as weights:
-                return _model_file(str(path), "keras", config, metadata, weights)
+            return _model_file(str(path), "keras", config, metadata, lambda: open_weights_h5(archive, path))
         except _ZIP_ERRORS as error:
             raise ReadError(str(path), f"corrupt zip member ({describe(error)})") from None
 
@@ -160,4 +177,5 @@ def read_directory(path: Path) -> ModelFile:
     config = load(CONFIG_MEMBER)
     metadata = load(METADATA_MEMBER) if (path / METADATA_MEMBER).is_file() else {}
     weights = path / WEIGHTS_MEMBER
-    return _model_file(str(path), "keras-dir", config, metadata, str(weights) if weights.is_file() else None)
+    return _model_file(str(path), "keras-dir", config, metadata,
+                       (lambda: h5py.File(weights, "r")) if weights.is_file() else None)

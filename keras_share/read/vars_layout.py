@@ -11,8 +11,8 @@ from typing import Any
 import h5py
 
 from keras_share import configs
-from keras_share.read import h5util
 from keras_share.read.base import LayerKey, WeightArray, WeightIndex
+from keras_share.read.h5tree import StoredDataset, StoredGroup, read_tree
 
 _TRAINING_STATE_GROUPS = ("optimizer", "metrics")
 
@@ -57,9 +57,8 @@ def variable_names(entry: dict[str, Any], count: int) -> list[str]:
     return names
 
 
-def _sorted_datasets(vars_group: h5py.Group) -> list[tuple[str, h5py.Dataset]]:
-    items = [(name, obj) for name, obj in h5util.children(vars_group) if isinstance(obj, h5py.Dataset)]
-    return sorted(items, key=lambda item: (not item[0].isdigit(), int(item[0]) if item[0].isdigit() else 0, item[0]))
+def _sorted_datasets(vars_group: StoredGroup) -> list[tuple[str, StoredDataset]]:
+    return sorted(vars_group.datasets(), key=lambda item: (not item[0].isdigit(), int(item[0]) if item[0].isdigit() else 0, item[0]))
 
 
 def _join(*parts: str) -> str:
@@ -70,7 +69,7 @@ class VarsLayoutReader:
     """Attach the arrays of a ``vars``-layout HDF5 tree to the layers of a model config."""
 
     def __init__(self, root: h5py.Group, location_prefix: str, keras_generation: int) -> None:
-        self._root = root
+        self._root = read_tree(root, group_attrs=("name",))
         self._prefix = location_prefix
         self._generation = keras_generation
         self._consumed: set[str] = set()
@@ -79,8 +78,8 @@ class VarsLayoutReader:
     def read(self, config: dict[str, Any] | None) -> WeightIndex:
         """Fill the weight index: layers of ``config`` first, then everything left unattached."""
         for name in _TRAINING_STATE_GROUPS:
-            group = h5util.child(self._root, name)
-            if isinstance(group, h5py.Group):
+            group = self._root.group(name)
+            if group is not None:
                 self._consumed.add(name)
                 self.index.optimizer.extend(self._arrays(group, name, {}, name + "/", skip=()))
         if config is not None and configs.layer_entries(config) is not None:
@@ -114,7 +113,7 @@ class VarsLayoutReader:
                 continue
             seen[identity] = child_key
             group_path = self._find_group(path, group_name, configs.entry_name(child), claimed)
-            group = h5util.subgroup(self._root, group_path) if group_path is not None else None
+            group = self._root.group(group_path) if group_path is not None else None
             if group_path is None or group is None:
                 if not configs.is_input_layer(child):
                     self.index.missing.append(child_key)
@@ -130,49 +129,50 @@ class VarsLayoutReader:
     def _find_group(self, parent: str, group_name: str | None, layer_name: str, claimed: set[str]) -> str | None:
         """The group of a layer: by the naming rules, confirmed or overridden by ``name`` attributes."""
         layers_path = _join(parent, "layers")
-        if group_name is not None:
-            candidate = _join(layers_path, group_name)
-            group = h5util.subgroup(self._root, candidate)
-            if group is not None:
-                recorded = self._recorded_name(group)
-                if recorded is None or recorded == layer_name:
-                    return candidate
-        layers_group = h5util.subgroup(self._root, layers_path)
+        layers_group = self._root.group(layers_path)
         if layers_group is None:
             return None
-        for name, group in h5util.children(layers_group):
+        if group_name is not None:
+            group = layers_group.members.get(group_name)
+            if isinstance(group, StoredGroup):
+                recorded = _recorded_name(group)
+                if recorded is None or recorded == layer_name:
+                    return _join(layers_path, group_name)
+        for name, group in layers_group.groups():
             path = _join(layers_path, name)
-            if isinstance(group, h5py.Group) and path not in claimed and self._recorded_name(group) == layer_name:
+            if path not in claimed and _recorded_name(group) == layer_name:
                 return path
         return None
 
-    @staticmethod
-    def _recorded_name(group: h5py.Group) -> str | None:
-        vars_group = h5util.child(group, "vars")
-        return h5util.str_attr(vars_group, "name") if isinstance(vars_group, h5py.Group) else None
-
     def _arrays(
-        self, group: h5py.Group, path: str, entry: dict[str, Any], label: str, skip: tuple[str, ...]
+        self, group: StoredGroup, path: str, entry: dict[str, Any], label: str, skip: tuple[str, ...]
     ) -> list[WeightArray]:
         """Arrays of a group's own ``vars`` and of its attribute-named sublayer groups."""
         arrays: list[WeightArray] = []
-        vars_group = h5util.child(group, "vars")
-        if isinstance(vars_group, h5py.Group):
+        vars_group = group.members.get("vars")
+        if isinstance(vars_group, StoredGroup):
             self._consumed.add(_join(path, "vars"))
             datasets = _sorted_datasets(vars_group)
             names = variable_names(entry, len(datasets))
             for (index, dataset), name in zip(datasets, names):
-                location = f"{self._prefix}/{_join(path, 'vars', index)}"
-                array = h5util.weight_array(dataset, label + name, location)
-                if array is not None:
+                if (array := self._array(label + name, dataset, _join(path, "vars", index))) is not None:
                     arrays.append(array)
-        for name, sub in h5util.children(group):
-            if name == "vars" or name in skip or not isinstance(sub, h5py.Group):
+        for name, sub in group.groups():
+            if name == "vars" or name in skip:
                 continue
             sub_path = _join(path, name)
             self._consumed.add(sub_path)
             arrays.extend(self._arrays(sub, sub_path, {}, f"{label}{name}/", skip=()))
         return arrays
+
+    def _array(self, name: str, dataset: StoredDataset, path: str) -> WeightArray | None:
+        """The weight array of a described dataset (None for one that cannot be described), its digest kept."""
+        if dataset.shape is None:
+            return None
+        location = f"{self._prefix}/{path}"
+        if dataset.digest is not None:
+            self.index.digests[location] = dataset.digest
+        return WeightArray(name, dataset.shape, dataset.dtype, location)
 
     def _alias(self, original: LayerKey, alias: LayerKey) -> None:
         """Make ``alias`` (and, for a model, its sublayers) share the arrays of ``original``."""
@@ -180,19 +180,23 @@ class VarsLayoutReader:
             if key[: len(original)] == original:
                 self.index.by_layer[alias + key[len(original):]] = arrays
 
-    def _collect_unattached(self, group: h5py.Group, path: str) -> None:
+    def _collect_unattached(self, group: StoredGroup, path: str) -> None:
         """Record every non-empty ``vars`` group that no config layer claimed."""
-        for name, sub in h5util.children(group):
+        for name, sub in group.groups():
             sub_path = _join(path, name)
-            if not isinstance(sub, h5py.Group):
-                continue
             if name == "vars" and sub_path not in self._consumed:
                 arrays = [
                     array
                     for index, dataset in _sorted_datasets(sub)
-                    if (array := h5util.weight_array(dataset, index, f"{self._prefix}/{_join(sub_path, index)}"))
+                    if (array := self._array(index, dataset, _join(sub_path, index))) is not None
                 ]
                 if arrays:
                     self.index.unattached[path or "/"] = arrays
             elif name != "vars":
                 self._collect_unattached(sub, sub_path)
+
+
+def _recorded_name(group: StoredGroup) -> str | None:
+    """The layer name Keras 3.6+ records on a layer's ``vars`` group."""
+    vars_group = group.members.get("vars")
+    return vars_group.attrs.get("name") if isinstance(vars_group, StoredGroup) else None

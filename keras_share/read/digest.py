@@ -1,0 +1,54 @@
+"""Content digests of arrays: the same digest for a stored dataset, read in chunks, and an in-memory array."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+CHUNK_ELEMENTS = 1 << 20
+"""Elements read at a time along the first axis: memory stays bounded whatever the array size."""
+
+
+@dataclass(frozen=True)
+class ArrayDigest:
+    """A content hash of one array (dtype, shape and bytes), and whether every element has the same value."""
+
+    sha256: str
+    constant: bool
+
+
+def value_digest(value: object) -> ArrayDigest:
+    """The digest of an in-memory array (anything ``numpy.asarray`` accepts)."""
+    import numpy as np
+
+    array = np.ascontiguousarray(np.asarray(value))
+    digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
+    digest.update(array.tobytes())
+    flat = array.reshape(-1)
+    constant = array.ndim == 0 or flat.size == 0 or bool(np.all(flat == flat[0]))
+    return ArrayDigest(digest.hexdigest(), constant)
+
+
+def dataset_digest(dataset: Any) -> ArrayDigest:
+    """The digest of an ``h5py.Dataset``, read CHUNK_ELEMENTS at a time: equal to ``value_digest(dataset[()])``."""
+    import numpy as np
+
+    shape = dataset.shape
+    digest = hashlib.sha256(f"{dataset.dtype.str}{shape}".encode())
+    if shape is None:
+        return ArrayDigest(digest.hexdigest(), True)
+    if dataset.ndim == 0 or dataset.size <= CHUNK_ELEMENTS:
+        return value_digest(dataset[()])
+    first: Any = None
+    constant = True
+    row = max(1, int(np.prod(shape[1:])))
+    step = max(1, CHUNK_ELEMENTS // row)
+    for start in range(0, shape[0], step):
+        block = np.ascontiguousarray(dataset[start:start + step])
+        digest.update(block.tobytes())
+        if constant:
+            flat = block.reshape(-1)
+            first = flat[0] if first is None and flat.size else first
+            constant = flat.size == 0 or bool(np.all(flat == first))
+    return ArrayDigest(digest.hexdigest(), constant)

@@ -1,0 +1,149 @@
+"""One pass over an HDF5 tree into plain Python: groups, dataset shapes and dtypes, chosen attributes.
+
+Walking a model file object by object through h5py's high-level API costs a dozen library calls per
+link. Here one ``H5Ovisit`` lists every object with its type and attribute count; then each dataset
+is opened once, relative to its parent group, for its shape and dtype (and, when small, its content
+digest), and only groups that carry attributes are asked for them. The visit follows hard links only:
+soft and external links are never followed, and an object reachable through several hard links is
+seen once, at its first path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import h5py
+import numpy as np
+
+from keras_share.read import h5util
+from keras_share.read.digest import ArrayDigest, value_digest
+
+EAGER_DIGEST_BYTES = 1 << 20
+"""Datasets up to this size are hashed while they are open; larger ones only when a rule asks."""
+_HASHED_KINDS = frozenset("biufc")
+
+
+@dataclass(frozen=True)
+class StoredDataset:
+    """A dataset's metadata, and its digest when it was small enough to hash on the way.
+
+    ``shape`` is None for a dataset that cannot be described without reading outside the file (a
+    virtual dataset) or whose metadata is damaged.
+    """
+
+    shape: tuple[int, ...] | None
+    dtype: str
+    digest: ArrayDigest | None = None
+
+
+@dataclass
+class StoredGroup:
+    """A group: its members in the order HDF5 lists them, and the string attributes asked for."""
+
+    members: dict[str, StoredGroup | StoredDataset] = field(default_factory=dict)
+    attrs: dict[str, str] = field(default_factory=dict)
+
+    def groups(self) -> list[tuple[str, StoredGroup]]:
+        """Member groups, in order."""
+        return [(name, member) for name, member in self.members.items() if isinstance(member, StoredGroup)]
+
+    def datasets(self) -> list[tuple[str, StoredDataset]]:
+        """Member datasets, in order."""
+        return [(name, member) for name, member in self.members.items() if isinstance(member, StoredDataset)]
+
+    def group(self, path: str) -> StoredGroup | None:
+        """The group at ``a/b/c`` below this one, or None."""
+        current: StoredGroup | StoredDataset | None = self
+        for part in path.split("/"):
+            if part and isinstance(current, StoredGroup):
+                current = current.members.get(part)
+            elif part:
+                return None
+        return current if isinstance(current, StoredGroup) else None
+
+
+_DAMAGED = StoredDataset(None, "")
+_ERRORS = (ValueError, OSError, TypeError, RuntimeError, KeyError)
+_COMMON_TYPES = tuple(
+    (h5py.h5t.py_create(np.dtype(name)), np.dtype(name)) for name in ("<f4", "<f8", "<f2", "<i8", "<i4")
+)
+"""Types that weights are stored in, matched with one ``H5Tequal`` instead of a dtype conversion each."""
+
+
+def _numpy_dtype(file_type: h5py.h5t.TypeID) -> np.dtype:
+    for stored, dtype in _COMMON_TYPES:
+        if file_type == stored:
+            return dtype
+    return file_type.dtype
+
+
+def _is_virtual(dataset: h5py.h5d.DatasetID) -> bool:
+    """Only a dataset without a contiguous address can be virtual; the creation list is read for those."""
+    return dataset.get_offset() is None and dataset.get_create_plist().get_layout() == h5py.h5d.VIRTUAL
+
+
+def _small_digest(dataset: h5py.h5d.DatasetID, file_type: h5py.h5t.TypeID, dtype: np.dtype,
+                  shape: tuple[int, ...]) -> ArrayDigest | None:
+    if dtype.kind not in _HASHED_KINDS or dtype.itemsize * int(np.prod(shape)) > EAGER_DIGEST_BYTES:
+        return None
+    values = np.empty(shape, dtype)
+    dataset.read(h5py.h5s.ALL, h5py.h5s.ALL, values, mtype=file_type)
+    return value_digest(values)
+
+
+def _describe_dataset(parent: h5py.h5g.GroupID, name: bytes, has_attrs: bool) -> StoredDataset:
+    try:
+        dataset = h5py.h5d.open(parent, name)
+        if _is_virtual(dataset):
+            return _DAMAGED
+        file_type = dataset.get_type()
+        dtype = _numpy_dtype(file_type)
+        dims = dataset.get_space().get_simple_extent_dims()
+        shape = tuple(int(dim) for dim in dims) if dims is not None else ()
+        declared = h5util.id_str_attr(dataset, "dtype") if has_attrs else None
+        return StoredDataset(shape, declared or str(dtype), _small_digest(dataset, file_type, dtype, shape))
+    except _ERRORS:
+        return _DAMAGED
+
+
+def read_tree(root: h5py.Group, group_attrs: tuple[str, ...] = ()) -> StoredGroup:
+    """Everything below ``root`` reachable through hard links, with the string ``group_attrs`` of groups.
+
+    Raises what h5py raises (OSError, RuntimeError, ...) when the file structure itself is damaged.
+    """
+    tree = StoredGroup()
+    groups: dict[bytes, StoredGroup] = {b"": tree}
+    last_opened: list[tuple[bytes, h5py.h5g.GroupID]] = [(b"", root.id)]
+
+    def open_group(name: bytes) -> h5py.h5g.GroupID:
+        """The group ``name``, kept open while the visit stays in it (the visit is depth-first)."""
+        if last_opened[0][0] != name:
+            last_opened[0] = (name, h5py.h5g.open(root.id, name) if name else root.id)
+        return last_opened[0][1]
+
+    def visit(name: bytes, info: h5py.h5o.ObjInfo) -> None:
+        parent_name, _, own_name = name.rpartition(b"/")
+        parent = groups.get(parent_name)
+        if parent is None:
+            return
+        member: StoredGroup | StoredDataset
+        if info.type == h5py.h5o.TYPE_GROUP:
+            member = groups[name] = StoredGroup()
+            if group_attrs and info.num_attrs:
+                try:
+                    group = open_group(name)
+                    found = {attr: h5util.id_str_attr(group, attr) for attr in group_attrs}
+                    member.attrs = {attr: value for attr, value in found.items() if value is not None}
+                except _ERRORS:
+                    pass
+        elif info.type == h5py.h5o.TYPE_DATASET:
+            try:
+                member = _describe_dataset(open_group(parent_name), own_name, info.num_attrs > 0)
+            except _ERRORS:
+                member = _DAMAGED
+        else:
+            return
+        parent.members[own_name.decode("utf-8", "surrogateescape")] = member
+
+    h5py.h5o.visit(root.id, visit, info=True)
+    return tree

@@ -1,0 +1,104 @@
+"""How HDF5 content is read: one pass over the tree, hard links only, digests taken on the way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from keras_share.read import h5tree, keras_archive
+from keras_share.read.arrays import array_digests
+from keras_share.read.detect import read_model
+from keras_share.read.h5tree import StoredDataset, StoredGroup, read_tree
+
+SAMPLES = Path(__file__).resolve().parents[1] / "sample_models"
+KERAS_SAMPLES = sorted(SAMPLES.glob("*.keras"))
+
+
+def _all_arrays(path: Path) -> list:
+    weights = read_model(path).weights
+    groups = [*weights.by_layer.values(), *weights.unattached.values(), weights.optimizer]
+    return [array for arrays in groups for array in arrays]
+
+
+def test_the_tree_holds_groups_datasets_shapes_and_the_attributes_asked_for(tmp_path: Path) -> None:
+    path = tmp_path / "plain.h5"
+    with h5py.File(path, "w") as h5:
+        group = h5.create_group("layers/dense/vars")
+        group.attrs["name"] = "dense"
+        group.attrs["other"] = "not asked for"
+        group.create_dataset("0", data=np.ones((2, 3), "float32"))
+        group.create_dataset("1", data=np.zeros(3, "float64")).attrs["dtype"] = "bfloat16"
+    with h5py.File(path, "r") as h5:
+        tree = read_tree(h5, group_attrs=("name",))
+    vars_group = tree.group("layers/dense/vars")
+    assert vars_group is not None
+    assert vars_group.attrs == {"name": "dense"}
+    assert vars_group.members["0"] == StoredDataset((2, 3), "float32", vars_group.members["0"].digest)
+    assert vars_group.members["1"].dtype == "bfloat16"
+
+
+def test_the_tree_follows_neither_soft_nor_external_links(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.h5"
+    with h5py.File(outside, "w") as h5:
+        h5.create_dataset("secret", data=np.arange(3))
+    path = tmp_path / "links.h5"
+    with h5py.File(path, "w") as h5:
+        h5.create_group("layers/dense/vars").create_dataset("0", data=np.ones(2, "float32"))
+        h5["layers/dense/vars/soft"] = h5py.SoftLink("/layers/dense/vars/0")
+        h5["layers/external"] = h5py.ExternalLink(str(outside), "/")
+    with h5py.File(path, "r") as h5:
+        tree = read_tree(h5)
+    assert list(tree.group("layers/dense/vars").members) == ["0"]
+    assert list(tree.group("layers").members) == ["dense"]
+
+
+def test_a_hard_link_cycle_ends_and_each_object_is_seen_once_at_its_first_path(tmp_path: Path) -> None:
+    path = tmp_path / "cycle.h5"
+    with h5py.File(path, "w") as h5:
+        group = h5.create_group("layers/dense")
+        group.create_group("vars").create_dataset("0", data=np.ones(2, "float32"))
+        group["again"] = group
+        h5["alias"] = group
+    with h5py.File(path, "r") as h5:
+        tree = read_tree(h5)
+    assert set(tree.group("alias").members) == {"vars"}  # "alias" sorts before "layers"
+    assert tree.group("layers").members == {}
+
+
+def test_a_virtual_dataset_is_kept_without_a_shape(tmp_path: Path) -> None:
+    source = tmp_path / "source.h5"
+    with h5py.File(source, "w") as h5:
+        h5.create_dataset("data", data=np.arange(4, dtype="float32"))
+    path = tmp_path / "virtual.h5"
+    with h5py.File(path, "w") as h5:
+        layout = h5py.VirtualLayout(shape=(4,), dtype="float32")
+        layout[:] = h5py.VirtualSource(str(source), "data", shape=(4,))
+        h5.create_virtual_dataset("v", layout)
+    with h5py.File(path, "r") as h5:
+        tree = read_tree(h5)
+    assert tree.members["v"].shape is None
+    assert isinstance(tree, StoredGroup)
+
+
+def test_small_arrays_are_hashed_while_reading_as_they_would_be_on_demand() -> None:
+    path = SAMPLES / "nested_encoder.keras"
+    model_file = read_model(path)
+    arrays = _all_arrays(path)
+    assert model_file.weights.digests
+    assert set(model_file.weights.digests) == {array.location for array in arrays}
+    assert model_file.weights.digests == array_digests(model_file, arrays)
+
+
+def test_arrays_above_the_eager_limit_are_left_to_on_demand_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(h5tree, "EAGER_DIGEST_BYTES", 0)
+    assert read_model(SAMPLES / "nested_encoder.keras").weights.digests == {}
+
+
+@pytest.mark.parametrize("path", KERAS_SAMPLES, ids=lambda path: path.name)
+def test_weights_read_from_memory_and_in_place_are_the_same(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from_memory = read_model(path)
+    monkeypatch.setattr(keras_archive, "IN_MEMORY_WEIGHTS_BYTES", 0)
+    assert read_model(path) == from_memory
