@@ -83,8 +83,9 @@ def test_a_virtual_dataset_is_kept_without_a_shape(tmp_path: Path) -> None:
     assert isinstance(tree, StoredGroup)
 
 
-def test_small_arrays_are_hashed_while_reading_as_they_would_be_on_demand() -> None:
-    path = SAMPLES / "nested_encoder.keras"
+@pytest.mark.parametrize("name", ["nested_encoder.keras", "nested_encoder.h5", "k2_shared.h5", "shared_dense.weights.h5"])
+def test_small_arrays_are_hashed_while_reading_as_they_would_be_on_demand(name: str) -> None:
+    path = SAMPLES / name
     model_file = read_model(path)
     arrays = _all_arrays(path)
     assert model_file.weights.digests

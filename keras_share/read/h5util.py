@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import h5py
 import numpy as np
-
-from keras_share.read.base import WeightArray
 
 
 def child(group: h5py.Group, name: str) -> h5py.Group | h5py.Dataset | None:
@@ -28,18 +25,6 @@ def child(group: h5py.Group, name: str) -> h5py.Group | h5py.Dataset | None:
         return None
 
 
-def children(group: h5py.Group) -> Iterator[tuple[str, h5py.Group | h5py.Dataset]]:
-    """Hard-linked members of ``group`` in the order h5py lists them."""
-    try:
-        names = list(group.keys())
-    except (ValueError, OSError, RuntimeError):
-        return
-    for name in names:
-        obj = child(group, name)
-        if obj is not None:
-            yield name, obj
-
-
 def subgroup(group: h5py.Group, path: str) -> h5py.Group | None:
     """Follow ``a/b/c`` through hard links only; None when any step is missing or not a group."""
     current: Any = group
@@ -50,29 +35,6 @@ def subgroup(group: h5py.Group, path: str) -> h5py.Group | None:
             return None
         current = child(current, part)
     return current if isinstance(current, h5py.Group) else None
-
-
-def dataset_dtype(dataset: h5py.Dataset) -> str:
-    """The stored dtype name, honouring Keras's ``dtype="bfloat16"`` dataset attribute."""
-    declared = dataset.attrs.get("dtype") if "dtype" in dataset.attrs else None
-    if isinstance(declared, bytes):
-        declared = declared.decode("utf-8", "replace")
-    if isinstance(declared, str) and declared:
-        return declared
-    return str(dataset.dtype)
-
-
-def weight_array(dataset: object, name: str, location: str) -> WeightArray | None:
-    """Describe one dataset without reading it; None for anything else, and for virtual datasets."""
-    if not isinstance(dataset, h5py.Dataset):
-        return None
-    try:
-        if dataset.is_virtual:
-            return None
-        shape = tuple(int(dim) for dim in dataset.shape) if dataset.shape is not None else ()
-        return WeightArray(name=name, shape=shape, dtype=dataset_dtype(dataset), location=location)
-    except (ValueError, OSError, TypeError, RuntimeError):
-        return None
 
 
 def to_str(value: Any) -> str | None:

@@ -18,6 +18,7 @@ from keras_share import configs
 from keras_share.errors import ReadError, describe
 from keras_share.read import h5util
 from keras_share.read.base import LayerKey, ModelFile, WeightArray, WeightIndex
+from keras_share.read.h5tree import StoredDataset, StoredGroup, read_tree
 from keras_share.read.vars_layout import VarsLayoutReader
 
 _MAX_CONFIG_CHARS = 64 * 1024 * 1024
@@ -41,7 +42,9 @@ def _strip_suffix(name: str) -> str:
     return name[:-2] if name.endswith(":0") else name
 
 
-def _layer_arrays(group: h5py.Group, group_path: str, path: str) -> list[tuple[str, WeightArray]]:
+def _layer_arrays(
+    group: h5py.Group, stored: StoredGroup, group_path: str, path: str, index: WeightIndex
+) -> list[tuple[str, WeightArray]]:
     """(stored weight name, array) for every name of the group's ``weight_names``."""
     try:
         names = h5util.str_list_attr(group, "weight_names") or []
@@ -50,13 +53,14 @@ def _layer_arrays(group: h5py.Group, group_path: str, path: str) -> list[tuple[s
     found: list[tuple[str, WeightArray]] = []
     for name in names:
         normalised = re.sub("/+", "/", name).strip("/")
-        obj: Any = group
-        for part in normalised.split("/"):
-            obj = h5util.child(obj, part) if isinstance(obj, h5py.Group) else None
-        if isinstance(obj, h5py.Dataset):
-            array = h5util.weight_array(obj, _strip_suffix(normalised), f"{group_path}/{normalised}")
-            if array is not None:
-                found.append((normalised, array))
+        parent, _, leaf = normalised.rpartition("/")
+        holder = stored.group(parent) if parent else stored
+        dataset = holder.members.get(leaf) if holder is not None else None
+        if isinstance(dataset, StoredDataset) and dataset.shape is not None:
+            location = f"{group_path}/{normalised}"
+            if dataset.digest is not None:
+                index.digests[location] = dataset.digest
+            found.append((normalised, WeightArray(_strip_suffix(normalised), dataset.shape, dataset.dtype, location)))
     return found
 
 
@@ -105,14 +109,16 @@ def _read_model_weights(root: h5py.Group, config: dict[str, Any] | None, path: s
     except ValueError as error:
         raise ReadError(path, f"{prefix or '/'}: {error}") from None
     entries = {configs.entry_name(child): child for child in (configs.layer_entries(config) or [])} if config else {}
+    tree = read_tree(root)
     for name in layer_names:
         group = h5util.child(root, name) if name else None
+        stored = tree.members.get(name) if name else None
         group_path = f"{prefix}/{name}" if prefix else name
-        if not isinstance(group, h5py.Group):
+        if not isinstance(group, h5py.Group) or not isinstance(stored, StoredGroup):
             if name in entries:
                 index.missing.append((name,))
             continue
-        arrays = _layer_arrays(group, group_path, path)
+        arrays = _layer_arrays(group, stored, group_path, path, index)
         entry = entries.get(name)
         if entry is None:
             if arrays:
@@ -139,20 +145,22 @@ def _own_name(stored: str, layer_name: str) -> str:
     return parts[-1] if len(parts) > 1 else stored
 
 
-def _optimizer_arrays(root: h5py.File) -> list[WeightArray]:
+def _optimizer_arrays(root: h5py.File, index: WeightIndex) -> list[WeightArray]:
     group = h5util.child(root, "optimizer_weights")
     if not isinstance(group, h5py.Group):
         return []
     arrays: list[WeightArray] = []
-    stack: list[tuple[h5py.Group, str]] = [(group, "optimizer_weights")]
+    stack: list[tuple[StoredGroup, str]] = [(read_tree(group), "optimizer_weights")]
     while stack:
         current, current_path = stack.pop()
-        for name, obj in h5util.children(current):
+        for name, member in current.members.items():
             location = f"{current_path}/{name}"
-            if isinstance(obj, h5py.Group):
-                stack.append((obj, location))
-            elif (array := h5util.weight_array(obj, name, location)) is not None:
-                arrays.append(array)
+            if isinstance(member, StoredGroup):
+                stack.append((member, location))
+            elif member.shape is not None:
+                if member.digest is not None:
+                    index.digests[location] = member.digest
+                arrays.append(WeightArray(name, member.shape, member.dtype, location))
     return arrays
 
 
@@ -181,7 +189,7 @@ def _read_open_h5(h5: h5py.File, path: str) -> ModelFile:
             model.weights = _read_model_weights(weights_root, config, path, "model_weights")
         else:
             model.notes.append("no model_weights group: the file stores an architecture without weights")
-        model.weights.optimizer = _optimizer_arrays(h5)
+        model.weights.optimizer = _optimizer_arrays(h5, model.weights)
         return model
     if "layer_names" in h5.attrs or "layer_names0" in h5.attrs:
         model = ModelFile(path, "h5-weights", version, None, _read_model_weights(h5, None, path, ""), backend=backend)
