@@ -22,11 +22,11 @@ def value_digest(value: object) -> ArrayDigest:
     """The digest of an in-memory array (anything ``numpy.asarray`` accepts)."""
     import numpy as np
 
-    array = np.ascontiguousarray(np.asarray(value))
+    array = np.ascontiguousarray(value)
     digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
     digest.update(array.tobytes())
     flat = array.reshape(-1)
-    constant = array.ndim == 0 or flat.size == 0 or bool(np.all(flat == flat[0]))
+    constant = flat.size <= 1 or bool((flat == flat[0]).all())
     return ArrayDigest(digest.hexdigest(), constant)
 
 

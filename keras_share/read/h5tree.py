@@ -65,16 +65,18 @@ class StoredGroup:
 _DAMAGED = StoredDataset(None, "")
 _ERRORS = (ValueError, OSError, TypeError, RuntimeError, KeyError)
 _COMMON_TYPES = tuple(
-    (h5py.h5t.py_create(np.dtype(name)), np.dtype(name)) for name in ("<f4", "<f8", "<f2", "<i8", "<i4")
+    (h5py.h5t.py_create(np.dtype(name)), np.dtype(name), str(np.dtype(name))) for name in ("<f4", "<f8", "<f2", "<i8", "<i4")
 )
 """Types that weights are stored in, matched with one ``H5Tequal`` instead of a dtype conversion each."""
 
 
-def _numpy_dtype(file_type: h5py.h5t.TypeID) -> np.dtype:
-    for stored, dtype in _COMMON_TYPES:
+def _numpy_dtype(file_type: h5py.h5t.TypeID) -> tuple[np.dtype, str]:
+    """The dtype of a stored type, and its name."""
+    for stored, dtype, name in _COMMON_TYPES:
         if file_type == stored:
-            return dtype
-    return file_type.dtype
+            return dtype, name
+    dtype = file_type.dtype
+    return dtype, str(dtype)
 
 
 def _is_virtual(dataset: h5py.h5d.DatasetID) -> bool:
@@ -97,11 +99,11 @@ def _describe_dataset(parent: h5py.h5g.GroupID, name: bytes, has_attrs: bool) ->
         if _is_virtual(dataset):
             return _DAMAGED
         file_type = dataset.get_type()
-        dtype = _numpy_dtype(file_type)
+        dtype, dtype_name = _numpy_dtype(file_type)
         dims = dataset.get_space().get_simple_extent_dims()
         shape = tuple(int(dim) for dim in dims) if dims is not None else ()
-        declared = h5util.id_str_attr(dataset, "dtype") if has_attrs else None
-        return StoredDataset(shape, declared or str(dtype), _small_digest(dataset, file_type, dtype, shape))
+        declared = h5util.id_str_attr(dataset, "dtype") if has_attrs else None  # Keras's "bfloat16"
+        return StoredDataset(shape, declared or dtype_name, _small_digest(dataset, file_type, dtype, shape))
     except _ERRORS:
         return _DAMAGED
 
