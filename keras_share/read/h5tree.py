@@ -62,7 +62,7 @@ class StoredGroup:
         return current if isinstance(current, StoredGroup) else None
 
 
-_DAMAGED = StoredDataset(None, "")
+_UNDESCRIBED = StoredDataset(None, "")
 _ERRORS = (ValueError, OSError, TypeError, RuntimeError, KeyError)
 _COMMON_TYPES = tuple(
     (h5py.h5t.py_create(np.dtype(name)), np.dtype(name), str(np.dtype(name))) for name in ("<f4", "<f8", "<f2", "<i8", "<i4")
@@ -97,7 +97,7 @@ def _describe_dataset(parent: h5py.h5g.GroupID, name: bytes, has_attrs: bool) ->
     try:
         dataset = h5py.h5d.open(parent, name)
         if _is_virtual(dataset):
-            return _DAMAGED
+            return _UNDESCRIBED
         file_type = dataset.get_type()
         dtype, dtype_name = _numpy_dtype(file_type)
         dims = dataset.get_space().get_simple_extent_dims()
@@ -105,7 +105,7 @@ def _describe_dataset(parent: h5py.h5g.GroupID, name: bytes, has_attrs: bool) ->
         declared = h5util.id_str_attr(dataset, "dtype") if has_attrs else None  # Keras's "bfloat16"
         return StoredDataset(shape, declared or dtype_name, _small_digest(dataset, file_type, dtype, shape))
     except _ERRORS:
-        return _DAMAGED
+        return _UNDESCRIBED
 
 
 def read_tree(root: h5py.Group, group_attrs: tuple[str, ...] = ()) -> StoredGroup:
@@ -142,7 +142,7 @@ def read_tree(root: h5py.Group, group_attrs: tuple[str, ...] = ()) -> StoredGrou
             try:
                 member = _describe_dataset(open_group(parent_name), own_name, info.num_attrs > 0)
             except _ERRORS:
-                member = _DAMAGED
+                member = _UNDESCRIBED
         else:
             return
         parent.members[own_name.decode("utf-8", "surrogateescape")] = member

@@ -30,8 +30,9 @@ MAX_JSON_BYTES = 64 * 1024 * 1024
 """Largest config.json / metadata.json accepted (uncompressed); real configs are far smaller."""
 MAX_COMPRESSED_WEIGHTS_BYTES = 1024 * 1024 * 1024
 """Largest compressed model.weights.h5 accepted: h5py seeks, and each backward seek re-inflates."""
-IN_MEMORY_WEIGHTS_BYTES = 64 * 1024 * 1024
-"""model.weights.h5 up to this size is read into memory at once; larger ones are read in place."""
+IN_MEMORY_WEIGHTS_BYTES = 32 * 1024 * 1024
+"""model.weights.h5 up to this size is read into memory at once (briefly twice: libhdf5 copies it); larger
+ones are read in place, keeping memory flat whatever the weights weigh."""
 
 
 class _StoredMember(io.RawIOBase):
