@@ -102,7 +102,7 @@ def _describe_dataset(parent: h5py.h5g.GroupID, name: bytes, has_attrs: bool) ->
         dtype, dtype_name = _numpy_dtype(file_type)
         dims = dataset.get_space().get_simple_extent_dims()
         shape = tuple(int(dim) for dim in dims) if dims is not None else ()
-        declared = h5util.id_str_attr(dataset, "dtype") if has_attrs else None  # Keras's "bfloat16"
+        declared = h5util.str_attr(dataset, "dtype") if has_attrs else None  # Keras's "bfloat16"
         return StoredDataset(shape, declared or dtype_name, _small_digest(dataset, file_type, dtype, shape))
     except _ERRORS:
         return _UNDESCRIBED
@@ -134,7 +134,7 @@ def read_tree(root: h5py.Group, group_attrs: tuple[str, ...] = ()) -> StoredGrou
             if group_attrs and info.num_attrs:
                 try:
                     group = open_group(name)
-                    found = {attr: h5util.id_str_attr(group, attr) for attr in group_attrs}
+                    found = {attr: h5util.str_attr(group, attr) for attr in group_attrs}
                     member.attrs = {attr: value for attr, value in found.items() if value is not None}
                 except _ERRORS:
                     pass

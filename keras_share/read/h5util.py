@@ -48,18 +48,12 @@ def to_str(value: Any) -> str | None:
     return None
 
 
-def str_attr(obj: h5py.HLObject, name: str) -> str | None:
-    """A string attribute, or None when absent or of another type."""
-    try:
-        if name not in obj.attrs:
-            return None
-        return to_str(obj.attrs[name])
-    except (OSError, ValueError, TypeError, KeyError):
-        return None
+def str_attr(obj: h5py.HLObject | h5py.h5o.ObjectID, name: str) -> str | None:
+    """A scalar string attribute, or None when absent or of another type.
 
-
-def id_str_attr(object_id: h5py.h5o.ObjectID, name: str) -> str | None:
-    """A scalar string attribute read through the low-level API (for tight loops); None when absent or not text."""
+    Read through the low-level API (it runs once per layer group), so ``obj`` may be a low-level id.
+    """
+    object_id = obj.id if isinstance(obj, h5py.HLObject) else obj
     try:
         encoded = name.encode()
         if not h5py.h5a.exists(object_id, encoded):

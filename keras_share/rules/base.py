@@ -29,7 +29,9 @@ class RuleContext:
 
     def digests(self, report: ModelReport, arrays: Iterable[WeightArray]) -> dict[str, ArrayDigest]:
         """Content digests of some arrays of ``report``'s file, read once per array."""
-        cache = self._digests.setdefault(report.file.path, dict(report.file.weights.digests))
+        cache = self._digests.get(report.file.path)
+        if cache is None:
+            cache = self._digests[report.file.path] = dict(report.file.weights.digests)
         wanted = [array for array in arrays if array.location not in cache]
         if wanted:
             cache.update(array_digests(report.file, wanted, self.timeout))
