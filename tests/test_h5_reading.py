@@ -10,6 +10,7 @@ import pytest
 
 from keras_share.read import h5tree, keras_archive
 from keras_share.read.arrays import array_digests
+from keras_share.read.digest import dataset_digest
 from keras_share.read.detect import read_model
 from keras_share.read.h5tree import StoredDataset, StoredGroup, read_tree
 
@@ -91,6 +92,22 @@ def test_small_arrays_are_hashed_while_reading_as_they_would_be_on_demand(name: 
     assert model_file.weights.digests
     assert set(model_file.weights.digests) == {array.location for array in arrays}
     assert model_file.weights.digests == array_digests(model_file, arrays)
+
+
+def test_every_numeric_stored_type_is_hashed_as_h5py_reads_it(tmp_path: Path) -> None:
+    path = tmp_path / "types.h5"
+    with h5py.File(path, "w") as h5:
+        h5["big_endian"] = np.arange(6, dtype=">f4").reshape(2, 3)
+        h5["int8"] = np.arange(5, dtype="i1")
+        h5["bool"] = np.array([True, False])
+        h5["uint16"] = np.arange(4, dtype="u2")
+        h5["complex"] = np.array([1 + 2j, 3j], dtype="c8")
+        h5["text"] = np.array([b"ab", b"cd"])
+    with h5py.File(path, "r") as h5:
+        tree = read_tree(h5)
+        expected = {name: dataset_digest(h5[name]) for name in tree.members if name != "text"}
+    assert {name: member.digest for name, member in tree.members.items() if member.digest} == expected
+    assert tree.members["text"].digest is None
 
 
 def test_arrays_above_the_eager_limit_are_left_to_on_demand_hashing(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -70,13 +70,17 @@ _COMMON_TYPES = tuple(
 """Types that weights are stored in, matched with one ``H5Tequal`` instead of a dtype conversion each."""
 
 
-def _numpy_dtype(file_type: h5py.h5t.TypeID) -> tuple[np.dtype, str]:
-    """The dtype of a stored type, and its name."""
+def _memory_type(file_type: h5py.h5t.TypeID) -> tuple[h5py.h5t.TypeID, np.dtype, str]:
+    """The HDF5 memory type to read a stored type into, its numpy dtype, and the dtype's name.
+
+    The memory type is always built from the numpy dtype, so libhdf5 converts into a buffer of exactly
+    that dtype whatever the file declares.
+    """
     for stored, dtype, name in _COMMON_TYPES:
         if file_type == stored:
-            return dtype, name
+            return stored, dtype, name
     dtype = file_type.dtype
-    return dtype, str(dtype)
+    return h5py.h5t.py_create(dtype), dtype, str(dtype)
 
 
 def _is_virtual(dataset: h5py.h5d.DatasetID) -> bool:
@@ -84,12 +88,12 @@ def _is_virtual(dataset: h5py.h5d.DatasetID) -> bool:
     return dataset.get_offset() is None and dataset.get_create_plist().get_layout() == h5py.h5d.VIRTUAL
 
 
-def _small_digest(dataset: h5py.h5d.DatasetID, file_type: h5py.h5t.TypeID, dtype: np.dtype,
+def _small_digest(dataset: h5py.h5d.DatasetID, memory_type: h5py.h5t.TypeID, dtype: np.dtype,
                   shape: tuple[int, ...]) -> ArrayDigest | None:
     if dtype.kind not in _HASHED_KINDS or dtype.itemsize * int(np.prod(shape)) > EAGER_DIGEST_BYTES:
         return None
     values = np.empty(shape, dtype)
-    dataset.read(h5py.h5s.ALL, h5py.h5s.ALL, values, mtype=file_type)
+    dataset.read(h5py.h5s.ALL, h5py.h5s.ALL, values, mtype=memory_type)
     return value_digest(values)
 
 
@@ -98,12 +102,11 @@ def _describe_dataset(parent: h5py.h5g.GroupID, name: bytes, has_attrs: bool) ->
         dataset = h5py.h5d.open(parent, name)
         if _is_virtual(dataset):
             return _UNDESCRIBED
-        file_type = dataset.get_type()
-        dtype, dtype_name = _numpy_dtype(file_type)
+        memory_type, dtype, dtype_name = _memory_type(dataset.get_type())
         dims = dataset.get_space().get_simple_extent_dims()
         shape = tuple(int(dim) for dim in dims) if dims is not None else ()
         declared = h5util.str_attr(dataset, "dtype") if has_attrs else None  # Keras's "bfloat16"
-        return StoredDataset(shape, declared or dtype_name, _small_digest(dataset, file_type, dtype, shape))
+        return StoredDataset(shape, declared or dtype_name, _small_digest(dataset, memory_type, dtype, shape))
     except _ERRORS:
         return _UNDESCRIBED
 
