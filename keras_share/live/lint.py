@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 
 from keras_share.analysis.report import ModelReport
 from keras_share.lint import base_report, lint_report
-from keras_share.read.arrays import ArrayDigest
+from keras_share.read.digest import ArrayDigest, value_digest
 from keras_share.rules import RuleContext, run_rules, select_rules
 from keras_share.settings import LintSettings
-
-
-def value_digest(value: object) -> ArrayDigest:
-    """The digest ``keras_share.read.arrays`` computes for a stored array, of an in-memory array."""
-    import numpy as np
-
-    array = np.ascontiguousarray(np.asarray(value))
-    digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
-    digest.update(array.tobytes())
-    flat = array.reshape(-1)
-    constant = array.ndim == 0 or flat.size == 0 or bool(np.all(flat == flat[0]))
-    return ArrayDigest(digest.hexdigest(), constant)
 
 
 class LiveDigests(dict):  # type: ignore[type-arg]
