@@ -7,6 +7,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from keras_share.read import h5tree, keras_archive
 from keras_share.read.arrays import array_digests
@@ -120,3 +122,56 @@ def test_weights_read_from_memory_and_in_place_are_the_same(path: Path, monkeypa
     from_memory = read_model(path)
     monkeypatch.setattr(keras_archive, "IN_MEMORY_WEIGHTS_BYTES", 0)
     assert read_model(path) == from_memory
+
+
+_NAMES = st.sampled_from(["vars", "layers", "dense", "0", "1", "kernel:0", "x"])
+_DTYPES = st.sampled_from(["<f4", ">f8", "<f2", "i1", "<u2", "<i8", "c8", "?", "S3"])
+
+
+def _layouts(depth: int) -> st.SearchStrategy[dict]:
+    """Nested dicts: a dict is a group, a (dtype, shape) pair a dataset, "soft" a soft link to the root."""
+    leaf = st.one_of(st.tuples(_DTYPES, st.lists(st.integers(0, 3), max_size=3).map(tuple)), st.just("soft"))
+    if depth == 0:
+        return st.dictionaries(_NAMES, leaf, max_size=3)
+    return st.dictionaries(_NAMES, st.one_of(leaf, _layouts(depth - 1)), max_size=3)
+
+
+def _write(group: h5py.Group, layout: dict) -> None:
+    for name, item in layout.items():
+        if item == "soft":
+            group[name] = h5py.SoftLink("/")
+        elif isinstance(item, dict):
+            _write(group.create_group(name), item)
+        else:
+            dtype, shape = item
+            group.create_dataset(name, data=np.arange(int(np.prod(shape)), dtype="i8").astype(dtype).reshape(shape))
+
+
+def _h5py_view(group: h5py.Group) -> dict:
+    """What h5py's high-level API shows through hard links: shapes, dtypes, digests of the values it reads."""
+    view = {}
+    for name in group:
+        if not isinstance(group.get(name, getlink=True), h5py.HardLink):
+            continue
+        item = group[name]
+        if isinstance(item, h5py.Group):
+            view[name] = _h5py_view(item)
+        else:
+            digest = dataset_digest(item) if item.dtype.kind in "biufc" else None
+            view[name] = (item.shape, str(item.dtype), digest)
+    return view
+
+
+def _tree_view(group: StoredGroup) -> dict:
+    return {name: _tree_view(member) if isinstance(member, StoredGroup) else (member.shape, member.dtype, member.digest)
+            for name, member in group.members.items()}
+
+
+@given(layout=_layouts(3))
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_the_tree_shows_what_h5py_shows_through_hard_links(layout: dict, tmp_path: Path) -> None:
+    path = tmp_path / "random.h5"
+    with h5py.File(path, "w") as h5:
+        _write(h5, layout)
+    with h5py.File(path, "r") as h5:
+        assert _tree_view(read_tree(h5)) == _h5py_view(h5)

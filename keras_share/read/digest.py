@@ -31,7 +31,7 @@ def value_digest(value: object) -> ArrayDigest:
 
 
 def dataset_digest(dataset: Any) -> ArrayDigest:
-    """The digest of an ``h5py.Dataset``, read CHUNK_ELEMENTS at a time: equal to ``value_digest(dataset[()])``."""
+    """The digest of an ``h5py.Dataset``, read CHUNK_ELEMENTS at a time: equal to ``value_digest(dataset[...])``."""
     import numpy as np
 
     shape = dataset.shape
@@ -39,7 +39,7 @@ def dataset_digest(dataset: Any) -> ArrayDigest:
     if shape is None:
         return ArrayDigest(digest.hexdigest(), True)
     if dataset.ndim == 0 or dataset.size <= CHUNK_ELEMENTS:
-        return value_digest(dataset[()])
+        return value_digest(dataset[...])  # an array in the stored dtype, even for a scalar
     first: Any = None
     constant = True
     row = max(1, int(np.prod(shape[1:])))
