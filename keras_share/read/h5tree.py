@@ -10,6 +10,7 @@ seen once, at its first path.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import h5py
@@ -90,7 +91,7 @@ def _is_virtual(dataset: h5py.h5d.DatasetID) -> bool:
 
 def _small_digest(dataset: h5py.h5d.DatasetID, memory_type: h5py.h5t.TypeID, dtype: np.dtype,
                   shape: tuple[int, ...]) -> ArrayDigest | None:
-    if dtype.kind not in _HASHED_KINDS or dtype.itemsize * int(np.prod(shape)) > EAGER_DIGEST_BYTES:
+    if dtype.kind not in _HASHED_KINDS or dtype.itemsize * math.prod(shape) > EAGER_DIGEST_BYTES:
         return None
     values = np.empty(shape, dtype)
     dataset.read(h5py.h5s.ALL, h5py.h5s.ALL, values, mtype=memory_type)
