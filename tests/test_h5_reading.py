@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from keras_share.read import h5tree, keras_archive
 from keras_share.read.arrays import array_digests
-from keras_share.read.digest import dataset_digest
 from keras_share.read.detect import read_model
+from keras_share.read.digest import dataset_digest
 from keras_share.read.h5tree import StoredDataset, StoredGroup, read_tree
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_models"
@@ -84,6 +84,42 @@ def test_a_virtual_dataset_is_kept_without_a_shape(tmp_path: Path) -> None:
         tree = read_tree(h5)
     assert tree.members["v"].shape is None
     assert isinstance(tree, StoredGroup)
+
+
+def test_a_dataset_stored_in_an_external_file_is_described_and_never_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(np.arange(4, dtype="float32").tobytes())
+    path = tmp_path / "model.weights.h5"
+    with h5py.File(path, "w") as h5:
+        group = h5.create_group("layers/dense/vars")
+        group.create_dataset("0", shape=(4,), dtype="float32", external=[(str(secret), 0, 16)])
+        group.create_dataset("1", data=np.arange(4, dtype="float32"))
+        assert np.array_equal(group["0"][()], group["1"][()])  # h5py itself would read the outside file
+    monkeypatch.setattr(h5tree, "EAGER_DIGEST_BYTES", 0)  # nothing hashed while reading: all on demand
+    model_file = read_model(path)
+    arrays = model_file.weights.unattached["layers/dense"]
+    assert [(array.location, array.shape) for array in arrays] == [("/layers/dense/vars/0", (4,)),
+                                                                 ("/layers/dense/vars/1", (4,))]
+    assert set(array_digests(model_file, arrays)) == {"/layers/dense/vars/1"}
+    monkeypatch.setattr(h5tree, "EAGER_DIGEST_BYTES", 1 << 20)
+    assert set(read_model(path).weights.digests) == {"/layers/dense/vars/1"}
+
+
+def test_a_dataset_whose_data_cannot_be_read_is_described_without_a_digest(tmp_path: Path) -> None:
+    path = tmp_path / "damaged.h5"
+    with h5py.File(path, "w") as h5:
+        dataset = h5.create_dataset("kernel", data=np.zeros((64, 64), "float32"), chunks=(64, 64), compression="gzip")
+        chunk = dataset.id.get_chunk_info(0)
+    with open(path, "r+b") as stream:  # garbage where the compressed chunk is: gzip fails, metadata is intact
+        stream.seek(chunk.byte_offset)
+        stream.write(b"\xff" * chunk.size)
+    with h5py.File(path, "r") as h5:
+        with pytest.raises(OSError):
+            h5["kernel"][()]
+        kernel = read_tree(h5).members["kernel"]
+    assert (kernel.shape, kernel.dtype, kernel.digest) == ((64, 64), "float32", None)
 
 
 @pytest.mark.parametrize("name", ["nested_encoder.keras", "nested_encoder.h5", "k2_shared.h5", "shared_dense.weights.h5"])

@@ -91,10 +91,14 @@ def _is_virtual(dataset: h5py.h5d.DatasetID) -> bool:
 
 def _small_digest(dataset: h5py.h5d.DatasetID, memory_type: h5py.h5t.TypeID, dtype: np.dtype,
                   shape: tuple[int, ...]) -> ArrayDigest | None:
+    """The digest of a small numeric dataset; None for others, and when its data cannot be read."""
     if dtype.kind not in _HASHED_KINDS or dtype.itemsize * math.prod(shape) > EAGER_DIGEST_BYTES:
         return None
     values = np.empty(shape, dtype)
-    dataset.read(h5py.h5s.ALL, h5py.h5s.ALL, values, mtype=memory_type)
+    try:
+        dataset.read(h5py.h5s.ALL, h5py.h5s.ALL, values, mtype=memory_type)
+    except _ERRORS:  # damaged or filtered data: the dataset is still described by its metadata
+        return None
     return value_digest(values)
 
 
@@ -107,7 +111,8 @@ def _describe_dataset(parent: h5py.h5g.GroupID, name: bytes, has_attrs: bool) ->
         dims = dataset.get_space().get_simple_extent_dims()
         shape = tuple(int(dim) for dim in dims) if dims is not None else ()
         declared = h5util.str_attr(dataset, "dtype") if has_attrs else None  # Keras's "bfloat16"
-        return StoredDataset(shape, declared or dtype_name, _small_digest(dataset, memory_type, dtype, shape))
+        digest = None if h5util.data_outside_file(dataset) else _small_digest(dataset, memory_type, dtype, shape)
+        return StoredDataset(shape, declared or dtype_name, digest)
     except _ERRORS:
         return _UNDESCRIBED
 

@@ -37,6 +37,17 @@ def subgroup(group: h5py.Group, path: str) -> h5py.Group | None:
     return current if isinstance(current, h5py.Group) else None
 
 
+def data_outside_file(dataset: h5py.h5d.DatasetID) -> bool:
+    """Whether reading the dataset's values would open other files: virtual, or external raw storage.
+
+    A dataset stored contiguously inside the file is neither; only for the others is the creation list read.
+    """
+    if dataset.get_offset() is not None:
+        return False
+    plist = dataset.get_create_plist()
+    return plist.get_layout() == h5py.h5d.VIRTUAL or plist.get_external_count() > 0
+
+
 def to_str(value: Any) -> str | None:
     """An attribute value as text (h5py returns str or bytes depending on how it was written)."""
     if isinstance(value, bytes):
