@@ -7,6 +7,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from h5_files import virtual_layout
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -72,14 +73,9 @@ def test_a_hard_link_cycle_ends_and_each_object_is_seen_once_at_its_first_path(t
 
 
 def test_a_virtual_dataset_is_kept_without_a_shape(tmp_path: Path) -> None:
-    source = tmp_path / "source.h5"
-    with h5py.File(source, "w") as h5:
-        h5.create_dataset("data", data=np.arange(4, dtype="float32"))
     path = tmp_path / "virtual.h5"
     with h5py.File(path, "w") as h5:
-        layout = h5py.VirtualLayout(shape=(4,), dtype="float32")
-        layout[:] = h5py.VirtualSource(str(source), "data", shape=(4,))
-        h5.create_virtual_dataset("v", layout)
+        h5.create_virtual_dataset("v", virtual_layout(tmp_path))
     with h5py.File(path, "r") as h5:
         tree = read_tree(h5)
     assert tree.members["v"] == StoredDataset(None, "")

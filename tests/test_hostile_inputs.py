@@ -13,6 +13,7 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
+from h5_files import virtual_layout
 
 from keras_share.api import inspect_file
 from keras_share.errors import ReadError
@@ -151,14 +152,9 @@ def test_an_external_link_in_an_h5_file_is_not_followed(tmp_path: Path) -> None:
 
 
 def test_a_virtual_dataset_is_not_read(tmp_path: Path) -> None:
-    source = tmp_path / "source.h5"
-    with h5py.File(source, "w") as h5:
-        h5.create_dataset("data", data=np.arange(4, dtype="float32"))
     model = tmp_path / "model.weights.h5"
     with h5py.File(model, "w") as h5:
-        layout = h5py.VirtualLayout(shape=(4,), dtype="float32")
-        layout[:] = h5py.VirtualSource(str(source), "data", shape=(4,))
-        h5.create_group("layers/dense/vars").create_virtual_dataset("0", layout)
+        h5.create_group("layers/dense/vars").create_virtual_dataset("0", virtual_layout(tmp_path))
         h5["layers/dense/vars"].create_dataset("1", data=np.zeros(2, dtype="float32"))
     report = inspect_file(model)
     arrays = report.file.weights.unattached["layers/dense"]

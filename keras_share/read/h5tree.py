@@ -84,11 +84,6 @@ def _memory_type(file_type: h5py.h5t.TypeID) -> tuple[h5py.h5t.TypeID, np.dtype,
     return h5py.h5t.py_create(dtype), dtype, str(dtype)
 
 
-def _is_virtual(dataset: h5py.h5d.DatasetID) -> bool:
-    """Only a dataset without a contiguous address can be virtual; the creation list is read for those."""
-    return dataset.get_offset() is None and dataset.get_create_plist().get_layout() == h5py.h5d.VIRTUAL
-
-
 def _small_digest(dataset: h5py.h5d.DatasetID, memory_type: h5py.h5t.TypeID, dtype: np.dtype,
                   shape: tuple[int, ...]) -> ArrayDigest | None:
     """The digest of a small numeric dataset; None for others, and when its data cannot be read."""
@@ -105,13 +100,14 @@ def _small_digest(dataset: h5py.h5d.DatasetID, memory_type: h5py.h5t.TypeID, dty
 def _describe_dataset(parent: h5py.h5g.GroupID, name: bytes, has_attrs: bool) -> StoredDataset:
     try:
         dataset = h5py.h5d.open(parent, name)
-        if _is_virtual(dataset):
+        location = h5util.data_location(dataset)
+        if location == "virtual":
             return _UNDESCRIBED
         memory_type, dtype, dtype_name = _memory_type(dataset.get_type())
         dims = dataset.get_space().get_simple_extent_dims()
         shape = tuple(int(dim) for dim in dims) if dims is not None else ()
         declared = h5util.str_attr(dataset, "dtype") if has_attrs else None  # Keras's "bfloat16"
-        digest = None if h5util.data_outside_file(dataset) else _small_digest(dataset, memory_type, dtype, shape)
+        digest = _small_digest(dataset, memory_type, dtype, shape) if location == "file" else None
         return StoredDataset(shape, declared or dtype_name, digest)
     except _ERRORS:
         return _UNDESCRIBED

@@ -37,15 +37,17 @@ def subgroup(group: h5py.Group, path: str) -> h5py.Group | None:
     return current if isinstance(current, h5py.Group) else None
 
 
-def data_outside_file(dataset: h5py.h5d.DatasetID) -> bool:
-    """Whether reading the dataset's values would open other files: virtual, or external raw storage.
+def data_location(dataset: h5py.h5d.DatasetID) -> str:
+    """Where reading the dataset's values would go: ``file``, or another file (``virtual``, ``external`` raw storage).
 
-    A dataset stored contiguously inside the file is neither; only for the others is the creation list read.
+    A dataset stored contiguously inside the file is ``file``; only for the others is the creation list read.
     """
     if dataset.get_offset() is not None:
-        return False
+        return "file"
     plist = dataset.get_create_plist()
-    return plist.get_layout() == h5py.h5d.VIRTUAL or plist.get_external_count() > 0
+    if plist.get_layout() == h5py.h5d.VIRTUAL:
+        return "virtual"
+    return "external" if plist.get_external_count() > 0 else "file"
 
 
 def to_str(value: Any) -> str | None:
