@@ -13,6 +13,8 @@ from keras_share.read.base import WeightArray
 from keras_share.render.base import Formatter
 
 SCHEMA_VERSION = 1
+OUTLINE_DEPTH = 4
+"""Objects and arrays nested this deep (a layer, a finding) are written on one line each."""
 
 
 def _weight(array: WeightArray) -> dict[str, Any]:
@@ -131,8 +133,25 @@ def run_to_dict(reports: list[ModelReport], errors: list[ReadError]) -> dict[str
     }
 
 
+def dumps_outlined(value: Any, depth: int = OUTLINE_DEPTH, level: int = 0) -> str:
+    """JSON indented by two spaces per level down to ``depth`` levels, and one line per value below that.
+
+    ``json.loads`` gives back exactly ``value``. Each layer of a report is one line, so the output greps
+    and diffs by layer, and the deep part is written by the json module's C encoder (an indented
+    ``json.dumps`` runs in pure Python, and took most of a large model's rendering time).
+    """
+    if level >= depth or not isinstance(value, (dict, list)) or not value:
+        return json.dumps(value)
+    inner = "\n" + "  " * (level + 1)
+    if isinstance(value, dict):
+        items = [f"{json.dumps(str(key))}: {dumps_outlined(item, depth, level + 1)}" for key, item in value.items()]
+        return "{" + inner + ("," + inner).join(items) + "\n" + "  " * level + "}"
+    items = [dumps_outlined(item, depth, level + 1) for item in value]
+    return "[" + inner + ("," + inner).join(items) + "\n" + "  " * level + "]"
+
+
 class JsonFormatter(Formatter):
-    """Indented JSON, stable key order."""
+    """Outlined JSON (indented to the layer level, a line per layer), stable key order."""
 
     def format(self, reports: list[ModelReport], errors: list[ReadError]) -> str:
-        return json.dumps(run_to_dict(reports, errors), indent=2) + "\n"
+        return dumps_outlined(run_to_dict(reports, errors)) + "\n"
