@@ -75,15 +75,11 @@ with open(sys.argv[2], "w") as out:
 STATIC_SNIPPET = """\
 import sys, time, json
 t0 = time.perf_counter()
-from keras_share.cli import main
+from keras_share.cli import run
 import keras_share.batch, keras_share.read.detect, keras_share.analysis.analyze, keras_share.render.json_format
 t1 = time.perf_counter()
 model, report = sys.argv[1:3]
-sys.argv = ["keras-share", "inspect", "--format", "json", model]
-try:
-    main()
-except SystemExit:
-    pass
+run(["inspect", "--format", "json", model])
 t2 = time.perf_counter()
 with open(report, "w") as out:
     json.dump({"import": t1 - t0, "work": t2 - t1}, out)

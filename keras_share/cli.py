@@ -202,7 +202,30 @@ GC_THRESHOLDS = (100_000, 50, 100)
 allocations (Python's default) costs a quarter of a large model's run time and frees nothing."""
 
 
-def main() -> None:
-    """Console-script entry point."""
+def run(args: list[str] | None = None) -> int:
+    """Run the command line (``args``, default ``sys.argv[1:]``) in this process; return its exit status."""
     gc.set_threshold(*GC_THRESHOLDS)
-    app()
+    try:
+        app(args)
+    except SystemExit as exit:
+        if exit.code is None or isinstance(exit.code, int):
+            return exit.code or 0
+        print(exit.code, file=sys.stderr)
+        return 1
+    return 0
+
+
+def main() -> None:
+    """Console-script entry point: ``run``, flush the output, and end the process at once.
+
+    Skipping the interpreter's teardown matters: freeing a large report's millions of small objects
+    one by one took 0.08 s of a 0.7 s run at 1,000 layers. Nothing is left to clean up by then
+    (files are closed, worker pools shut down, temporary folders removed where they were made).
+    """
+    status = run()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:  # the reader of a pipe went away: nothing more can be said
+        status = status or 1
+    os._exit(status)

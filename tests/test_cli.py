@@ -90,6 +90,30 @@ def test_good_model_json_exits_0() -> None:
     assert [layer["path"] for layer in document["models"][0]["layers"] if layer["shared"]] == ["shared_dense"]
 
 
+def test_output_larger_than_a_pipe_buffer_arrives_whole_before_the_process_ends() -> None:
+    proc = run("inspect", "--format", "json", "--fail-on", "never", *[SAMPLES] * 4)
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout) > 3 * 64 * 1024  # several times what a pipe holds
+    models = json.loads(proc.stdout)["models"]
+    quarter = len(models) // 4
+    assert models == models[:quarter] * 4
+
+
+@pytest.mark.parametrize(
+    ("args", "status"),
+    [
+        pytest.param(["inspect", "--fail-on", "never", str(SAMPLES / "shared_dense.keras")], 0, id="ok"),
+        pytest.param(["inspect", "--fail-on", "warning", str(SAMPLES / "nested_encoder.keras")], 1, id="findings"),
+        pytest.param(["inspect", "--bogus"], 2, id="usage"),
+        pytest.param(["inspect", "/no/such/model.keras"], 3, id="unreadable"),
+    ],
+)
+def test_run_returns_the_exit_status_in_process(args: list[str], status: int, capsys: pytest.CaptureFixture[str]) -> None:
+    from keras_share.cli import run as run_in_process
+
+    assert run_in_process(args) == status
+
+
 @pytest.mark.parametrize(
     "args",
     [
