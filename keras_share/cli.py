@@ -207,10 +207,10 @@ def run(args: list[str] | None = None) -> int:
     gc.set_threshold(*GC_THRESHOLDS)
     try:
         app(args)
-    except SystemExit as exit:
-        if exit.code is None or isinstance(exit.code, int):
-            return exit.code or 0
-        print(exit.code, file=sys.stderr)
+    except SystemExit as stop:
+        if stop.code is None or isinstance(stop.code, int):
+            return stop.code or 0
+        print(stop.code, file=sys.stderr)
         return 1
     return 0
 
