@@ -20,10 +20,11 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_UNREADABLE = 3
+EXIT_UNWRITABLE = 4
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 success; 1 a finding at or above --fail-on; 2 usage error; 3 at least one input could not "
-    "be read (the others are still reported; 3 wins over 1)."
+    "be read (the others are still reported; 3 wins over 1); 4 the report could not be written (closed or full output)."
 )
 
 app = typer.Typer(
@@ -70,7 +71,7 @@ def _main(
 
 
 def _use_color() -> bool:
-    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    return sys.stdout is not None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
 def _formatter(output_format: OutputFormat, all_layers: bool):  # noqa: ANN202 - a Formatter, imported lazily
@@ -96,6 +97,24 @@ def _formatter(output_format: OutputFormat, all_layers: bool):  # noqa: ANN202 -
 
     color = _use_color()
     return TerminalFormatter(all_layers=all_layers, color=color, width=Console().width if color else None)
+
+
+def _write_report(text: str) -> None:
+    """The report on standard output; an output that cannot take it ends the run with exit code 4.
+
+    A reader that went away (``| head``) ends it quietly, as it does for any Unix filter; a closed or
+    full output gets one line on stderr.
+    """
+    try:
+        if sys.stdout is None:
+            raise OSError("standard output is closed")
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise typer.Exit(EXIT_UNWRITABLE) from None
+    except OSError as error:
+        typer.echo(f"keras-share: error: cannot write the report ({error.strerror or error})", err=True)
+        raise typer.Exit(EXIT_UNWRITABLE) from None
 
 
 def _usage_error(message: str) -> typer.Exit:
@@ -170,7 +189,7 @@ def inspect(
             reports.append(result)
     for error in errors:
         typer.echo(f"keras-share: error: {error.path}: {error.problem}", err=True)
-    sys.stdout.write(_formatter(output_format, all_layers).format(reports, errors))
+    _write_report(_formatter(output_format, all_layers).format(reports, errors))
     if errors:
         raise typer.Exit(EXIT_UNREADABLE)
     raise typer.Exit(EXIT_FINDINGS if fails(reports, settings.fail_on) else EXIT_OK)
@@ -223,9 +242,10 @@ def main() -> None:
     (files are closed, worker pools shut down, temporary folders removed where they were made).
     """
     status = run()
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except OSError:  # the reader of a pipe went away: nothing more can be said
-        status = status or 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):  # closed, full or abandoned: what was to be said has been tried
+            status = status or EXIT_UNWRITABLE
     os._exit(status)

@@ -99,6 +99,33 @@ def test_output_larger_than_a_pipe_buffer_arrives_whole_before_the_process_ends(
     assert models == models[:quarter] * 4
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_full_output_is_one_line_on_stderr_and_exit_4() -> None:
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([*keras_share_command(), "inspect", str(SAMPLES / "shared_dense.keras")], stdout=full,
+                              stderr=subprocess.PIPE, text=True, env=_env(), timeout=120)
+    assert proc.returncode == 4
+    assert proc.stderr == "keras-share: error: cannot write the report (No space left on device)\n"
+
+
+def test_closed_output_is_one_line_on_stderr_and_exit_4() -> None:
+    proc = subprocess.run([*keras_share_command(), "inspect", str(SAMPLES / "shared_dense.keras")],
+                          stderr=subprocess.PIPE, text=True, env=_env(), timeout=120, preexec_fn=lambda: os.close(1))
+    assert proc.returncode == 4
+    assert proc.stderr == "keras-share: error: cannot write the report (standard output is closed)\n"
+
+
+def test_reader_going_away_ends_the_run_quietly_with_exit_4() -> None:
+    env = {key: value for key, value in _env().items() if key != "PYTHONUNBUFFERED"}  # buffered, as by default
+    with subprocess.Popen([*keras_share_command(), "inspect", "--format", "json", *[str(SAMPLES)] * 4],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.read(10) == b'{\n  "schem'
+        proc.stdout.close()
+        assert proc.wait(timeout=120) == 4
+        assert proc.stderr.read() == b""
+
+
 @pytest.mark.parametrize(
     ("args", "status"),
     [
@@ -165,6 +192,7 @@ def test_help_documents_exit_codes(args: list[str]) -> None:
     assert "0 success" in text
     assert "2 usage error" in text
     assert "3 at least one input could not be read" in text
+    assert "4 the report could not be written" in text
 
 
 def test_no_arguments_shows_help() -> None:
