@@ -135,7 +135,8 @@ def test_reader_going_away_ends_the_run_quietly_with_exit_4() -> None:
         pytest.param(["inspect", "/no/such/model.keras"], 3, id="unreadable"),
     ],
 )
-def test_run_returns_the_exit_status_in_process(args: list[str], status: int, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.usefixtures("capsys")  # keeps the reports out of the test log
+def test_run_returns_the_exit_status_in_process(args: list[str], status: int) -> None:
     from keras_share.cli import run as run_in_process
 
     assert run_in_process(args) == status
