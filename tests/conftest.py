@@ -137,6 +137,25 @@ def build_nested_encoder(K: Any) -> Any:
     return K.Model(inputs, joined, name="triplet")
 
 
+def build_trained_base(K: Any) -> Any:
+    """The seed pitfall's base model: a ``feature`` Dense trained (two epochs) under a ``base_head``."""
+    import numpy as np
+
+    x = K.Input((4,), name="x")
+    feature = K.layers.Dense(3, name="feature")
+    base = K.Model(x, K.layers.Dense(1, name="base_head")(feature(x)), name="base")
+    base.compile(optimizer="adam", loss="mse")
+    rng = np.random.RandomState(0)
+    base.fit(rng.rand(8, 4).astype("float32"), rng.rand(8, 1).astype("float32"), epochs=2, verbose=0)
+    return base
+
+
+def build_transfer(K: Any, base: Any) -> Any:
+    """A new model on ``base``'s ``feature`` layer, taken with ``get_layer``: the layer's weights are shared."""
+    inp = K.Input((4,), name="transfer_x")
+    return K.Model(inp, K.layers.Dense(2, name="new_head")(base.get_layer("feature")(inp)), name="transfer")
+
+
 def build_three_levels(K: Any) -> Any:
     """top -> level1 (called twice) -> level2 (called twice inside level1) -> level3."""
     i3 = K.Input((4,), name="l3_in")

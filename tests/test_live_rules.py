@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from conftest import build_trained_base, build_transfer
+
 import keras_share
 from keras_share.analysis.report import ModelReport
 from keras_share.live.crosscheck import live_file_report
@@ -89,17 +91,11 @@ def test_a_functional_model_calling_a_layer_twice_is_not_a_sequential_repeat(K: 
 
 def _base_and_transfer(K: Any, freeze: bool) -> tuple[Any, Any]:
     """The seed pitfall: a trained base model's layer taken with get_layer into a new model."""
-    x = K.Input((4,), name="x")
-    feature = K.layers.Dense(3, name="feature")
-    base = K.Model(x, K.layers.Dense(1, name="base_head")(feature(x)), name="base")
-    base.compile(optimizer="sgd", loss="mse")
-    rng = np.random.RandomState(0)
-    base.fit(rng.rand(4, 4).astype("float32"), rng.rand(4, 1).astype("float32"), epochs=1, verbose=0)
-    reused = base.get_layer("feature")
+    base = build_trained_base(K)
+    transfer = build_transfer(K, base)
     if freeze:
-        reused.trainable = False
-    inp = K.Input((4,), name="transfer_x")
-    return base, K.Model(inp, K.layers.Dense(2, name="new_head")(reused(inp)), name="transfer")
+        base.get_layer("feature").trainable = False
+    return base, transfer
 
 
 def test_shared_trainable_layer_warns_on_both_models_and_the_transfer_is_flagged(K: Any) -> None:

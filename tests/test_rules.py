@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import build_trained_base, build_transfer
 from typer.testing import CliRunner
 
 from keras_share.analysis.report import ModelReport
@@ -534,20 +535,12 @@ def test_unsafe_lambda_bytecode_would_run_on_load(keras3: Any, tf_keras: Any, la
 def transfer_files(keras3: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The seed example: a trained base model, its ``feature`` layer reused under a new head."""
     root = tmp_path_factory.mktemp("transfer")
-    K = keras3
-    reset(K)
-    x = K.Input((4,), name="x")
-    feature = K.layers.Dense(3, name="feature")
-    base = K.Model(x, K.layers.Dense(1, name="base_head")(feature(x)), name="base")
-    base.compile(optimizer="adam", loss="mse")
-    rng = np.random.RandomState(0)
-    base.fit(rng.rand(8, 4).astype("float32"), rng.rand(8, 1).astype("float32"), epochs=2, verbose=0)
+    reset(keras3)
+    base = build_trained_base(keras3)
     files = {"base": save(base, root / "base.keras")}
-    reused = base.get_layer("feature")
-    inp = K.Input((4,), name="transfer_x")
-    new = K.Model(inp, K.layers.Dense(2, name="new_head")(reused(inp)), name="transfer")
+    new = build_transfer(keras3, base)
     files["unfrozen"] = save(new, root / "unfrozen.keras")
-    reused.trainable = False
+    base.get_layer("feature").trainable = False
     files["frozen"] = save(new, root / "frozen.keras")
     return files
 
