@@ -17,6 +17,7 @@ import h5py
 import numpy as np
 
 from keras_share.read import h5util
+from keras_share.read.base import WeightArray, WeightIndex
 from keras_share.read.digest import ArrayDigest, value_digest
 
 EAGER_DIGEST_BYTES = 1 << 20
@@ -35,6 +36,15 @@ class StoredDataset:
     shape: tuple[int, ...] | None
     dtype: str
     digest: ArrayDigest | None = None
+
+    def weight(self, name: str, location: str, index: WeightIndex) -> WeightArray | None:
+        """This dataset as the weight array ``name`` at ``location``, its digest kept in ``index``'s digests;
+        None when it could not be described."""
+        if self.shape is None:
+            return None
+        if self.digest is not None:
+            index.digests[location] = self.digest
+        return WeightArray(name, self.shape, self.dtype, location)
 
 
 @dataclass

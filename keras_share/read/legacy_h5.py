@@ -56,11 +56,10 @@ def _layer_arrays(
         parent, _, leaf = normalised.rpartition("/")
         holder = stored.group(parent) if parent else stored
         dataset = holder.members.get(leaf) if holder is not None else None
-        if isinstance(dataset, StoredDataset) and dataset.shape is not None:
-            location = f"{group_path}/{normalised}"
-            if dataset.digest is not None:
-                index.digests[location] = dataset.digest
-            found.append((normalised, WeightArray(_strip_suffix(normalised), dataset.shape, dataset.dtype, location)))
+        if isinstance(dataset, StoredDataset):
+            array = dataset.weight(_strip_suffix(normalised), f"{group_path}/{normalised}", index)
+            if array is not None:
+                found.append((normalised, array))
     return found
 
 
@@ -157,10 +156,8 @@ def _optimizer_arrays(root: h5py.File, index: WeightIndex) -> list[WeightArray]:
             location = f"{current_path}/{name}"
             if isinstance(member, StoredGroup):
                 stack.append((member, location))
-            elif member.shape is not None:
-                if member.digest is not None:
-                    index.digests[location] = member.digest
-                arrays.append(WeightArray(name, member.shape, member.dtype, location))
+            elif (array := member.weight(name, location, index)) is not None:
+                arrays.append(array)
     return arrays
 
 

@@ -166,13 +166,8 @@ class VarsLayoutReader:
         return arrays
 
     def _array(self, name: str, dataset: StoredDataset, path: str) -> WeightArray | None:
-        """The weight array of a described dataset (None for one that cannot be described), its digest kept."""
-        if dataset.shape is None:
-            return None
-        location = f"{self._prefix}/{path}"
-        if dataset.digest is not None:
-            self.index.digests[location] = dataset.digest
-        return WeightArray(name, dataset.shape, dataset.dtype, location)
+        """The weight array of the dataset at ``path`` below the root, located with this file's prefix."""
+        return dataset.weight(name, f"{self._prefix}/{path}", self.index)
 
     def _alias(self, original: LayerKey, alias: LayerKey) -> None:
         """Make ``alias`` (and, for a model, its sublayers) share the arrays of ``original``."""
