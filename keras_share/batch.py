@@ -112,15 +112,24 @@ def inspect_paths(
     return done
 
 
+def _init_worker() -> None:
+    """Set up a pool worker: deep configs unpickle, and readers leave the other CPUs to the other workers."""
+    from keras_share.read.deadline import allow_deep_pickles, without_helpers
+
+    allow_deep_pickles()
+    without_helpers()
+
+
 def _run_pool(items: list[tuple[Path, ReadError | None]], todo: list[int], results: list[Result | None],
               workers: int, settings: LintSettings | None) -> None:
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
-    from keras_share.read.deadline import allow_deep_pickles
+    from keras_share.read.deadline import allow_deep_pickles, discard_spare_reader
 
     allow_deep_pickles()
-    with ProcessPoolExecutor(max_workers=workers, initializer=allow_deep_pickles) as pool:
+    discard_spare_reader()  # each worker forks its own reader children
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
         # Submit everything (which starts the workers) before the progress bar starts its refresh thread.
         futures = {pool.submit(inspect_one, items[index][0], settings): index for index in todo}
         with _Progress(len(todo)) as progress:

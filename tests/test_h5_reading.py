@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import h5py
@@ -11,7 +12,7 @@ from h5_files import virtual_layout
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from keras_share.read import h5tree, keras_archive
+from keras_share.read import deadline, h5tree, keras_archive
 from keras_share.read.arrays import array_digests
 from keras_share.read.detect import read_model
 from keras_share.read.digest import dataset_digest, value_digest
@@ -206,3 +207,36 @@ def test_the_tree_shows_what_h5py_shows_through_hard_links(layout: dict, tmp_pat
         _write(h5, layout)
     with h5py.File(path, "r") as h5:
         assert _tree_view(read_tree(h5)) == _h5py_view(h5)
+
+
+def _many_layers(path: Path, layers: int) -> None:
+    """A vars-layout file with enough objects for a helper process to share the reading."""
+    rng = np.random.default_rng(0)
+    with h5py.File(path, "w") as h5:
+        for index in range(layers):
+            group = h5.create_group(f"layers/dense_{index}/vars")
+            group.attrs["name"] = f"layer_{index}"
+            group.create_dataset("0", data=rng.random((3, 2), dtype="float32"))
+            group.create_dataset("1", data=np.zeros(2, "float32")).attrs["dtype"] = "bfloat16"
+
+
+@pytest.mark.parametrize("opened", ["path", "memory image", "file object"])
+def test_a_tree_read_with_a_helper_process_is_the_tree_read_alone(
+        opened: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "many.h5"
+    _many_layers(path, deadline.HELPER_MINIMUM_ITEMS)
+
+    def read() -> StoredGroup:
+        if opened == "path":
+            h5 = h5py.File(path, "r")
+        elif opened == "memory image":
+            h5 = h5py.File(h5py.h5f.open_file_image(path.read_bytes()))
+        else:
+            h5 = h5py.File(io.BytesIO(path.read_bytes()), "r")
+        with h5:
+            return read_tree(h5, group_attrs=("name",))
+
+    monkeypatch.setattr(deadline, "_spare_cpu", lambda: True)
+    alone = read()
+    assert alone.group("layers/dense_7/vars").attrs == {"name": "layer_7"}
+    assert deadline.call_with_deadline(read, str(path), 60) == alone

@@ -122,3 +122,28 @@ def test_version_is_cheap() -> None:
     modules = _imported_modules(proc.stderr)
     assert _forbidden(modules) == []
     assert "h5py" not in modules
+
+
+def test_the_command_process_leaves_h5py_and_numpy_to_its_reader_child() -> None:
+    """The console script forks its reader before anything else; the process that renders never imports them."""
+    path = SAMPLES / "shared_dense.keras"
+    code = textwrap.dedent(f"""
+        import json, sys
+        import keras_share.cli as cli
+        from keras_share import launch
+        command_line = cli.run
+        def run(args=None):
+            status = command_line(args)
+            here = sorted(name for name in sys.modules if name.split(".")[0] in ("h5py", "numpy"))
+            print(json.dumps({{"status": status, "imported here": here}}), file=sys.stderr)
+            return status
+        cli.run = run
+        sys.argv = ["keras-share", "inspect", "--format", "json", {str(path)!r}]
+        launch.main()
+    """)
+    proc = _run(["-X", "importtime", "-c", code])
+    result = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert result == {"status": 0, "imported here": []}
+    assert json.loads(proc.stdout)["models"][0]["summary"]["shared_layers"] == 1
+    modules = _imported_modules(proc.stderr)  # the reader child's lines come to the same stderr
+    assert "h5py" in modules and _forbidden(modules) == []

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 
 import h5py
 
 from keras_share.read import h5util
-from keras_share.read.base import ModelFile, WeightArray
+from keras_share.read.base import WEIGHTS_MEMBER, ModelFile, WeightArray
 from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS, call_with_deadline
 from keras_share.read.digest import ArrayDigest, dataset_digest
-from keras_share.read.keras_archive import WEIGHTS_MEMBER, open_weights_h5
+from keras_share.read.keras_archive import open_weights_h5
 
 
 def _digests(model_file: ModelFile, locations: list[str]) -> dict[str, ArrayDigest]:
@@ -48,4 +49,4 @@ def array_digests(
     locations = sorted({array.location for array in arrays})
     if not locations:
         return {}
-    return call_with_deadline(lambda: _digests(model_file, locations), model_file.path, timeout)
+    return call_with_deadline(partial(_digests, model_file, locations), model_file.path, timeout)

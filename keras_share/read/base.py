@@ -7,6 +7,11 @@ from typing import Any
 
 from keras_share.read.digest import ArrayDigest
 
+CONFIG_MEMBER = "config.json"
+METADATA_MEMBER = "metadata.json"
+WEIGHTS_MEMBER = "model.weights.h5"
+"""The members of a ``.keras`` archive (and files of its unzipped folder form)."""
+
 LayerKey = tuple[str, ...]
 """A layer's position in the config: names from the top model down (the top model left out)."""
 

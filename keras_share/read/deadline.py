@@ -1,6 +1,11 @@
 """Run a reader in a forked child with a time limit: libhdf5 can loop for minutes on a damaged file.
 
 Native code never returns to Python, so no signal handler can stop it; a child process can be killed.
+Each reader child leads a process group of its own, so the helper it may fork to use a second CPU
+(``map_in_halves``) is killed with it.
+
+The command line starts one reader child ahead of time (``start_spare_reader``): it imports h5py and
+the format readers while the parent parses its arguments, and then runs the first read it is sent.
 """
 
 from __future__ import annotations
@@ -12,16 +17,41 @@ import select
 import signal
 import sys
 import time
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from typing import NamedTuple, TypeVar
 
 from keras_share.errors import ReadError, describe
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
 _PICKLE_RECURSION_LIMIT = 20_000
 """Enough for any config json.loads accepts (it stops near 1,000 nested levels, a pickle level each)."""
+HELPER_MINIMUM_ITEMS = 256
+"""Fewer items than this are not worth sharing: the helper's half is pickled there and unpickled here."""
+
+
+class _Spare(NamedTuple):
+    """A reader child started ahead of time: where to send its job, and where its answer comes."""
+
+    pid: int
+    job_fd: int
+    answer_fd: int
+
+    def close(self) -> None:
+        for fd in (self.job_fd, self.answer_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+_spare: _Spare | None = None
+_helpers_wanted = True
+"""False in processes that already share the CPUs with others reading other files (batch workers)."""
+_may_fork_helper = False
+"""True only in a reader child, a disposable process whose state a forked helper may copy."""
 
 
 def allow_deep_pickles() -> None:
@@ -29,9 +59,65 @@ def allow_deep_pickles() -> None:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), _PICKLE_RECURSION_LIMIT))
 
 
-def _child(function: Callable[[], T], write_fd: int) -> None:
+def without_helpers() -> None:
+    """Never fork reading helpers from this process's reader children (for workers of a batch pool)."""
+    global _helpers_wanted
+    _helpers_wanted = False
+
+
+def _spare_cpu() -> bool:
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return cpus > 1
+
+
+def _write_all(fd: int, payload: bytes) -> None:
+    view = memoryview(payload)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_all(fd: int) -> bytes:
+    chunks: list[bytes] = []
+    while data := os.read(fd, 1 << 20):
+        chunks.append(data)
+    return b"".join(chunks)
+
+
+def _forget_spare() -> None:
+    """In every forked child: the spare belongs to the parent, so drop this copy of its pipes."""
+    global _spare
+    if _spare is not None:
+        _spare.close()
+        _spare = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_spare)
+
+
+def _fork_reader() -> tuple[int, int]:
+    """Fork a reader child leading its own process group; returns (pid, the pipe the child writes) in the parent,
+    and (0, that pipe's write end) in the child."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        os.setpgid(0, 0)
+        return 0, write_fd
+    os.close(write_fd)
+    try:
+        os.setpgid(pid, pid)  # also here: the group must exist before anyone could kill it
+    except OSError:  # the child got there first, or has already ended
+        pass
+    return pid, read_fd
+
+
+def _run_job(function: Callable[[], T], write_fd: int) -> None:
+    """Run ``function`` as a reader child, send its pickled outcome through ``write_fd``, and end the process."""
+    global _may_fork_helper
     gc.disable()  # a short-lived process: collecting would only slow the reading down
     allow_deep_pickles()
+    _may_fork_helper = _helpers_wanted and _spare_cpu()
     try:
         try:
             payload = pickle.dumps(("ok", function()))
@@ -39,41 +125,133 @@ def _child(function: Callable[[], T], write_fd: int) -> None:
             payload = pickle.dumps(("error", error))
         except BaseException as error:  # the child must always answer, whatever happened
             payload = pickle.dumps(("crash", describe(error)))
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(write_fd, view):]
+        _write_all(write_fd, payload)
     finally:
         os._exit(0)
+
+
+def _standard_streams_open() -> bool:
+    """Whether file descriptors 0, 1 and 2 are open (else new pipes could take their numbers)."""
+    try:
+        for fd in (0, 1, 2):
+            os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
+def start_spare_reader(warm_up: Callable[[], object]) -> bool:
+    """Fork a reader child now that runs ``warm_up`` (imports) and then waits; the next ``call_with_deadline``
+    sends it its job instead of forking. Returns whether a spare now waits: there is none without ``fork``,
+    or when a standard stream is closed.
+
+    The child's standard input and output are ``/dev/null`` (only this process writes the report; a pipe
+    reading it never waits for the child); it shares standard error, as every reader child does. It ends
+    as soon as its job pipe closes without a job (this process ended, or ``discard_spare_reader``).
+    """
+    global _spare
+    if _spare is not None:
+        return True
+    if not hasattr(os, "fork") or not _standard_streams_open():
+        return False
+    job_read, job_write = os.pipe()
+    pid, fd = _fork_reader()
+    if pid == 0:
+        os.close(job_write)
+        quiet = os.open(os.devnull, os.O_RDWR)
+        for stream_fd in (0, 1):
+            os.dup2(quiet, stream_fd)
+        try:
+            warm_up()
+        except BaseException:  # the job will then fail the same way, with an answer
+            pass
+        try:
+            job = _read_all(job_read)
+            function = pickle.loads(job) if job else None  # our own parent's bytes, never the file's
+        except BaseException:
+            function = None
+        if function is None:
+            os._exit(0)
+        _run_job(function, fd)
+    os.close(job_read)
+    _spare = _Spare(pid, job_write, fd)
+    return True
+
+
+def _take_spare() -> _Spare | None:
+    global _spare
+    spare, _spare = _spare, None
+    return spare
+
+
+def _end(spare: _Spare) -> None:
+    spare.close()
+    _kill_group(spare.pid)
+    os.waitpid(spare.pid, 0)
+
+
+def discard_spare_reader() -> None:
+    """End the spare reader child, if one waits (before work that will not use it)."""
+    spare = _take_spare()
+    if spare is not None:
+        _end(spare)
+
+
+def _send_to_spare(function: Callable[[], T]) -> tuple[int, int] | None:
+    """Hand ``function`` to the spare reader child; (pid, answer pipe), or None when there is no spare or it
+    cannot take the job (the function does not pickle, the child is gone)."""
+    spare = _take_spare()
+    if spare is None:
+        return None
+    try:
+        _write_all(spare.job_fd, pickle.dumps(function))
+        os.close(spare.job_fd)
+    except (pickle.PicklingError, TypeError, AttributeError, OSError):
+        _end(spare)
+        return None
+    return spare.pid, spare.answer_fd
+
+
+def _kill_group(leader: int) -> None:
+    try:
+        os.killpg(leader, signal.SIGKILL)
+    except OSError:  # the group is gone already
+        pass
 
 
 def call_with_deadline(function: Callable[[], T], path: str, seconds: float | None) -> T:
     """``function()`` run in a child process, or a ReadError naming ``path`` after ``seconds``.
 
-    With ``seconds`` None, or where ``fork`` does not exist, the function runs in this process.
+    The spare reader child runs it when there is one (``function`` must then pickle; anything else gets
+    a new child). With ``seconds`` None, or where ``fork`` does not exist, it runs in this process.
     """
     if seconds is None or not hasattr(os, "fork"):
         return function()
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_fd)
-        _child(function, write_fd)
-    os.close(write_fd)
+    started = _send_to_spare(function)
+    if started is None:
+        pid, write_fd = _fork_reader()
+        if pid == 0:
+            _run_job(function, write_fd)
+        started = pid, write_fd
+    pid, read_fd = started
     chunks: list[bytes] = []
     deadline = time.monotonic() + seconds
+    answered = False
     try:
         while True:
             remaining = deadline - time.monotonic()
             ready = select.select([read_fd], [], [], max(remaining, 0))[0] if remaining > 0 else []
             if not ready:
-                os.kill(pid, signal.SIGKILL)
                 raise ReadError(path, f"reading took longer than {seconds:g} s; the file structure is probably damaged")
             data = os.read(read_fd, 1 << 20)
             if not data:
                 break
             chunks.append(data)
+        answered = bool(chunks)
     finally:
         os.close(read_fd)
+        if not answered:  # timed out, interrupted or died: a helper of the child may still run
+            _kill_group(pid)
         os.waitpid(pid, 0)
     if not chunks:
         raise ReadError(path, "the reader process died without an answer (damaged file?)")
@@ -84,3 +262,47 @@ def call_with_deadline(function: Callable[[], T], path: str, seconds: float | No
     if status == "crash":
         raise ReadError(path, f"unexpected failure while reading ({value})")
     return value
+
+
+def map_in_halves(list_items: Callable[[], Sequence[T]],
+                  function: Callable[[Sequence[T]], list[R]]) -> tuple[Sequence[T], list[R]]:
+    """``items = list_items()`` and ``function(items)``. In a reader child with a spare CPU, a helper forked
+    first lists the items as well and computes ``function`` on the second half while this process computes
+    the first: no work is done before the fork, so neither process writes on pages the other still reads.
+
+    ``function`` gives one result per item; items and results must pickle. The helper's half is used only
+    when it lists the same items and answers whole; otherwise this process computes that half too, so the
+    result, and any exception, is what ``function(items)`` would give. Lists shorter than
+    HELPER_MINIMUM_ITEMS are computed here alone (the helper then stops after listing).
+    """
+    global _may_fork_helper
+    if not _may_fork_helper:
+        items = list_items()
+        return items, function(items)
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        _may_fork_helper = False
+        try:
+            items = list_items()
+            if len(items) >= HELPER_MINIMUM_ITEMS:
+                second = items[len(items) // 2:]
+                _write_all(write_fd, pickle.dumps((second, function(second))))
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    try:
+        items = list_items()
+        if len(items) < HELPER_MINIMUM_ITEMS:
+            return items, function(items)
+        half = len(items) // 2
+        first = function(items[:half])
+        answer = _read_all(read_fd)
+    finally:
+        os.close(read_fd)
+        os.waitpid(pid, 0)
+    listed, second = pickle.loads(answer) if answer else (None, None)
+    if list(listed or ()) != list(items[half:]) or not isinstance(second, list) or len(second) != len(items) - half:
+        second = function(items[half:])
+    return items, first + second

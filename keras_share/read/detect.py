@@ -1,17 +1,21 @@
-"""Tell the formats apart by content and find model files inside folders."""
+"""Tell the formats apart by content and find model files inside folders.
+
+The format readers (and with them h5py and numpy) are imported only where files are read: in the
+reader child process, never in the process that renders the report.
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 from keras_share.errors import ReadError
-from keras_share.read.base import ModelFile
+from keras_share.read.base import CONFIG_MEMBER, ModelFile
 from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS, call_with_deadline
-from keras_share.read.keras_archive import CONFIG_MEMBER, read_archive, read_directory
-from keras_share.read.legacy_h5 import read_h5
-from keras_share.read.saved_model import METADATA_FILE, read_saved_model
+from keras_share.read.saved_model import METADATA_FILE
 
 ZIP_MAGIC = b"PK\x03\x04"
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -39,10 +43,20 @@ def read_model(path: str | os.PathLike[str], timeout: float | None = DEFAULT_TIM
 
     The reading runs in a child process killed after ``timeout`` seconds (None: in this process).
     """
-    return call_with_deadline(lambda: _read_model(path), str(path), timeout)
+    return call_with_deadline(partial(_read_model, path), str(path), timeout)
+
+
+def import_readers() -> None:
+    """Import every format reader: what a reader child started ahead of time does while it waits."""
+    for reader in ("keras_archive", "legacy_h5", "saved_model"):
+        importlib.import_module(f"keras_share.read.{reader}")
 
 
 def _read_model(path: str | os.PathLike[str]) -> ModelFile:
+    from keras_share.read.keras_archive import read_archive, read_directory
+    from keras_share.read.legacy_h5 import read_h5
+    from keras_share.read.saved_model import read_saved_model
+
     target = Path(path)
     if target.name == METADATA_FILE and target.is_file():
         target = target.parent

@@ -11,13 +11,16 @@ seen once, at its first path.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import h5py
 import numpy as np
 
 from keras_share.read import h5util
 from keras_share.read.base import WeightArray, WeightIndex
+from keras_share.read.deadline import map_in_halves
 from keras_share.read.digest import ArrayDigest, value_digest
 
 EAGER_DIGEST_BYTES = 1 << 20
@@ -74,6 +77,8 @@ class StoredGroup:
 
 
 _UNDESCRIBED = StoredDataset(None, "")
+_FORK_SAFE_DRIVERS = frozenset({"sec2", "core"})
+"""libhdf5 drivers that read with ``pread`` or from memory, so a forked helper can read the same open file."""
 _ERRORS = (ValueError, OSError, TypeError, RuntimeError, KeyError)
 _COMMON_TYPES = tuple(
     (h5py.h5t.py_create(np.dtype(name)), np.dtype(name), str(np.dtype(name))) for name in ("<f4", "<f8", "<f2", "<i8", "<i4")
@@ -123,44 +128,75 @@ def _describe_dataset(parent: h5py.h5g.GroupID, name: bytes, has_attrs: bool) ->
         return _UNDESCRIBED
 
 
+def _describe_objects(root: h5py.h5g.GroupID, group_attrs: tuple[str, ...],
+                      objects: Sequence[tuple[bytes, int, int]]) -> list[StoredDataset | dict[str, str] | None]:
+    """Each ``(path, type, attribute count)`` described: a dataset's StoredDataset, the ``group_attrs`` found
+    on a group that has attributes, None for anything else.
+
+    The objects come in visit order (depth first), so a parent group stays open while its members are read.
+    """
+    open_group: list[tuple[bytes, h5py.h5g.GroupID]] = [(b"", root)]
+
+    def group_at(name: bytes) -> h5py.h5g.GroupID:
+        if open_group[0][0] != name:
+            open_group[0] = (name, h5py.h5g.open(root, name) if name else root)
+        return open_group[0][1]
+
+    described: list[StoredDataset | dict[str, str] | None] = []
+    for name, kind, num_attrs in objects:
+        if kind == h5py.h5o.TYPE_DATASET:
+            parent_name, _, own_name = name.rpartition(b"/")
+            try:
+                described.append(_describe_dataset(group_at(parent_name), own_name, num_attrs > 0))
+            except _ERRORS:
+                described.append(_UNDESCRIBED)
+        elif kind == h5py.h5o.TYPE_GROUP and group_attrs and num_attrs:
+            try:
+                group = group_at(name)
+                found = {attr: h5util.str_attr(group, attr) for attr in group_attrs}
+                described.append({attr: value for attr, value in found.items() if value is not None})
+            except _ERRORS:
+                described.append({})
+        else:
+            described.append(None)
+    return described
+
+
+def _list_objects(root: h5py.h5g.GroupID) -> list[tuple[bytes, int, int]]:
+    """``(path, type, attribute count)`` of every object below ``root``, in ``H5Ovisit`` order."""
+    objects: list[tuple[bytes, int, int]] = []
+    h5py.h5o.visit(root, lambda name, info: objects.append((name, info.type, info.num_attrs)), info=True)
+    return objects
+
+
 def read_tree(root: h5py.Group, group_attrs: tuple[str, ...] = ()) -> StoredGroup:
     """Everything below ``root`` reachable through hard links, with the string ``group_attrs`` of groups.
 
+    In a reader child with a spare CPU, a forked helper describes half of the objects, when libhdf5 reads
+    the file itself (a path or a memory image); a Python file object's position would be shared with it.
     Raises what h5py raises (OSError, RuntimeError, ...) when the file structure itself is damaged.
     """
+    list_objects = partial(_list_objects, root.id)
+    describe = partial(_describe_objects, root.id, group_attrs)
+    if root.file.driver in _FORK_SAFE_DRIVERS:
+        objects, described = map_in_halves(list_objects, describe)
+    else:
+        objects = list_objects()
+        described = describe(objects)
     tree = StoredGroup()
     groups: dict[bytes, StoredGroup] = {b"": tree}
-    last_opened: list[tuple[bytes, h5py.h5g.GroupID]] = [(b"", root.id)]
-
-    def open_group(name: bytes) -> h5py.h5g.GroupID:
-        """The group ``name``, kept open while the visit stays in it (the visit is depth-first)."""
-        if last_opened[0][0] != name:
-            last_opened[0] = (name, h5py.h5g.open(root.id, name) if name else root.id)
-        return last_opened[0][1]
-
-    def visit(name: bytes, info: h5py.h5o.ObjInfo) -> None:
+    for (name, kind, _), description in zip(objects, described):
         parent_name, _, own_name = name.rpartition(b"/")
         parent = groups.get(parent_name)
-        if parent is None:
-            return
         member: StoredGroup | StoredDataset
-        if info.type == h5py.h5o.TYPE_GROUP:
+        if parent is None:
+            continue
+        if kind == h5py.h5o.TYPE_GROUP:
             member = groups[name] = StoredGroup()
-            if group_attrs and info.num_attrs:
-                try:
-                    group = open_group(name)
-                    found = {attr: h5util.str_attr(group, attr) for attr in group_attrs}
-                    member.attrs = {attr: value for attr, value in found.items() if value is not None}
-                except _ERRORS:
-                    pass
-        elif info.type == h5py.h5o.TYPE_DATASET:
-            try:
-                member = _describe_dataset(open_group(parent_name), own_name, info.num_attrs > 0)
-            except _ERRORS:
-                member = _UNDESCRIBED
+            member.attrs = description if isinstance(description, dict) else {}
+        elif kind == h5py.h5o.TYPE_DATASET:
+            member = description if isinstance(description, StoredDataset) else _UNDESCRIBED
         else:
-            return
+            continue
         parent.members[own_name.decode("utf-8", "surrogateescape")] = member
-
-    h5py.h5o.visit(root.id, visit, info=True)
     return tree

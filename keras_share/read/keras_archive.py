@@ -15,12 +15,9 @@ from typing import IO, Any
 import h5py
 
 from keras_share.errors import ReadError, describe
-from keras_share.read.base import ModelFile, WeightIndex
+from keras_share.read.base import CONFIG_MEMBER, METADATA_MEMBER, WEIGHTS_MEMBER, ModelFile, WeightIndex
 from keras_share.read.vars_layout import VarsLayoutReader
 
-CONFIG_MEMBER = "config.json"
-METADATA_MEMBER = "metadata.json"
-WEIGHTS_MEMBER = "model.weights.h5"
 _ZIP_ERRORS = (
     zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, IndexError, KeyError,
     struct.error, zlib.error, NotImplementedError, RuntimeError,

@@ -62,7 +62,7 @@ def _sorted_datasets(vars_group: StoredGroup) -> list[tuple[str, StoredDataset]]
 
 
 def _join(*parts: str) -> str:
-    return "/".join(part for part in parts if part)
+    return "/".join(filter(None, parts))
 
 
 class VarsLayoutReader:

@@ -1,0 +1,268 @@
+"""Reader child processes: the spare started ahead of time, the helper that uses a second CPU, and the
+deadline that ends them all."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator, Sequence
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from keras_share.errors import ReadError
+from keras_share.read import deadline
+from keras_share.read.deadline import (
+    HELPER_MINIMUM_ITEMS,
+    call_with_deadline,
+    discard_spare_reader,
+    map_in_halves,
+    start_spare_reader,
+    without_helpers,
+)
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists() or not hasattr(os, "fork"),
+                                reason="needs fork and /proc to watch processes")
+ITEMS = list(range(2 * HELPER_MINIMUM_ITEMS))
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _gone(pid: int, seconds: float = 20.0) -> bool:
+    """Whether process ``pid`` has ended (or is a zombie nobody reaped yet) within ``seconds``."""
+    stop = time.monotonic() + seconds
+    while time.monotonic() < stop:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _pids(items: Sequence[int]) -> list[int]:
+    return [os.getpid() for _ in items]
+
+
+def _doubled(items: Sequence[int]) -> list[int]:
+    return [2 * item for item in items]
+
+
+def _in_reader(function):  # noqa: ANN001, ANN202 - a job for call_with_deadline
+    return lambda: (os.getpid(), function())
+
+
+def _listed(items: Sequence[int] = ITEMS):  # noqa: ANN202 - a list_items for map_in_halves
+    return lambda: list(items)
+
+
+def _results(list_items, function):  # noqa: ANN001, ANN202 - map_in_halves's results alone
+    return map_in_halves(list_items, function)[1]
+
+
+@pytest.fixture(autouse=True)
+def _no_spare_left() -> Iterator[None]:
+    yield
+    discard_spare_reader()
+
+
+@pytest.fixture
+def two_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reader children act as on a machine with a spare CPU, whatever this one has."""
+    monkeypatch.setattr(deadline, "_spare_cpu", lambda: True)
+
+
+def test_a_reader_child_computes_the_second_half_in_a_helper(two_cpus: None) -> None:
+    reader, pids = call_with_deadline(_in_reader(lambda: _results(_listed(), _pids)), "model", 60)
+    half = len(ITEMS) // 2
+    assert set(pids[:half]) == {reader}
+    assert len(set(pids[half:])) == 1 and pids[half] not in (reader, os.getpid())
+
+
+def test_the_halves_come_back_in_item_order(two_cpus: None) -> None:
+    _, (items, doubled) = call_with_deadline(_in_reader(lambda: map_in_halves(_listed(), _doubled)), "model", 60)
+    assert items == ITEMS and doubled == _doubled(ITEMS)
+
+
+def test_a_half_the_helper_failed_on_is_computed_by_the_reader(two_cpus: None) -> None:
+    def fails_in_helper(reader: int, items: Sequence[int]) -> list[int]:
+        if os.getpid() != reader:
+            raise RuntimeError("helper fails")
+        return _pids(items)
+
+    def job() -> list[int]:
+        return _results(_listed(), partial(fails_in_helper, os.getpid()))
+
+    reader, pids = call_with_deadline(_in_reader(job), "model", 60)
+    assert set(pids) == {reader}
+
+
+def test_no_helper_is_forked_outside_a_reader_child(two_cpus: None) -> None:
+    assert set(_results(_listed(), _pids)) == {os.getpid()}
+
+
+def test_few_items_are_computed_by_the_reader_alone(two_cpus: None) -> None:
+    few = _listed(ITEMS[: HELPER_MINIMUM_ITEMS - 1])
+    reader, pids = call_with_deadline(_in_reader(lambda: _results(few, _pids)), "model", 60)
+    assert set(pids) == {reader}
+
+
+def test_a_helper_that_lists_other_items_is_not_believed(two_cpus: None) -> None:
+    def listed_per_process(reader: int) -> list[int]:
+        return ITEMS if os.getpid() == reader else [item + 1 for item in ITEMS]
+
+    def job() -> tuple[Sequence[int], list[int]]:
+        return map_in_halves(partial(listed_per_process, os.getpid()), _doubled)
+
+    _, (items, doubled) = call_with_deadline(_in_reader(job), "model", 60)
+    assert items == ITEMS and doubled == _doubled(ITEMS)
+
+
+def test_no_helper_is_forked_on_a_single_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(deadline, "_spare_cpu", lambda: False)
+    reader, pids = call_with_deadline(_in_reader(lambda: _results(_listed(), _pids)), "model", 60)
+    assert set(pids) == {reader}
+
+
+def test_batch_workers_fork_no_helpers(two_cpus: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(deadline, "_helpers_wanted", True)  # restored after the test
+    without_helpers()
+    reader, pids = call_with_deadline(_in_reader(lambda: _results(_listed(), _pids)), "model", 60)
+    assert set(pids) == {reader}
+
+
+def test_the_deadline_kills_the_helper_with_the_reader(two_cpus: None, tmp_path: Path) -> None:
+    helper_pid = tmp_path / "helper.pid"
+
+    def stuck_in_helper(reader: int, items: Sequence[int]) -> list[int]:
+        if os.getpid() != reader:
+            helper_pid.write_text(str(os.getpid()))
+            time.sleep(600)
+        return _pids(items)
+
+    with pytest.raises(ReadError, match="took longer than 3 s"):
+        call_with_deadline(lambda: _results(_listed(), partial(stuck_in_helper, os.getpid())), "model", 3)
+    assert _gone(int(helper_pid.read_text()))
+
+
+# ---------------------------------------------------------------------------------------------- the spare
+
+_WARMED_UP_IN = 0
+
+
+def _warm_up() -> None:
+    global _WARMED_UP_IN
+    _WARMED_UP_IN = os.getpid()
+
+
+def _warmed_up_here() -> tuple[int, int]:
+    return os.getpid(), _WARMED_UP_IN
+
+
+def _pid_file_warm_up(path: str) -> None:
+    Path(path).write_text(str(os.getpid()))
+
+
+def _sleep_then_answer() -> int:
+    time.sleep(600)
+    return 0
+
+
+def test_the_spare_reader_runs_the_next_job_in_the_process_it_warmed_up() -> None:
+    assert start_spare_reader(_warm_up)
+    reader, warmed_up_in = call_with_deadline(_warmed_up_here, "model", 60)
+    assert reader == warmed_up_in != os.getpid()
+
+
+def test_only_the_first_job_goes_to_the_spare() -> None:
+    start_spare_reader(_warm_up)
+    call_with_deadline(_warmed_up_here, "model", 60)
+    reader, warmed_up_in = call_with_deadline(_warmed_up_here, "model", 60)
+    assert warmed_up_in == 0 and reader != os.getpid()
+
+
+def test_a_job_that_does_not_pickle_runs_in_a_new_child_and_the_spare_ends(tmp_path: Path) -> None:
+    pid_file = tmp_path / "spare.pid"
+    start_spare_reader(partial(_pid_file_warm_up, str(pid_file)))
+    spare = _pid_in(pid_file)
+    reader, warmed_up_in = call_with_deadline(lambda: _warmed_up_here(), "model", 60)
+    assert warmed_up_in == 0 and reader not in (spare, os.getpid())
+    assert _gone(spare)
+
+
+def test_a_spare_job_past_the_deadline_is_killed(tmp_path: Path) -> None:
+    pid_file = tmp_path / "spare.pid"
+    start_spare_reader(partial(_pid_file_warm_up, str(pid_file)))
+    spare = _pid_in(pid_file)
+    with pytest.raises(ReadError, match="model: reading took longer than 2 s"):
+        call_with_deadline(_sleep_then_answer, "model", 2)
+    assert _gone(spare)
+
+
+def test_discarding_the_spare_ends_it(tmp_path: Path) -> None:
+    pid_file = tmp_path / "spare.pid"
+    start_spare_reader(partial(_pid_file_warm_up, str(pid_file)))
+    spare = _pid_in(pid_file)
+    discard_spare_reader()
+    assert _gone(spare)
+
+
+def _run_python(code: str, seconds: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, text=True, timeout=seconds, cwd=REPO)
+
+
+def _pid_in(pid_file: Path, seconds: float = 20.0) -> int:
+    """The pid a spare's warm-up wrote to ``pid_file`` (waiting for the warm-up to run)."""
+    stop = time.monotonic() + seconds
+    while not pid_file.exists() and time.monotonic() < stop:
+        time.sleep(0.01)
+    return int(pid_file.read_text())
+
+
+def test_a_spare_that_gets_no_job_ends_with_its_parent(tmp_path: Path) -> None:
+    pid_file = tmp_path / "spare.pid"
+    proc = _run_python(f"""
+        import os
+        from pathlib import Path
+        from keras_share.read.deadline import start_spare_reader
+        start_spare_reader(lambda: Path({str(pid_file)!r}).write_text(str(os.getpid())))
+    """, 60)
+    assert proc.returncode == 0
+    assert _gone(_pid_in(pid_file))
+
+
+def test_no_spare_is_started_while_a_standard_stream_is_closed() -> None:
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+        import os, sys
+        from keras_share.read.deadline import start_spare_reader
+        os.close(1)
+        started = start_spare_reader(lambda: None)
+        sys.stderr.write(f"{started}")
+    """)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=60, cwd=REPO)
+    assert proc.stderr == "False"
+
+
+def test_a_spare_still_warming_up_does_not_hold_the_command_output_open(tmp_path: Path) -> None:
+    pid_file = tmp_path / "spare.pid"
+    proc = _run_python(f"""
+        import os, time
+        from pathlib import Path
+        from keras_share.read.deadline import start_spare_reader
+        def warm_up():
+            Path({str(pid_file)!r}).write_text(str(os.getpid()))
+            print("from the spare", flush=True)
+            time.sleep(600)
+        start_spare_reader(warm_up)
+        print("report")
+    """, 120)  # a spare holding stdout would make this wait for its ten minutes
+    spare = _pid_in(pid_file)
+    try:
+        assert proc.stdout == "report\n"
+    finally:
+        os.kill(spare, 9)
