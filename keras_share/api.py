@@ -8,14 +8,17 @@ from collections.abc import Iterable, Mapping
 from keras_share.analysis.analyze import analyze
 from keras_share.analysis.report import ModelReport
 from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS
-from keras_share.read.detect import read_model
+from keras_share.read.detect import import_readers, read_model
 
 
 def inspect_file(path: str | os.PathLike[str], timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> ModelReport:
     """Read one saved model statically and analyse it; raises ``ReadError`` on bad input.
 
-    Reading is abandoned after ``timeout`` seconds (a damaged HDF5 file can make libhdf5 loop).
+    Reading is abandoned after ``timeout`` seconds (a damaged HDF5 file can make libhdf5 loop). The
+    readers (h5py) are imported in this process on the first call: the reader child forked for each
+    call inherits them.
     """
+    import_readers()
     return analyze(read_model(path, timeout))
 
 

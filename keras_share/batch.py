@@ -99,6 +99,10 @@ def inspect_paths(
     todo = [index for index, (_, error) in enumerate(items) if error is None]
     workers = min(max(jobs, 1), len(todo))
     if workers < 2:
+        if len(todo) > 1:
+            from keras_share.read.detect import import_readers
+
+            import_readers()  # once here: each file's reader child inherits them instead of importing them
         with _Progress(len(todo)) as progress:
             for index in todo:
                 results[index] = inspect_one(items[index][0], settings)
@@ -113,10 +117,13 @@ def inspect_paths(
 
 
 def _init_worker() -> None:
-    """Set up a pool worker: deep configs unpickle, and readers leave the other CPUs to the other workers."""
+    """Set up a pool worker: deep configs unpickle, each file's reader child inherits the imported readers,
+    and readers leave the other CPUs to the other workers."""
     from keras_share.read.deadline import allow_deep_pickles, without_helpers
+    from keras_share.read.detect import import_readers
 
     allow_deep_pickles()
+    import_readers()
     without_helpers()
 
 

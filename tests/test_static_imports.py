@@ -147,3 +147,37 @@ def test_the_command_process_leaves_h5py_and_numpy_to_its_reader_child() -> None
     assert json.loads(proc.stdout)["models"][0]["summary"]["shared_layers"] == 1
     modules = _imported_modules(proc.stderr)  # the reader child's lines come to the same stderr
     assert "h5py" in modules and _forbidden(modules) == []
+
+
+def _h5py_imports(importtime_stderr: str) -> int:
+    """How many processes imported h5py (each writes its own importtime line for it)."""
+    return _imported_modules(importtime_stderr).count("h5py")
+
+
+def test_a_serial_batch_imports_h5py_once_for_all_its_reader_children() -> None:
+    files = [str(path) for path in INPUTS if path.suffix]
+    code = "import keras_share.cli; keras_share.cli.run(%r)" % (["inspect", "--format", "json", "--jobs", "1", *files],)
+    proc = _run(["-X", "importtime", "-c", code])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert len(json.loads(proc.stdout)["models"]) == len(files)
+    assert _h5py_imports(proc.stderr) == 1
+
+
+def test_each_pool_worker_imports_h5py_once_for_all_its_reader_children() -> None:
+    files = [str(path) for path in INPUTS if path.suffix] * 2
+    code = "import keras_share.cli; keras_share.cli.run(%r)" % (["inspect", "--format", "json", "--jobs", "2", *files],)
+    proc = _run(["-X", "importtime", "-c", code])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert len(json.loads(proc.stdout)["models"]) == len(files)
+    assert _h5py_imports(proc.stderr) == 2
+
+
+def test_repeated_api_calls_import_h5py_once() -> None:
+    code = textwrap.dedent(f"""
+        from keras_share import inspect_file
+        for path in {[str(path) for path in INPUTS]!r}:
+            inspect_file(path)
+    """)
+    proc = _run(["-X", "importtime", "-c", code])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert _h5py_imports(proc.stderr) == 1

@@ -1,4 +1,7 @@
-"""Read stored array contents, in bounded chunks, for rules that compare weights by value."""
+"""Read stored array contents, in bounded chunks, for rules that compare weights by value.
+
+h5py is imported by the reader child that reads them, never by the process that asks.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +9,22 @@ import zipfile
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import h5py
-
-from keras_share.read import h5util
 from keras_share.read.base import WEIGHTS_MEMBER, ModelFile, WeightArray
 from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS, call_with_deadline
 from keras_share.read.digest import ArrayDigest, dataset_digest
-from keras_share.read.keras_archive import open_weights_h5
+
+if TYPE_CHECKING:
+    import h5py
 
 
 def _digests(model_file: ModelFile, locations: list[str]) -> dict[str, ArrayDigest]:
+    import h5py
+
+    from keras_share.read import h5util
+    from keras_share.read.keras_archive import open_weights_h5
+
     path = Path(model_file.path)
     results: dict[str, ArrayDigest] = {}
 

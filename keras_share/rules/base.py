@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from keras_share.analysis.report import Finding, LayerReport, ModelReport
+from keras_share.read.arrays import array_digests
 from keras_share.read.base import WeightArray
 from keras_share.read.digest import ArrayDigest
 
@@ -34,8 +35,6 @@ class RuleContext:
             cache = self._digests[report.file.path] = dict(report.file.weights.digests)
         wanted = [array for array in arrays if array.location not in cache]
         if wanted:
-            from keras_share.read.arrays import array_digests  # h5py: only for the rare rule that reads arrays
-
             cache.update(array_digests(report.file, wanted, self.timeout))
         return cache
 
