@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import h5py
@@ -160,18 +161,21 @@ _NAMES = st.sampled_from(["vars", "layers", "dense", "0", "1", "kernel:0", "x"])
 _DTYPES = st.sampled_from(["<f4", ">f8", "<f2", "i1", "<u2", "<i8", "c8", "?", "S3"])
 
 
-def _layouts(depth: int) -> st.SearchStrategy[dict]:
-    """Nested dicts: a dict is a group, a (dtype, shape) pair a dataset, "soft" a soft link to the root."""
-    leaf = st.one_of(st.tuples(_DTYPES, st.lists(st.integers(0, 3), max_size=3).map(tuple)), st.just("soft"))
+def _layouts(depth: int, links: tuple[str, ...] = ("soft",)) -> st.SearchStrategy[dict]:
+    """Nested dicts: a dict is a group, a (dtype, shape) pair a dataset, "soft" a soft link to the root and
+    "hard" a hard link to it."""
+    leaf = st.one_of(st.tuples(_DTYPES, st.lists(st.integers(0, 3), max_size=3).map(tuple)), st.sampled_from(links))
     if depth == 0:
         return st.dictionaries(_NAMES, leaf, max_size=3)
-    return st.dictionaries(_NAMES, st.one_of(leaf, _layouts(depth - 1)), max_size=3)
+    return st.dictionaries(_NAMES, st.one_of(leaf, _layouts(depth - 1, links)), max_size=3)
 
 
 def _write(group: h5py.Group, layout: dict) -> None:
     for name, item in layout.items():
         if item == "soft":
             group[name] = h5py.SoftLink("/")
+        elif item == "hard":
+            group[name] = group.file["/"]
         elif isinstance(item, dict):
             _write(group.create_group(name), item)
         else:
@@ -224,7 +228,7 @@ def _many_layers(path: Path, layers: int) -> None:
 def test_a_tree_read_with_a_helper_process_is_the_tree_read_alone(
         opened: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "many.h5"
-    _many_layers(path, deadline.HELPER_MINIMUM_ITEMS)
+    _many_layers(path, 200)
 
     def read() -> StoredGroup:
         if opened == "path":
@@ -240,3 +244,68 @@ def test_a_tree_read_with_a_helper_process_is_the_tree_read_alone(
     alone = read()
     assert alone.group("layers/dense_7/vars").attrs == {"name": "layer_7"}
     assert deadline.call_with_deadline(read, str(path), 60) == alone
+
+
+def _whole_walk(h5: h5py.File) -> list:
+    return [(name, kind, described) for name, kind, _, described in h5tree._walk(h5.id, ("name",), None)]
+
+
+@given(layout=_layouts(3, links=("soft", "hard")), attrs=st.booleans())
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_the_two_shares_merged_are_the_whole_walk(layout: dict, attrs: bool, scratch_dir: Path) -> None:
+    path = scratch_dir / "shares.h5"
+    with h5py.File(path, "w") as h5:
+        _write(h5, layout)
+        if attrs:
+            h5.visit(lambda name: h5[name].attrs.__setitem__("name", name) if isinstance(h5[name], h5py.Group) else None)
+    with h5py.File(path, "r") as h5:
+        mine = h5tree._walk(h5.id, ("name",), 0)
+        assert h5tree.merge_shares(mine, h5tree._helper_share(h5.id, ("name",))) == _whole_walk(h5)
+
+
+def test_the_shares_split_layers_and_a_large_group_of_arrays_about_evenly(tmp_path: Path) -> None:
+    path = tmp_path / "many.h5"
+    _many_layers(path, 200)
+    with h5py.File(path, "a") as h5:
+        state = h5.create_group("optimizer/vars")
+        for index in range(1000):
+            state.create_dataset(str(index), data=np.zeros(2, "float32"))
+    with h5py.File(path, "r") as h5:
+        entries = h5tree._walk(h5.id, ("name",), None)
+    for prefix in (b"layers/", b"optimizer/"):
+        datasets = [share for name, kind, share, _ in entries if kind == h5py.h5o.TYPE_DATASET and name.startswith(prefix)]
+        assert 0.4 < sum(datasets) / len(datasets) < 0.6
+
+
+def test_walks_that_listed_other_objects_are_not_merged(tmp_path: Path) -> None:
+    path = tmp_path / "many.h5"
+    _many_layers(path, 20)
+    with h5py.File(path, "r") as h5:
+        mine = h5tree._walk(h5.id, ("name",), 0)
+        theirs = h5tree._helper_share(h5.id, ("name",))
+    assert h5tree.merge_shares(mine, theirs) is not None
+    renamed = [(name + b"x", described) for name, described in theirs]
+    for other in (theirs[1:], theirs + theirs[:1], renamed):
+        assert h5tree.merge_shares(mine, other) is None
+
+
+def test_a_tree_whose_helper_failed_is_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "many.h5"
+    _many_layers(path, 50)
+
+    def read_with_a_failing_helper() -> StoredGroup:
+        reader, share = os.getpid(), h5tree._helper_share
+
+        def fails_in_the_helper(root: h5py.h5g.GroupID, group_attrs: tuple[str, ...]) -> list:
+            if os.getpid() != reader:
+                raise RuntimeError("the helper fails")
+            return share(root, group_attrs)
+
+        h5tree._helper_share = fails_in_the_helper  # in the reader child only
+        with h5py.File(path, "r") as h5:
+            return read_tree(h5, group_attrs=("name",))
+
+    monkeypatch.setattr(deadline, "_spare_cpu", lambda: True)
+    with h5py.File(path, "r") as h5:
+        alone = read_tree(h5, group_attrs=("name",))
+    assert deadline.call_with_deadline(read_with_a_failing_helper, str(path), 60) == alone

@@ -8,26 +8,25 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
 from keras_share.errors import ReadError
 from keras_share.read import deadline
 from keras_share.read.deadline import (
-    HELPER_MINIMUM_ITEMS,
     call_with_deadline,
     discard_spare_reader,
-    map_in_halves,
+    in_two_processes,
     start_spare_reader,
     without_helpers,
 )
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists() or not hasattr(os, "fork"),
                                 reason="needs fork and /proc to watch processes")
-ITEMS = list(range(2 * HELPER_MINIMUM_ITEMS))
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -45,24 +44,12 @@ def _gone(pid: int, seconds: float = 20.0) -> bool:
     return False
 
 
-def _pids(items: Sequence[int]) -> list[int]:
-    return [os.getpid() for _ in items]
-
-
-def _doubled(items: Sequence[int]) -> list[int]:
-    return [2 * item for item in items]
-
-
 def _in_reader(function):  # noqa: ANN001, ANN202 - a job for call_with_deadline
     return lambda: (os.getpid(), function())
 
 
-def _listed(items: Sequence[int] = ITEMS):  # noqa: ANN202 - a list_items for map_in_halves
-    return lambda: list(items)
-
-
-def _results(list_items, function):  # noqa: ANN001, ANN202 - map_in_halves's results alone
-    return map_in_halves(list_items, function)[1]
+def _fails() -> NoReturn:
+    raise RuntimeError("the helper fails")
 
 
 @pytest.fixture(autouse=True)
@@ -77,76 +64,48 @@ def two_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(deadline, "_spare_cpu", lambda: True)
 
 
-def test_a_reader_child_computes_the_second_half_in_a_helper(two_cpus: None) -> None:
-    reader, pids = call_with_deadline(_in_reader(lambda: _results(_listed(), _pids)), "model", 60)
-    half = len(ITEMS) // 2
-    assert set(pids[:half]) == {reader}
-    assert len(set(pids[half:])) == 1 and pids[half] not in (reader, os.getpid())
+def test_a_reader_child_runs_the_other_share_in_a_helper(two_cpus: None) -> None:
+    reader, (here, there) = call_with_deadline(_in_reader(lambda: in_two_processes(os.getpid, os.getpid)), "model", 60)
+    assert here == reader
+    assert there not in (None, reader, os.getpid())
 
 
-def test_the_halves_come_back_in_item_order(two_cpus: None) -> None:
-    _, (items, doubled) = call_with_deadline(_in_reader(lambda: map_in_halves(_listed(), _doubled)), "model", 60)
-    assert items == ITEMS and doubled == _doubled(ITEMS)
+def test_the_helper_answer_comes_back_whole(two_cpus: None) -> None:
+    _, (here, there) = call_with_deadline(_in_reader(lambda: in_two_processes(lambda: "here", lambda: list(range(10**5)))), "model", 60)
+    assert (here, there) == ("here", list(range(10**5)))
 
 
-def test_a_half_the_helper_failed_on_is_computed_by_the_reader(two_cpus: None) -> None:
-    def fails_in_helper(reader: int, items: Sequence[int]) -> list[int]:
-        if os.getpid() != reader:
-            raise RuntimeError("helper fails")
-        return _pids(items)
-
-    def job() -> list[int]:
-        return _results(_listed(), partial(fails_in_helper, os.getpid()))
-
-    reader, pids = call_with_deadline(_in_reader(job), "model", 60)
-    assert set(pids) == {reader}
+def test_a_failed_helper_answers_none(two_cpus: None) -> None:
+    _, (here, there) = call_with_deadline(_in_reader(lambda: in_two_processes(lambda: "here", _fails)), "model", 60)
+    assert (here, there) == ("here", None)
 
 
-def test_no_helper_is_forked_outside_a_reader_child(two_cpus: None) -> None:
-    assert set(_results(_listed(), _pids)) == {os.getpid()}
+def test_no_helper_runs_outside_a_reader_child(two_cpus: None) -> None:
+    assert in_two_processes(lambda: "here", os.getpid) == ("here", None)
 
 
-def test_few_items_are_computed_by_the_reader_alone(two_cpus: None) -> None:
-    few = _listed(ITEMS[: HELPER_MINIMUM_ITEMS - 1])
-    reader, pids = call_with_deadline(_in_reader(lambda: _results(few, _pids)), "model", 60)
-    assert set(pids) == {reader}
-
-
-def test_a_helper_that_lists_other_items_is_not_believed(two_cpus: None) -> None:
-    def listed_per_process(reader: int) -> list[int]:
-        return ITEMS if os.getpid() == reader else [item + 1 for item in ITEMS]
-
-    def job() -> tuple[Sequence[int], list[int]]:
-        return map_in_halves(partial(listed_per_process, os.getpid()), _doubled)
-
-    _, (items, doubled) = call_with_deadline(_in_reader(job), "model", 60)
-    assert items == ITEMS and doubled == _doubled(ITEMS)
-
-
-def test_no_helper_is_forked_on_a_single_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_helper_runs_on_a_single_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(deadline, "_spare_cpu", lambda: False)
-    reader, pids = call_with_deadline(_in_reader(lambda: _results(_listed(), _pids)), "model", 60)
-    assert set(pids) == {reader}
+    _, shares = call_with_deadline(_in_reader(lambda: in_two_processes(lambda: "here", os.getpid)), "model", 60)
+    assert shares == ("here", None)
 
 
 def test_batch_workers_fork_no_helpers(two_cpus: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(deadline, "_helpers_wanted", True)  # restored after the test
     without_helpers()
-    reader, pids = call_with_deadline(_in_reader(lambda: _results(_listed(), _pids)), "model", 60)
-    assert set(pids) == {reader}
+    _, shares = call_with_deadline(_in_reader(lambda: in_two_processes(lambda: "here", os.getpid)), "model", 60)
+    assert shares == ("here", None)
 
 
 def test_the_deadline_kills_the_helper_with_the_reader(two_cpus: None, tmp_path: Path) -> None:
     helper_pid = tmp_path / "helper.pid"
 
-    def stuck_in_helper(reader: int, items: Sequence[int]) -> list[int]:
-        if os.getpid() != reader:
-            helper_pid.write_text(str(os.getpid()))
-            time.sleep(600)
-        return _pids(items)
+    def stuck() -> None:
+        helper_pid.write_text(str(os.getpid()))
+        time.sleep(600)
 
     with pytest.raises(ReadError, match="took longer than 3 s"):
-        call_with_deadline(lambda: _results(_listed(), partial(stuck_in_helper, os.getpid())), "model", 3)
+        call_with_deadline(lambda: in_two_processes(lambda: "here", stuck), "model", 3)
     assert _gone(int(helper_pid.read_text()))
 
 

@@ -2,7 +2,7 @@
 
 Native code never returns to Python, so no signal handler can stop it; a child process can be killed.
 Each reader child leads a process group of its own, so the helper it may fork to use a second CPU
-(``map_in_halves``) is killed with it.
+(``in_two_processes``) is killed with it.
 
 The command line starts one reader child ahead of time (``start_spare_reader``): it imports h5py and
 the format readers while the parent parses its arguments, and then runs the first read it is sent.
@@ -17,7 +17,7 @@ import select
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import NamedTuple, TypeVar
 
 from keras_share.errors import ReadError, describe
@@ -28,8 +28,6 @@ R = TypeVar("R")
 DEFAULT_TIMEOUT_SECONDS = 60.0
 _PICKLE_RECURSION_LIMIT = 20_000
 """Enough for any config json.loads accepts (it stops near 1,000 nested levels, a pickle level each)."""
-HELPER_MINIMUM_ITEMS = 256
-"""Fewer items than this are not worth sharing: the helper's half is pickled there and unpickled here."""
 
 
 class _Spare(NamedTuple):
@@ -264,45 +262,33 @@ def call_with_deadline(function: Callable[[], T], path: str, seconds: float | No
     return value
 
 
-def map_in_halves(list_items: Callable[[], Sequence[T]],
-                  function: Callable[[Sequence[T]], list[R]]) -> tuple[Sequence[T], list[R]]:
-    """``items = list_items()`` and ``function(items)``. In a reader child with a spare CPU, a helper forked
-    first lists the items as well and computes ``function`` on the second half while this process computes
-    the first: no work is done before the fork, so neither process writes on pages the other still reads.
+def helper_available() -> bool:
+    """Whether ``in_two_processes`` would fork a helper here: in a reader child with a spare CPU."""
+    return _may_fork_helper
 
-    ``function`` gives one result per item; items and results must pickle. The helper's half is used only
-    when it lists the same items and answers whole; otherwise this process computes that half too, so the
-    result, and any exception, is what ``function(items)`` would give. Lists shorter than
-    HELPER_MINIMUM_ITEMS are computed here alone (the helper then stops after listing).
+
+def in_two_processes(here: Callable[[], T], there: Callable[[], R]) -> tuple[T, R | None]:
+    """``here()`` in this process and, in a reader child with a spare CPU, ``there()`` at the same time in a
+    forked helper: ``(here(), there())``. The second is None when no helper ran (elsewhere), or when it
+    failed or died; ``there``'s result must pickle.
     """
     global _may_fork_helper
     if not _may_fork_helper:
-        items = list_items()
-        return items, function(items)
+        return here(), None
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(read_fd)
         _may_fork_helper = False
         try:
-            items = list_items()
-            if len(items) >= HELPER_MINIMUM_ITEMS:
-                second = items[len(items) // 2:]
-                _write_all(write_fd, pickle.dumps((second, function(second))))
+            _write_all(write_fd, pickle.dumps(there()))
         finally:
             os._exit(0)
     os.close(write_fd)
     try:
-        items = list_items()
-        if len(items) < HELPER_MINIMUM_ITEMS:
-            return items, function(items)
-        half = len(items) // 2
-        first = function(items[:half])
+        mine = here()
         answer = _read_all(read_fd)
     finally:
         os.close(read_fd)
         os.waitpid(pid, 0)
-    listed, second = pickle.loads(answer) if answer else (None, None)
-    if list(listed or ()) != list(items[half:]) or not isinstance(second, list) or len(second) != len(items) - half:
-        second = function(items[half:])
-    return items, first + second
+    return mine, pickle.loads(answer) if answer else None

@@ -1,17 +1,19 @@
 """One pass over an HDF5 tree into plain Python: groups, dataset shapes and dtypes, chosen attributes.
 
 Walking a model file object by object through h5py's high-level API costs a dozen library calls per
-link. Here one ``H5Ovisit`` lists every object with its type and attribute count; then each dataset
-is opened once, relative to its parent group, for its shape and dtype (and, when small, its content
-digest), and only groups that carry attributes are asked for them. The visit follows hard links only:
-soft and external links are never followed, and an object reachable through several hard links is
-seen once, at its first path.
+link. Here one ``H5Ovisit`` reaches every object with its type and attribute count, and describes it
+on the way: each dataset is opened once, relative to its parent group, for its shape and dtype (and,
+when small, its content digest); only groups that carry attributes are asked for them. The visit
+follows hard links only: soft and external links are never followed, and an object reachable through
+several hard links is seen once, at its first path.
+
+In a reader child with a spare CPU, a forked helper walks the tree too: each process describes one
+share of the objects, and the helper's share is merged into this one's.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -20,7 +22,7 @@ import numpy as np
 
 from keras_share.read import h5util
 from keras_share.read.base import WeightArray, WeightIndex
-from keras_share.read.deadline import map_in_halves
+from keras_share.read.deadline import helper_available, in_two_processes
 from keras_share.read.digest import ArrayDigest, value_digest
 
 EAGER_DIGEST_BYTES = 1 << 20
@@ -128,13 +130,25 @@ def _describe_dataset(parent: h5py.h5g.GroupID, name: bytes, has_attrs: bool) ->
         return _UNDESCRIBED
 
 
-def _describe_objects(root: h5py.h5g.GroupID, group_attrs: tuple[str, ...],
-                      objects: Sequence[tuple[bytes, int, int]]) -> list[StoredDataset | dict[str, str] | None]:
-    """Each ``(path, type, attribute count)`` described: a dataset's StoredDataset, the ``group_attrs`` found
-    on a group that has attributes, None for anything else.
+Description = StoredDataset | dict[str, str] | None
+"""What the walk learns of one object: a dataset's StoredDataset, the asked attributes of a group that has
+attributes, None for anything else (or for an object another share describes)."""
+DATASET_RUN = 64
+"""Datasets of one group go to the two shares in runs this long: a group holding a layer's few arrays is
+read by one process, and a group of thousands (optimizer state) by both."""
 
-    The objects come in visit order (depth first), so a parent group stays open while its members are read.
+
+def _walk(root: h5py.h5g.GroupID, group_attrs: tuple[str, ...],
+          share: int | None) -> list[tuple[bytes, int, int, Description]]:
+    """Every object below ``root`` in ``H5Ovisit`` order as ``(path, type, share, description)``.
+
+    Objects of ``share`` (0 or 1; all of them for None) are described during the visit, while libhdf5
+    has their headers at hand; the others get None. Sibling groups take the shares in turn, starting
+    from their parent's; datasets take their group's share, switching every DATASET_RUN siblings.
     """
+    entries: list[tuple[bytes, int, int, Description]] = []
+    shares: dict[bytes, int] = {b"": 0}
+    siblings: dict[bytes, list[int]] = {}
     open_group: list[tuple[bytes, h5py.h5g.GroupID]] = [(b"", root)]
 
     def group_at(name: bytes) -> h5py.h5g.GroupID:
@@ -142,50 +156,80 @@ def _describe_objects(root: h5py.h5g.GroupID, group_attrs: tuple[str, ...],
             open_group[0] = (name, h5py.h5g.open(root, name) if name else root)
         return open_group[0][1]
 
-    described: list[StoredDataset | dict[str, str] | None] = []
-    for name, kind, num_attrs in objects:
-        if kind == h5py.h5o.TYPE_DATASET:
-            parent_name, _, own_name = name.rpartition(b"/")
+    def describe(name: bytes, parent_name: bytes, own_name: bytes, info: h5py.h5o.ObjInfo) -> Description:
+        if info.type == h5py.h5o.TYPE_DATASET:
             try:
-                described.append(_describe_dataset(group_at(parent_name), own_name, num_attrs > 0))
+                return _describe_dataset(group_at(parent_name), own_name, info.num_attrs > 0)
             except _ERRORS:
-                described.append(_UNDESCRIBED)
-        elif kind == h5py.h5o.TYPE_GROUP and group_attrs and num_attrs:
+                return _UNDESCRIBED
+        if info.type == h5py.h5o.TYPE_GROUP and group_attrs and info.num_attrs:
             try:
                 group = group_at(name)
                 found = {attr: h5util.str_attr(group, attr) for attr in group_attrs}
-                described.append({attr: value for attr, value in found.items() if value is not None})
+                return {attr: value for attr, value in found.items() if value is not None}
             except _ERRORS:
-                described.append({})
+                return {}
+        return None
+
+    def visit(name: bytes, info: h5py.h5o.ObjInfo) -> None:
+        parent_name, _, own_name = name.rpartition(b"/")
+        counts = siblings.setdefault(parent_name, [0, 0])
+        parent_share = shares.get(parent_name, 0)
+        if info.type == h5py.h5o.TYPE_GROUP:
+            mine = shares[name] = (parent_share + counts[0]) % 2
+            counts[0] += 1
         else:
-            described.append(None)
-    return described
+            mine = (parent_share + counts[1] // DATASET_RUN) % 2
+            counts[1] += 1
+        described = describe(name, parent_name, own_name, info) if share is None or mine == share else None
+        entries.append((name, info.type, mine, described))
+
+    h5py.h5o.visit(root, visit, info=True)
+    return entries
 
 
-def _list_objects(root: h5py.h5g.GroupID) -> list[tuple[bytes, int, int]]:
-    """``(path, type, attribute count)`` of every object below ``root``, in ``H5Ovisit`` order."""
-    objects: list[tuple[bytes, int, int]] = []
-    h5py.h5o.visit(root, lambda name, info: objects.append((name, info.type, info.num_attrs)), info=True)
-    return objects
+def _helper_share(root: h5py.h5g.GroupID, group_attrs: tuple[str, ...]) -> list[tuple[bytes, Description]]:
+    """What the helper sends back: the path and description of each object of share 1."""
+    return [(name, described) for name, _, share, described in _walk(root, group_attrs, 1) if share == 1]
+
+
+def merge_shares(mine: list[tuple[bytes, int, int, Description]],
+                 theirs: list[tuple[bytes, Description]]) -> list[tuple[bytes, int, Description]] | None:
+    """This process's walk (share 0 described) completed with the helper's share 1; None when the two
+    walks did not list the same objects."""
+    given = iter(theirs)
+    merged: list[tuple[bytes, int, Description]] = []
+    for name, kind, share, described in mine:
+        if share == 1:
+            other = next(given, None)
+            if other is None or other[0] != name:
+                return None
+            described = other[1]
+        merged.append((name, kind, described))
+    return merged if next(given, None) is None else None
+
+
+def _walk_all(root: h5py.Group, group_attrs: tuple[str, ...]) -> list[tuple[bytes, int, Description]]:
+    """Every object with its description: where a helper may run, half of them described by it (when libhdf5
+    reads the file itself, a path or a memory image; a Python file object's position would be shared with
+    the helper). A helper that failed has its share described here."""
+    if root.file.driver in _FORK_SAFE_DRIVERS and helper_available():
+        mine, theirs = in_two_processes(partial(_walk, root.id, group_attrs, 0),
+                                        partial(_helper_share, root.id, group_attrs))
+        merged = merge_shares(mine, theirs if theirs is not None else _helper_share(root.id, group_attrs))
+        if merged is not None:
+            return merged
+    return [(name, kind, described) for name, kind, _, described in _walk(root.id, group_attrs, None)]
 
 
 def read_tree(root: h5py.Group, group_attrs: tuple[str, ...] = ()) -> StoredGroup:
     """Everything below ``root`` reachable through hard links, with the string ``group_attrs`` of groups.
 
-    In a reader child with a spare CPU, a forked helper describes half of the objects, when libhdf5 reads
-    the file itself (a path or a memory image); a Python file object's position would be shared with it.
     Raises what h5py raises (OSError, RuntimeError, ...) when the file structure itself is damaged.
     """
-    list_objects = partial(_list_objects, root.id)
-    describe = partial(_describe_objects, root.id, group_attrs)
-    if root.file.driver in _FORK_SAFE_DRIVERS:
-        objects, described = map_in_halves(list_objects, describe)
-    else:
-        objects = list_objects()
-        described = describe(objects)
     tree = StoredGroup()
     groups: dict[bytes, StoredGroup] = {b"": tree}
-    for (name, kind, _), description in zip(objects, described):
+    for name, kind, described in _walk_all(root, group_attrs):
         parent_name, _, own_name = name.rpartition(b"/")
         parent = groups.get(parent_name)
         member: StoredGroup | StoredDataset
@@ -193,9 +237,9 @@ def read_tree(root: h5py.Group, group_attrs: tuple[str, ...] = ()) -> StoredGrou
             continue
         if kind == h5py.h5o.TYPE_GROUP:
             member = groups[name] = StoredGroup()
-            member.attrs = description if isinstance(description, dict) else {}
+            member.attrs = described if isinstance(described, dict) else {}
         elif kind == h5py.h5o.TYPE_DATASET:
-            member = description if isinstance(description, StoredDataset) else _UNDESCRIBED
+            member = described if isinstance(described, StoredDataset) else _UNDESCRIBED
         else:
             continue
         parent.members[own_name.decode("utf-8", "surrogateescape")] = member
