@@ -80,6 +80,16 @@ def test_a_failed_helper_answers_none(two_cpus: None) -> None:
     assert (here, there) == ("here", None)
 
 
+class _BreaksWhenUnpickled:
+    def __reduce__(self) -> tuple[object, tuple[()]]:
+        return _fails, ()
+
+
+def test_a_helper_answer_that_does_not_unpickle_counts_as_none(two_cpus: None) -> None:
+    _, (here, there) = call_with_deadline(_in_reader(lambda: in_two_processes(lambda: "here", _BreaksWhenUnpickled)), "model", 60)
+    assert (here, there) == ("here", None)
+
+
 def test_no_helper_runs_outside_a_reader_child(two_cpus: None) -> None:
     assert in_two_processes(lambda: "here", os.getpid) == ("here", None)
 

@@ -154,22 +154,14 @@ def _h5py_imports(importtime_stderr: str) -> int:
     return _imported_modules(importtime_stderr).count("h5py")
 
 
-def test_a_serial_batch_imports_h5py_once_for_all_its_reader_children() -> None:
-    files = [str(path) for path in INPUTS if path.suffix]
-    code = "import keras_share.cli; keras_share.cli.run(%r)" % (["inspect", "--format", "json", "--jobs", "1", *files],)
-    proc = _run(["-X", "importtime", "-c", code])
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert len(json.loads(proc.stdout)["models"]) == len(files)
-    assert _h5py_imports(proc.stderr) == 1
-
-
-def test_each_pool_worker_imports_h5py_once_for_all_its_reader_children() -> None:
+@pytest.mark.parametrize(("jobs", "importers"), [(1, 1), (2, 2)], ids=["serial", "pool of two workers"])
+def test_a_batch_imports_h5py_once_in_each_process_that_forks_reader_children(jobs: int, importers: int) -> None:
     files = [str(path) for path in INPUTS if path.suffix] * 2
-    code = "import keras_share.cli; keras_share.cli.run(%r)" % (["inspect", "--format", "json", "--jobs", "2", *files],)
+    code = "import keras_share.cli; keras_share.cli.run(%r)" % (["inspect", "--format", "json", "--jobs", str(jobs), *files],)
     proc = _run(["-X", "importtime", "-c", code])
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert len(json.loads(proc.stdout)["models"]) == len(files)
-    assert _h5py_imports(proc.stderr) == 2
+    assert _h5py_imports(proc.stderr) == importers
 
 
 def test_repeated_api_calls_import_h5py_once() -> None:

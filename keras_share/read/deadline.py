@@ -204,7 +204,7 @@ def _send_to_spare(function: Callable[[], T]) -> tuple[int, int] | None:
     try:
         _write_all(spare.job_fd, pickle.dumps(function))
         os.close(spare.job_fd)
-    except (pickle.PicklingError, TypeError, AttributeError, OSError):
+    except Exception:  # pickling can fail in many ways (and the pipe if the child is gone): fork instead
         _end(spare)
         return None
     return spare.pid, spare.answer_fd
@@ -270,7 +270,7 @@ def helper_available() -> bool:
 def in_two_processes(here: Callable[[], T], there: Callable[[], R]) -> tuple[T, R | None]:
     """``here()`` in this process and, in a reader child with a spare CPU, ``there()`` at the same time in a
     forked helper: ``(here(), there())``. The second is None when no helper ran (elsewhere), or when it
-    failed or died; ``there``'s result must pickle.
+    failed, died or sent what does not unpickle; ``there``'s result must pickle.
     """
     global _may_fork_helper
     if not _may_fork_helper:
@@ -291,4 +291,7 @@ def in_two_processes(here: Callable[[], T], there: Callable[[], R]) -> tuple[T, 
     finally:
         os.close(read_fd)
         os.waitpid(pid, 0)
-    return mine, pickle.loads(answer) if answer else None
+    try:
+        return mine, pickle.loads(answer) if answer else None
+    except Exception:  # cut short (the helper was killed while writing) or otherwise broken
+        return mine, None
