@@ -9,14 +9,10 @@ import zipfile
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from keras_share.read.base import WEIGHTS_MEMBER, ModelFile, WeightArray
 from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS, call_with_deadline
 from keras_share.read.digest import ArrayDigest, dataset_digest
-
-if TYPE_CHECKING:
-    import h5py
 
 
 def _digests(model_file: ModelFile, locations: list[str]) -> dict[str, ArrayDigest]:
