@@ -435,3 +435,14 @@ def test_rich_report_of_all_files_fits_80_columns() -> None:
     assert [line for line in proc.stdout.splitlines() if len(line) > 80] == []
     for path in FILES:
         assert str(path) in proc.stdout
+
+
+@pytest.mark.parametrize("path", FILES, ids=IDS)
+def test_a_real_file_read_with_a_helper_process_is_the_file_read_alone(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batch above runs in pool workers, which fork no helpers: here the helper's half of the walk is
+    held against the file read in one process (the path the Keras comparisons of tests/live_truth.py use)."""
+    from keras_share.read import deadline
+    from keras_share.read.detect import read_model
+
+    monkeypatch.setattr(deadline, "_spare_cpu", lambda: True)
+    assert read_model(path) == read_model(path, timeout=None)
