@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from keras_share.read import deadline, h5tree, keras_archive
 from keras_share.read.arrays import array_digests
 from keras_share.read.detect import read_model
-from keras_share.read.digest import dataset_digest, value_digest
+from keras_share.read.digest import buffer_digest, dataset_digest, value_digest
 from keras_share.read.h5tree import StoredDataset, StoredGroup, read_tree
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_models"
@@ -145,6 +145,62 @@ def test_every_numeric_stored_type_is_hashed_as_h5py_reads_it(tmp_path: Path) ->
     assert tree.members["text"].digest is None
 
 
+_DIGEST_VALUES = st.sampled_from([0.0, -0.0, 1.5, float("nan"), float("inf"), 7.0])
+
+
+@settings(deadline=None)
+@given(dtype=st.sampled_from(["<f2", "<f4", "<f8", "<i4", "<i8", "u1"]),
+       shape=st.lists(st.integers(0, 3), max_size=3).map(tuple), values=st.lists(_DIGEST_VALUES, min_size=1))
+def test_an_array_hashed_from_its_bytes_has_the_digest_of_its_value(dtype: str, shape: tuple, values: list) -> None:
+    count = int(np.prod(shape))
+    source = np.resize(np.array(values, "f8"), count)
+    array = (np.nan_to_num(source, posinf=9) if np.dtype(dtype).kind in "iu" else source).astype(dtype).reshape(shape)
+    assert buffer_digest(array.tobytes(), array.dtype, array.shape) == value_digest(array)
+
+
+def test_a_scalar_and_a_one_element_vector_have_different_digests() -> None:
+    assert value_digest(np.float32(2.0)) != value_digest(np.array([2.0], "float32"))
+
+
+@pytest.mark.parametrize("userblock", [0, 512])
+def test_arrays_hashed_from_the_file_bytes_match_library_reads_from_a_path_a_memory_image_and_a_file_object(
+    userblock: int, tmp_path: Path
+) -> None:
+    path = tmp_path / "arrays.h5"
+    with h5py.File(path, "w", userblock_size=userblock) as h5:
+        h5["kernel"] = np.linspace(-1, 1, 12, dtype="<f4").reshape(3, 4)
+        h5["step"] = np.int64(41)
+        h5["half"] = np.array([0.5, -0.0, 0.0], "<f2")
+        h5["big_endian"] = np.arange(3, dtype=">f8")
+        h5["empty"] = np.zeros(0, "<f4")
+        h5.create_dataset("unwritten", (3,), "<f4")  # no storage allocated: the library reads the fill value
+        h5.create_dataset("never_filled", (3,), "<f4", fill_time="never", fillvalue=5)  # h5py reads zeros
+    image = path.read_bytes()
+    with h5py.File(path, "r") as h5:
+        expected = {name: dataset_digest(h5[name]) for name in h5}
+        from_path = read_tree(h5)
+    with h5py.File(h5py.h5f.open_file_image(image)) as h5:
+        from_image = read_tree(h5, image=image)
+    with h5py.File(io.BytesIO(image), "r") as h5:
+        from_stream = read_tree(h5)
+    assert {name: member.digest for name, member in from_path.members.items()} == expected
+    assert from_image == from_path == from_stream
+
+
+def test_raw_bytes_are_read_from_the_image_or_the_file_libhdf5_reads_and_never_from_a_python_stream(tmp_path: Path) -> None:
+    path = tmp_path / "one.h5"
+    with h5py.File(path, "w") as h5:
+        h5["x"] = np.arange(4, dtype="<f4")
+    image = path.read_bytes()
+    with h5py.File(path, "r") as h5:
+        offset = h5["x"].id.get_offset()
+        assert h5tree._raw_reader(h5, None)(offset, 16) == np.arange(4, dtype="<f4").tobytes()
+    with h5py.File(h5py.h5f.open_file_image(image)) as h5:
+        assert bytes(h5tree._raw_reader(h5, image)(offset, 16)) == np.arange(4, dtype="<f4").tobytes()
+    with h5py.File(io.BytesIO(image), "r") as h5:
+        assert h5tree._raw_reader(h5, None) is None
+
+
 def test_arrays_above_the_eager_limit_are_left_to_on_demand_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(h5tree, "EAGER_DIGEST_BYTES", 0)
     assert read_model(SAMPLES / "nested_encoder.keras").weights.digests == {}
@@ -247,7 +303,7 @@ def test_a_tree_read_with_a_helper_process_is_the_tree_read_alone(
 
 
 def _whole_walk(h5: h5py.File) -> list:
-    return [(name, kind, described) for name, kind, _, described in h5tree._walk(h5.id, ("name",), None)]
+    return [(name, kind, described) for name, kind, _, described in h5tree._walk(h5.id, ("name",), None, None)]
 
 
 @given(layout=_layouts(3, links=("soft", "hard")), attrs=st.booleans())
@@ -259,8 +315,8 @@ def test_the_two_shares_merged_are_the_whole_walk(layout: dict, attrs: bool, scr
         if attrs:
             h5.visit(lambda name: h5[name].attrs.__setitem__("name", name) if isinstance(h5[name], h5py.Group) else None)
     with h5py.File(path, "r") as h5:
-        mine = h5tree._walk(h5.id, ("name",), 0)
-        assert h5tree.merge_shares(mine, h5tree._helper_share(h5.id, ("name",))) == _whole_walk(h5)
+        mine = h5tree._walk(h5.id, ("name",), 0, None)
+        assert h5tree.merge_shares(mine, h5tree._helper_share(h5.id, ("name",), None)) == _whole_walk(h5)
 
 
 def test_the_shares_split_layers_and_a_large_group_of_arrays_about_evenly(tmp_path: Path) -> None:
@@ -271,7 +327,7 @@ def test_the_shares_split_layers_and_a_large_group_of_arrays_about_evenly(tmp_pa
         for index in range(1000):
             state.create_dataset(str(index), data=np.zeros(2, "float32"))
     with h5py.File(path, "r") as h5:
-        entries = h5tree._walk(h5.id, ("name",), None)
+        entries = h5tree._walk(h5.id, ("name",), None, None)
     for prefix in (b"layers/", b"optimizer/"):
         datasets = [share for name, kind, share, _ in entries if kind == h5py.h5o.TYPE_DATASET and name.startswith(prefix)]
         assert 0.4 < sum(datasets) / len(datasets) < 0.6
@@ -281,8 +337,8 @@ def test_walks_that_listed_other_objects_are_not_merged(tmp_path: Path) -> None:
     path = tmp_path / "many.h5"
     _many_layers(path, 20)
     with h5py.File(path, "r") as h5:
-        mine = h5tree._walk(h5.id, ("name",), 0)
-        theirs = h5tree._helper_share(h5.id, ("name",))
+        mine = h5tree._walk(h5.id, ("name",), 0, None)
+        theirs = h5tree._helper_share(h5.id, ("name",), None)
     assert h5tree.merge_shares(mine, theirs) is not None
     renamed = [(name + b"x", described) for name, described in theirs]
     for other in (theirs[1:], theirs + theirs[:1], renamed):
@@ -296,10 +352,10 @@ def test_a_tree_whose_helper_failed_is_read_whole(tmp_path: Path, monkeypatch: p
     def read_with_a_failing_helper() -> StoredGroup:
         reader, share = os.getpid(), h5tree._helper_share
 
-        def fails_in_the_helper(root: h5py.h5g.GroupID, group_attrs: tuple[str, ...]) -> list:
+        def fails_in_the_helper(root: h5py.h5g.GroupID, group_attrs: tuple[str, ...], raw: h5tree.RawReader | None) -> list:
             if os.getpid() != reader:
                 raise RuntimeError("the helper fails")
-            return share(root, group_attrs)
+            return share(root, group_attrs, raw)
 
         h5tree._helper_share = fails_in_the_helper  # in the reader child only
         with h5py.File(path, "r") as h5:

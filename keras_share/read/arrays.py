@@ -35,7 +35,7 @@ def _digests(model_file: ModelFile, locations: list[str]) -> dict[str, ArrayDige
 
     prefix = WEIGHTS_MEMBER + ":"
     if model_file.format == "keras":
-        with zipfile.ZipFile(path) as archive, open_weights_h5(archive, path) as h5:
+        with zipfile.ZipFile(path) as archive, open_weights_h5(archive, path) as (h5, _):
             collect(h5, prefix)
     elif model_file.format == "keras-dir":
         with h5py.File(path / WEIGHTS_MEMBER, "r") as h5:

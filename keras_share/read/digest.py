@@ -22,10 +22,21 @@ def value_digest(value: object) -> ArrayDigest:
     """The digest of an in-memory array (anything ``numpy.asarray`` accepts)."""
     import numpy as np
 
-    array = np.ascontiguousarray(value)
-    digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
-    digest.update(array.tobytes())
-    flat = array.reshape(-1)
+    array = np.asarray(value)
+    return _digest(array.tobytes(), array.dtype, array.shape, array.reshape(-1))  # tobytes: C order, any layout
+
+
+def buffer_digest(data: bytes | memoryview, dtype: Any, shape: tuple[int, ...]) -> ArrayDigest:
+    """The digest of an array of numeric ``dtype`` and ``shape`` given as its bytes in C order: equal to
+    ``value_digest`` of that array."""
+    import numpy as np
+
+    return _digest(data, dtype, shape, np.frombuffer(data, dtype))
+
+
+def _digest(data: bytes | memoryview, dtype: Any, shape: tuple[int, ...], flat: Any) -> ArrayDigest:
+    digest = hashlib.sha256(f"{dtype.str}{shape}".encode())
+    digest.update(data)
     constant = flat.size <= 1 or bool((flat == flat[0]).all())
     return ArrayDigest(digest.hexdigest(), constant)
 

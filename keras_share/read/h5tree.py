@@ -14,6 +14,8 @@ share of the objects, and the helper's share is merged into this one's.
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -23,7 +25,7 @@ import numpy as np
 from keras_share.read import h5util
 from keras_share.read.base import WeightArray, WeightIndex
 from keras_share.read.deadline import helper_available, in_two_processes
-from keras_share.read.digest import ArrayDigest, value_digest
+from keras_share.read.digest import ArrayDigest, buffer_digest, value_digest
 
 EAGER_DIGEST_BYTES = 1 << 20
 """Datasets up to this size are hashed while they are open; larger ones only when a rule asks."""
@@ -91,22 +93,55 @@ _COMMON_TYPES = tuple(
 def _memory_type(file_type: h5py.h5t.TypeID) -> tuple[h5py.h5t.TypeID, np.dtype, str]:
     """The HDF5 memory type to read a stored type into, its numpy dtype, and the dtype's name.
 
-    The memory type is always built from the numpy dtype, so libhdf5 converts into a buffer of exactly
-    that dtype whatever the file declares.
+    The memory type is ``file_type`` itself when the stored bytes are already the dtype's; otherwise it is
+    built from the numpy dtype, so libhdf5 converts into a buffer of exactly that dtype whatever the file
+    declares.
     """
     for stored, dtype, name in _COMMON_TYPES:
         if file_type == stored:
-            return stored, dtype, name
+            return file_type, dtype, name
     dtype = file_type.dtype
     return h5py.h5t.py_create(dtype), dtype, str(dtype)
 
 
-def _small_digest(dataset: h5py.h5d.DatasetID, memory_type: h5py.h5t.TypeID, dtype: np.dtype,
-                  shape: tuple[int, ...]) -> ArrayDigest | None:
-    """The digest of a small numeric dataset; None for others, and when its data cannot be read."""
-    if dtype.kind not in _HASHED_KINDS or dtype.itemsize * math.prod(shape) > EAGER_DIGEST_BYTES:
+RawReader = Callable[[int, int], bytes | memoryview]
+"""``(offset, size)`` -> the file's bytes there (fewer at the end of the file), read without libhdf5."""
+
+
+def _raw_reader(file: h5py.File, image: bytes | None) -> RawReader | None:
+    """Where the bytes of contiguous datasets can be read directly: the memory ``image`` the file was opened
+    from, or the descriptor libhdf5 reads a file on disk with (``pread`` leaves its position alone)."""
+    if image is not None:
+        view = memoryview(image)
+        return lambda offset, size: view[offset:offset + size]
+    if file.driver != "sec2":
         return None
-    values = np.empty(shape, dtype)
+    try:
+        descriptor = file.id.get_vfd_handle()
+    except _ERRORS:
+        return None
+    return lambda offset, size: os.pread(descriptor, size, offset)
+
+
+def _small_digest(dataset: h5py.h5d.DatasetID, memory_type: h5py.h5t.TypeID, dtype: np.dtype,
+                  shape: tuple[int, ...], raw_at: int | None, raw: RawReader | None) -> ArrayDigest | None:
+    """The digest of a small numeric dataset; None for others, and when its data cannot be read.
+
+    When its bytes are the dtype's, stored contiguously at ``raw_at``, and ``raw`` can read them, it is
+    hashed straight from the file's bytes, at a fraction of the cost of a library read of a small array.
+    """
+    size = dtype.itemsize * math.prod(shape)
+    if dtype.kind not in _HASHED_KINDS or size > EAGER_DIGEST_BYTES:
+        return None
+    # Only storage that was allocated: in a file with a user block, libhdf5 gives unwritten data an offset too.
+    if raw_at is not None and raw is not None and dataset.get_storage_size() == size:
+        try:
+            data = raw(raw_at, size)
+        except (OSError, OverflowError):  # an offset past what the system can address: libhdf5 says why
+            data = b""
+        if len(data) == size:
+            return buffer_digest(data, dtype, shape)
+    values = np.zeros(shape, dtype)  # as h5py reads: storage never written leaves the buffer as it was
     try:
         dataset.read(h5py.h5s.ALL, h5py.h5s.ALL, values, mtype=memory_type)
     except _ERRORS:  # damaged or filtered data: the dataset is still described by its metadata
@@ -114,17 +149,20 @@ def _small_digest(dataset: h5py.h5d.DatasetID, memory_type: h5py.h5t.TypeID, dty
     return value_digest(values)
 
 
-def _describe_dataset(parent: h5py.h5g.GroupID, name: bytes, has_attrs: bool) -> StoredDataset:
+def _describe_dataset(parent: h5py.h5g.GroupID, name: bytes, has_attrs: bool, raw: RawReader | None) -> StoredDataset:
     try:
         dataset = h5py.h5d.open(parent, name)
-        location = h5util.data_location(dataset)
+        offset = dataset.get_offset()
+        location = "file" if offset is not None else h5util.data_location(dataset)
         if location == "virtual":
             return _UNDESCRIBED
-        memory_type, dtype, dtype_name = _memory_type(dataset.get_type())
+        file_type = dataset.get_type()
+        memory_type, dtype, dtype_name = _memory_type(file_type)
         dims = dataset.get_space().get_simple_extent_dims()
         shape = tuple(int(dim) for dim in dims) if dims is not None else ()
         declared = h5util.str_attr(dataset, "dtype") if has_attrs else None  # Keras's "bfloat16"
-        digest = _small_digest(dataset, memory_type, dtype, shape) if location == "file" else None
+        raw_at = offset if memory_type is file_type else None
+        digest = _small_digest(dataset, memory_type, dtype, shape, raw_at, raw) if location == "file" else None
         return StoredDataset(shape, declared or dtype_name, digest)
     except _ERRORS:
         return _UNDESCRIBED
@@ -138,8 +176,8 @@ DATASET_RUN = 64
 read by one process, and a group of thousands (optimizer state) by both."""
 
 
-def _walk(root: h5py.h5g.GroupID, group_attrs: tuple[str, ...],
-          share: int | None) -> list[tuple[bytes, int, int, Description]]:
+def _walk(root: h5py.h5g.GroupID, group_attrs: tuple[str, ...], share: int | None,
+          raw: RawReader | None) -> list[tuple[bytes, int, int, Description]]:
     """Every object below ``root`` in ``H5Ovisit`` order as ``(path, type, share, description)``.
 
     Objects of ``share`` (0 or 1; all of them for None) are described during the visit, while libhdf5
@@ -159,7 +197,7 @@ def _walk(root: h5py.h5g.GroupID, group_attrs: tuple[str, ...],
     def describe(name: bytes, parent_name: bytes, own_name: bytes, info: h5py.h5o.ObjInfo) -> Description:
         if info.type == h5py.h5o.TYPE_DATASET:
             try:
-                return _describe_dataset(group_at(parent_name), own_name, info.num_attrs > 0)
+                return _describe_dataset(group_at(parent_name), own_name, info.num_attrs > 0, raw)
             except _ERRORS:
                 return _UNDESCRIBED
         if info.type == h5py.h5o.TYPE_GROUP and group_attrs and info.num_attrs:
@@ -188,9 +226,10 @@ def _walk(root: h5py.h5g.GroupID, group_attrs: tuple[str, ...],
     return entries
 
 
-def _helper_share(root: h5py.h5g.GroupID, group_attrs: tuple[str, ...]) -> list[tuple[bytes, Description]]:
+def _helper_share(root: h5py.h5g.GroupID, group_attrs: tuple[str, ...],
+                  raw: RawReader | None) -> list[tuple[bytes, Description]]:
     """What the helper sends back: the path and description of each object of share 1."""
-    return [(name, described) for name, _, share, described in _walk(root, group_attrs, 1) if share == 1]
+    return [(name, described) for name, _, share, described in _walk(root, group_attrs, 1, raw) if share == 1]
 
 
 def merge_shares(mine: list[tuple[bytes, int, int, Description]],
@@ -209,27 +248,31 @@ def merge_shares(mine: list[tuple[bytes, int, int, Description]],
     return merged if next(given, None) is None else None
 
 
-def _walk_all(root: h5py.Group, group_attrs: tuple[str, ...]) -> list[tuple[bytes, int, Description]]:
+def _walk_all(root: h5py.Group, group_attrs: tuple[str, ...],
+              image: bytes | None) -> list[tuple[bytes, int, Description]]:
     """Every object with its description: where a helper may run, half of them described by it (when libhdf5
     reads the file itself, a path or a memory image; a Python file object's position would be shared with
     the helper). A helper that failed has its share described here."""
-    if root.file.driver in _FORK_SAFE_DRIVERS and helper_available():
-        mine, theirs = in_two_processes(partial(_walk, root.id, group_attrs, 0),
-                                        partial(_helper_share, root.id, group_attrs))
-        merged = merge_shares(mine, theirs if theirs is not None else _helper_share(root.id, group_attrs))
+    file = root.file
+    raw = _raw_reader(file, image)
+    if file.driver in _FORK_SAFE_DRIVERS and helper_available():
+        mine, theirs = in_two_processes(partial(_walk, root.id, group_attrs, 0, raw),
+                                        partial(_helper_share, root.id, group_attrs, raw))
+        merged = merge_shares(mine, theirs if theirs is not None else _helper_share(root.id, group_attrs, raw))
         if merged is not None:
             return merged
-    return [(name, kind, described) for name, kind, _, described in _walk(root.id, group_attrs, None)]
+    return [(name, kind, described) for name, kind, _, described in _walk(root.id, group_attrs, None, raw)]
 
 
-def read_tree(root: h5py.Group, group_attrs: tuple[str, ...] = ()) -> StoredGroup:
+def read_tree(root: h5py.Group, group_attrs: tuple[str, ...] = (), image: bytes | None = None) -> StoredGroup:
     """Everything below ``root`` reachable through hard links, with the string ``group_attrs`` of groups.
 
-    Raises what h5py raises (OSError, RuntimeError, ...) when the file structure itself is damaged.
+    ``image`` is the memory image ``root``'s file was opened from, if it was (small datasets are then hashed
+    from it). Raises what h5py raises (OSError, RuntimeError, ...) when the file structure itself is damaged.
     """
     tree = StoredGroup()
     groups: dict[bytes, StoredGroup] = {b"": tree}
-    for name, kind, described in _walk_all(root, group_attrs):
+    for name, kind, described in _walk_all(root, group_attrs, image):
         parent_name, _, own_name = name.rpartition(b"/")
         parent = groups.get(parent_name)
         member: StoredGroup | StoredDataset

@@ -28,8 +28,9 @@ MAX_JSON_BYTES = 64 * 1024 * 1024
 MAX_COMPRESSED_WEIGHTS_BYTES = 1024 * 1024 * 1024
 """Largest compressed model.weights.h5 accepted: h5py seeks, and each backward seek re-inflates."""
 IN_MEMORY_WEIGHTS_BYTES = 32 * 1024 * 1024
-"""model.weights.h5 up to this size is read into memory at once (briefly twice: libhdf5 copies it); larger
-ones are read in place, keeping memory flat whatever the weights weigh."""
+"""model.weights.h5 up to this size is read into memory at once (held twice while it is read: libhdf5 reads
+its own copy, small arrays are hashed from ours); larger ones are read in place, keeping memory flat whatever
+the weights weigh."""
 
 
 class _StoredMember(io.RawIOBase):
@@ -73,19 +74,18 @@ class _StoredMember(io.RawIOBase):
 
 
 @contextmanager
-def open_weights_h5(archive: zipfile.ZipFile, path: Path) -> Iterator[h5py.File]:
-    """``model.weights.h5`` opened with h5py: from memory when small (libhdf5 then reads without calling
-    back into Python), in place when stored uncompressed (as Keras writes it), streamed otherwise."""
+def open_weights_h5(archive: zipfile.ZipFile, path: Path) -> Iterator[tuple[h5py.File, bytes | None]]:
+    """``model.weights.h5`` opened with h5py, and the memory image it was opened from if it was: from memory
+    when small (libhdf5 then reads without calling back into Python), in place when stored uncompressed (as
+    Keras writes it), streamed otherwise."""
     info = archive.getinfo(WEIGHTS_MEMBER)
     if info.file_size <= IN_MEMORY_WEIGHTS_BYTES:
         image = archive.read(WEIGHTS_MEMBER)  # never more than the file_size just checked
-        file_id = h5py.h5f.open_file_image(image)
-        del image  # libhdf5 keeps its own copy
-        with h5py.File(file_id) as h5:
-            yield h5
+        with h5py.File(h5py.h5f.open_file_image(image)) as h5:  # libhdf5 reads its own copy
+            yield h5, image
         return
     with _weights_stream(archive, path, info) as member, h5py.File(member, "r") as h5:
-        yield h5
+        yield h5, None
 
 
 @contextmanager
@@ -120,7 +120,8 @@ def _parse_json(data: bytes, path: str, member: str) -> Any:
 
 
 def _model_file(
-    path: str, form: str, config: Any, metadata: Any, open_weights: Callable[[], AbstractContextManager[h5py.File]] | None
+    path: str, form: str, config: Any, metadata: Any,
+    open_weights: Callable[[], AbstractContextManager[tuple[h5py.File, bytes | None]]] | None,
 ) -> ModelFile:
     if not isinstance(config, dict):
         raise ReadError(path, f"{CONFIG_MEMBER} does not hold a model config object")
@@ -131,8 +132,8 @@ def _model_file(
         model.notes.append(f"no {WEIGHTS_MEMBER}: the file stores an architecture without weights")
         return model
     try:
-        with open_weights() as h5:
-            model.weights = VarsLayoutReader(h5, WEIGHTS_MEMBER + ":", model.keras_generation).read(config)
+        with open_weights() as (h5, image):
+            model.weights = VarsLayoutReader(h5, WEIGHTS_MEMBER + ":", model.keras_generation, image).read(config)
     except (OSError, ValueError, RuntimeError, KeyError, TypeError) as error:
         raise ReadError(path, f"{WEIGHTS_MEMBER} is not a readable HDF5 file ({describe(error)})") from None
     return model
@@ -176,4 +177,10 @@ def read_directory(path: Path) -> ModelFile:
     metadata = load(METADATA_MEMBER) if (path / METADATA_MEMBER).is_file() else {}
     weights = path / WEIGHTS_MEMBER
     return _model_file(str(path), "keras-dir", config, metadata,
-                       (lambda: h5py.File(weights, "r")) if weights.is_file() else None)
+                       (lambda: _without_image(h5py.File(weights, "r"))) if weights.is_file() else None)
+
+
+@contextmanager
+def _without_image(h5: h5py.File) -> Iterator[tuple[h5py.File, None]]:
+    with h5:
+        yield h5, None

@@ -68,8 +68,9 @@ def _join(*parts: str) -> str:
 class VarsLayoutReader:
     """Attach the arrays of a ``vars``-layout HDF5 tree to the layers of a model config."""
 
-    def __init__(self, root: h5py.Group, location_prefix: str, keras_generation: int) -> None:
-        self._root = read_tree(root, group_attrs=("name",))
+    def __init__(self, root: h5py.Group, location_prefix: str, keras_generation: int, image: bytes | None = None) -> None:
+        """``image``: the memory image ``root``'s file was opened from, if it was."""
+        self._root = read_tree(root, group_attrs=("name",), image=image)
         self._prefix = location_prefix
         self._generation = keras_generation
         self._consumed: set[str] = set()
