@@ -47,16 +47,31 @@ def _walk(value: Any) -> Iterator[Any]:
             stack.extend(reversed(current))
 
 
+def _keras3_ref(item: dict[str, Any], keyword: str | None) -> RawRef | None:
+    """The reference a ``__keras_tensor__`` object makes, or None when its history is malformed."""
+    config = item.get("config") if isinstance(item.get("config"), dict) else {}
+    history = config.get("keras_history")
+    if (
+        isinstance(history, list) and len(history) == 3 and isinstance(history[0], str)
+        and _is_int(history[1]) and _is_int(history[2])
+    ):
+        return RawRef(history[0], history[1], history[2], keyword, as_shape(config.get("shape")))
+    return None
+
+
 def _keras3_refs(value: Any, keyword: str | None) -> Iterator[RawRef]:
-    for item in _walk(value):
-        if isinstance(item, dict) and item.get("class_name") == "__keras_tensor__":
-            config = item.get("config") if isinstance(item.get("config"), dict) else {}
-            history = config.get("keras_history")
-            if (
-                isinstance(history, list) and len(history) == 3 and isinstance(history[0], str)
-                and _is_int(history[1]) and _is_int(history[2])
-            ):
-                yield RawRef(history[0], history[1], history[2], keyword, as_shape(config.get("shape")))
+    """Tensors inside ``value``, depth first; a well-formed tensor's own config is not searched further."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            ref = _keras3_ref(item, keyword) if item.get("class_name") == "__keras_tensor__" else None
+            if ref is not None:
+                yield ref
+            else:
+                stack.extend(reversed([child for child in item.values() if isinstance(child, (dict, list))]))
+        elif isinstance(item, list):
+            stack.extend(reversed([child for child in item if isinstance(child, (dict, list))]))
 
 
 def _is_keras2_leaf(value: Any) -> bool:

@@ -15,6 +15,8 @@ from keras_share.render.base import Formatter
 SCHEMA_VERSION = 1
 OUTLINE_DEPTH = 4
 """Objects and arrays nested this deep (a layer, a finding) are written on one line each."""
+_encode = json.JSONEncoder(check_circular=False).encode
+"""``json.dumps`` for the documents built here, which are trees: no check for cycles."""
 
 
 def _weight(array: WeightArray) -> dict[str, Any]:
@@ -141,10 +143,10 @@ def dumps_outlined(value: Any, depth: int = OUTLINE_DEPTH, level: int = 0) -> st
     ``json.dumps`` runs in pure Python, and took most of a large model's rendering time).
     """
     if level >= depth or not isinstance(value, (dict, list)) or not value:
-        return json.dumps(value)
+        return _encode(value)
     inner = "\n" + "  " * (level + 1)
     if isinstance(value, dict):
-        items = [f"{json.dumps(str(key))}: {dumps_outlined(item, depth, level + 1)}" for key, item in value.items()]
+        items = [f"{_encode(str(key))}: {dumps_outlined(item, depth, level + 1)}" for key, item in value.items()]
         return "{" + inner + ("," + inner).join(items) + "\n" + "  " * level + "}"
     items = [dumps_outlined(item, depth, level + 1) for item in value]
     return "[" + inner + ("," + inner).join(items) + "\n" + "  " * level + "]"
