@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import zipfile
 from pathlib import Path
 
 import h5py
@@ -180,25 +181,52 @@ def test_arrays_hashed_from_the_file_bytes_match_library_reads_from_a_path_a_mem
         expected = {name: dataset_digest(h5[name]) for name in h5}
         from_path = read_tree(h5)
     with h5py.File(h5py.h5f.open_file_image(image)) as h5:
-        from_image = read_tree(h5, image=image)
+        from_image = read_tree(h5, raw=lambda offset, size: image[offset:offset + size])
     with h5py.File(io.BytesIO(image), "r") as h5:
         from_stream = read_tree(h5)
     assert {name: member.digest for name, member in from_path.members.items()} == expected
     assert from_image == from_path == from_stream
 
 
-def test_raw_bytes_are_read_from_the_image_or_the_file_libhdf5_reads_and_never_from_a_python_stream(tmp_path: Path) -> None:
+def test_a_file_on_disk_has_its_bytes_read_through_the_descriptor_libhdf5_reads_it_with(tmp_path: Path) -> None:
     path = tmp_path / "one.h5"
     with h5py.File(path, "w") as h5:
         h5["x"] = np.arange(4, dtype="<f4")
-    image = path.read_bytes()
     with h5py.File(path, "r") as h5:
+        assert h5tree._descriptor_reader(h5)(h5["x"].id.get_offset(), 16) == np.arange(4, dtype="<f4").tobytes()
+    with h5py.File(io.BytesIO(path.read_bytes()), "r") as h5:
+        assert h5tree._descriptor_reader(h5) is None
+
+
+def _archive_with_weights(path: Path, weights: bytes, compression: int) -> None:
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", "{}")
+        archive.writestr(keras_archive.WEIGHTS_MEMBER, weights, compress_type=compression)
+        archive.writestr("after.bin", b"\x07" * 64)
+
+
+@pytest.mark.parametrize("in_memory", [True, False], ids=["in-memory", "in-place"])
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED], ids=["stored", "deflated"])
+def test_the_weights_member_bytes_are_read_from_the_archive_up_to_the_member_end(
+    in_memory: bool, compression: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    weights = tmp_path / "weights.h5"
+    with h5py.File(weights, "w") as h5:
+        h5["x"] = np.arange(4, dtype="<f4")
         offset = h5["x"].id.get_offset()
-        assert h5tree._raw_reader(h5, None)(offset, 16) == np.arange(4, dtype="<f4").tobytes()
-    with h5py.File(h5py.h5f.open_file_image(image)) as h5:
-        assert bytes(h5tree._raw_reader(h5, image)(offset, 16)) == np.arange(4, dtype="<f4").tobytes()
-    with h5py.File(io.BytesIO(image), "r") as h5:
-        assert h5tree._raw_reader(h5, None) is None
+    path = tmp_path / "model.keras"
+    _archive_with_weights(path, weights.read_bytes(), compression)
+    if not in_memory:
+        monkeypatch.setattr(keras_archive, "IN_MEMORY_WEIGHTS_BYTES", 0)
+    size = weights.stat().st_size
+    with zipfile.ZipFile(path) as archive, keras_archive.open_weights_h5(archive, path) as (h5, raw):
+        assert h5["x"][()].tolist() == [0, 1, 2, 3]
+        if compression == zipfile.ZIP_DEFLATED and not in_memory:
+            assert raw is None  # streamed through zipfile: no bytes at hand
+            return
+        assert bytes(raw(offset, 16)) == np.arange(4, dtype="<f4").tobytes()
+        assert bytes(raw(size - 4, 100)) == weights.read_bytes()[-4:]  # never the next member's bytes
+        assert bytes(raw(size + 10, 4)) == b""
 
 
 def test_arrays_above_the_eager_limit_are_left_to_on_demand_hashing(monkeypatch: pytest.MonkeyPatch) -> None:

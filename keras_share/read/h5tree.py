@@ -105,15 +105,12 @@ def _memory_type(file_type: h5py.h5t.TypeID) -> tuple[h5py.h5t.TypeID, np.dtype,
 
 
 RawReader = Callable[[int, int], bytes | memoryview]
-"""``(offset, size)`` -> the file's bytes there (fewer at the end of the file), read without libhdf5."""
+"""``(offset, size)`` -> an HDF5 file's bytes there (fewer at the end of the file), read without libhdf5: the
+bytes of contiguous datasets are read with it."""
 
 
-def _raw_reader(file: h5py.File, image: bytes | None) -> RawReader | None:
-    """Where the bytes of contiguous datasets can be read directly: the memory ``image`` the file was opened
-    from, or the descriptor libhdf5 reads a file on disk with (``pread`` leaves its position alone)."""
-    if image is not None:
-        view = memoryview(image)
-        return lambda offset, size: view[offset:offset + size]
+def _descriptor_reader(file: h5py.File) -> RawReader | None:
+    """For a file libhdf5 reads from disk, ``pread`` on its descriptor (which leaves its position alone)."""
     if file.driver != "sec2":
         return None
     try:
@@ -249,12 +246,12 @@ def merge_shares(mine: list[tuple[bytes, int, int, Description]],
 
 
 def _walk_all(root: h5py.Group, group_attrs: tuple[str, ...],
-              image: bytes | None) -> list[tuple[bytes, int, Description]]:
+              raw: RawReader | None) -> list[tuple[bytes, int, Description]]:
     """Every object with its description: where a helper may run, half of them described by it (when libhdf5
     reads the file itself, a path or a memory image; a Python file object's position would be shared with
     the helper). A helper that failed has its share described here."""
     file = root.file
-    raw = _raw_reader(file, image)
+    raw = raw or _descriptor_reader(file)
     if file.driver in _FORK_SAFE_DRIVERS and helper_available():
         mine, theirs = in_two_processes(partial(_walk, root.id, group_attrs, 0, raw),
                                         partial(_helper_share, root.id, group_attrs, raw))
@@ -264,15 +261,16 @@ def _walk_all(root: h5py.Group, group_attrs: tuple[str, ...],
     return [(name, kind, described) for name, kind, _, described in _walk(root.id, group_attrs, None, raw)]
 
 
-def read_tree(root: h5py.Group, group_attrs: tuple[str, ...] = (), image: bytes | None = None) -> StoredGroup:
+def read_tree(root: h5py.Group, group_attrs: tuple[str, ...] = (), raw: RawReader | None = None) -> StoredGroup:
     """Everything below ``root`` reachable through hard links, with the string ``group_attrs`` of groups.
 
-    ``image`` is the memory image ``root``'s file was opened from, if it was (small datasets are then hashed
-    from it). Raises what h5py raises (OSError, RuntimeError, ...) when the file structure itself is damaged.
+    ``raw`` reads the bytes of ``root``'s file where libhdf5 does not read it from disk itself (a memory
+    image, a zip member): small datasets are hashed from them. Raises what h5py raises (OSError,
+    RuntimeError, ...) when the file structure itself is damaged.
     """
     tree = StoredGroup()
     groups: dict[bytes, StoredGroup] = {b"": tree}
-    for name, kind, described in _walk_all(root, group_attrs, image):
+    for name, kind, described in _walk_all(root, group_attrs, raw):
         parent_name, _, own_name = name.rpartition(b"/")
         parent = groups.get(parent_name)
         member: StoredGroup | StoredDataset

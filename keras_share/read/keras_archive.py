@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import struct
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -16,6 +17,7 @@ import h5py
 
 from keras_share.errors import ReadError, describe
 from keras_share.read.base import CONFIG_MEMBER, METADATA_MEMBER, WEIGHTS_MEMBER, ModelFile, WeightIndex
+from keras_share.read.h5tree import RawReader
 from keras_share.read.vars_layout import VarsLayoutReader
 
 _ZIP_ERRORS = (
@@ -28,9 +30,8 @@ MAX_JSON_BYTES = 64 * 1024 * 1024
 MAX_COMPRESSED_WEIGHTS_BYTES = 1024 * 1024 * 1024
 """Largest compressed model.weights.h5 accepted: h5py seeks, and each backward seek re-inflates."""
 IN_MEMORY_WEIGHTS_BYTES = 32 * 1024 * 1024
-"""model.weights.h5 up to this size is read into memory at once (held twice while it is read: libhdf5 reads
-its own copy, small arrays are hashed from ours); larger ones are read in place, keeping memory flat whatever
-the weights weigh."""
+"""model.weights.h5 up to this size is read into memory at once (briefly twice: libhdf5 copies it); larger
+ones are read in place, keeping memory flat whatever the weights weigh."""
 
 
 class _StoredMember(io.RawIOBase):
@@ -68,40 +69,56 @@ class _StoredMember(io.RawIOBase):
         self._position += read
         return read
 
+    def read_at(self, offset: int, size: int) -> bytes:
+        """The member's bytes at ``offset`` (fewer at its end), without moving the stream's position."""
+        size = max(0, min(size, self._size - offset))
+        return os.pread(self._file.fileno(), size, self._start + offset) if size else b""
+
     def close(self) -> None:
         self._file.close()
         super().close()
 
 
 @contextmanager
-def open_weights_h5(archive: zipfile.ZipFile, path: Path) -> Iterator[tuple[h5py.File, bytes | None]]:
-    """``model.weights.h5`` opened with h5py, and the memory image it was opened from if it was: from memory
-    when small (libhdf5 then reads without calling back into Python), in place when stored uncompressed (as
-    Keras writes it), streamed otherwise."""
+def open_weights_h5(archive: zipfile.ZipFile, path: Path) -> Iterator[tuple[h5py.File, RawReader | None]]:
+    """``model.weights.h5`` opened with h5py, and how to read its bytes without libhdf5 (None: no way to).
+
+    It is opened from memory when small (libhdf5 then reads without calling back into Python), in place
+    when stored uncompressed (as Keras writes it), streamed otherwise. Its bytes are read from the archive
+    file when the member is stored uncompressed, else from the memory image.
+    """
     info = archive.getinfo(WEIGHTS_MEMBER)
-    if info.file_size <= IN_MEMORY_WEIGHTS_BYTES:
-        image = archive.read(WEIGHTS_MEMBER)  # never more than the file_size just checked
-        with h5py.File(h5py.h5f.open_file_image(image)) as h5:  # libhdf5 reads its own copy
-            yield h5, image
-        return
-    with _weights_stream(archive, path, info) as member, h5py.File(member, "r") as h5:
-        yield h5, None
+    with ExitStack() as stack:
+        start = _stored_member_start(path, info)
+        member = stack.enter_context(_StoredMember(path, start, info.file_size)) if start is not None else None
+        if info.file_size <= IN_MEMORY_WEIGHTS_BYTES:
+            image = archive.read(WEIGHTS_MEMBER)  # never more than the file_size just checked
+            h5 = stack.enter_context(h5py.File(h5py.h5f.open_file_image(image)))  # libhdf5 keeps its own copy
+            raw = member.read_at if member is not None else _image_reader(image)
+            del image
+        elif member is not None:
+            h5, raw = stack.enter_context(h5py.File(member, "r")), member.read_at
+        else:
+            h5, raw = stack.enter_context(h5py.File(stack.enter_context(archive.open(WEIGHTS_MEMBER)), "r")), None
+        yield h5, raw
 
 
-@contextmanager
-def _weights_stream(archive: zipfile.ZipFile, path: Path, info: zipfile.ZipInfo) -> Iterator[IO[bytes]]:
-    if info.compress_type == zipfile.ZIP_STORED and not info.flag_bits & 0x1:
-        with open(path, "rb") as stream:
-            stream.seek(info.header_offset)
-            header = stream.read(30)
-        if len(header) == 30 and header[:4] == b"PK\x03\x04":
-            name_length, extra_length = struct.unpack("<HH", header[26:30])
-            start = info.header_offset + 30 + name_length + extra_length
-            with _StoredMember(path, start, info.file_size) as member:
-                yield member  # type: ignore[misc]
-            return
-    with archive.open(WEIGHTS_MEMBER) as member:
-        yield member
+def _image_reader(image: bytes) -> RawReader:
+    view = memoryview(image)
+    return lambda offset, size: view[offset:offset + size]
+
+
+def _stored_member_start(path: Path, info: zipfile.ZipInfo) -> int | None:
+    """Where an uncompressed, unencrypted zip member's bytes start in the archive file; None for others."""
+    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+        return None
+    with open(path, "rb") as stream:
+        stream.seek(info.header_offset)
+        header = stream.read(30)
+    if len(header) != 30 or header[:4] != b"PK\x03\x04":
+        return None
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    return info.header_offset + 30 + name_length + extra_length
 
 
 def _bounded_read(stream: IO[bytes], path: str, member: str) -> bytes:
@@ -121,7 +138,7 @@ def _parse_json(data: bytes, path: str, member: str) -> Any:
 
 def _model_file(
     path: str, form: str, config: Any, metadata: Any,
-    open_weights: Callable[[], AbstractContextManager[tuple[h5py.File, bytes | None]]] | None,
+    open_weights: Callable[[], AbstractContextManager[tuple[h5py.File, RawReader | None]]] | None,
 ) -> ModelFile:
     if not isinstance(config, dict):
         raise ReadError(path, f"{CONFIG_MEMBER} does not hold a model config object")
@@ -132,8 +149,8 @@ def _model_file(
         model.notes.append(f"no {WEIGHTS_MEMBER}: the file stores an architecture without weights")
         return model
     try:
-        with open_weights() as (h5, image):
-            model.weights = VarsLayoutReader(h5, WEIGHTS_MEMBER + ":", model.keras_generation, image).read(config)
+        with open_weights() as (h5, raw):
+            model.weights = VarsLayoutReader(h5, WEIGHTS_MEMBER + ":", model.keras_generation, raw).read(config)
     except (OSError, ValueError, RuntimeError, KeyError, TypeError) as error:
         raise ReadError(path, f"{WEIGHTS_MEMBER} is not a readable HDF5 file ({describe(error)})") from None
     return model

@@ -12,7 +12,7 @@ import h5py
 
 from keras_share import configs
 from keras_share.read.base import LayerKey, WeightArray, WeightIndex
-from keras_share.read.h5tree import StoredDataset, StoredGroup, read_tree
+from keras_share.read.h5tree import RawReader, StoredDataset, StoredGroup, read_tree
 
 _TRAINING_STATE_GROUPS = ("optimizer", "metrics")
 
@@ -68,9 +68,9 @@ def _join(*parts: str) -> str:
 class VarsLayoutReader:
     """Attach the arrays of a ``vars``-layout HDF5 tree to the layers of a model config."""
 
-    def __init__(self, root: h5py.Group, location_prefix: str, keras_generation: int, image: bytes | None = None) -> None:
-        """``image``: the memory image ``root``'s file was opened from, if it was."""
-        self._root = read_tree(root, group_attrs=("name",), image=image)
+    def __init__(self, root: h5py.Group, location_prefix: str, keras_generation: int, raw: RawReader | None = None) -> None:
+        """``raw``: how to read the bytes of ``root``'s file without libhdf5, when h5py does not read it from disk."""
+        self._root = read_tree(root, group_attrs=("name",), raw=raw)
         self._prefix = location_prefix
         self._generation = keras_generation
         self._consumed: set[str] = set()
