@@ -14,7 +14,7 @@ from h5_files import virtual_layout
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from keras_share.read import deadline, h5tree, keras_archive
+from keras_share.read import deadline, h5tree, h5util, keras_archive
 from keras_share.read.arrays import array_digests
 from keras_share.read.detect import read_model
 from keras_share.read.digest import buffer_digest, dataset_digest, value_digest
@@ -144,6 +144,25 @@ def test_every_numeric_stored_type_is_hashed_as_h5py_reads_it(tmp_path: Path) ->
         expected = {name: dataset_digest(h5[name]) for name in tree.members if name != "text"}
     assert {name: member.digest for name, member in tree.members.items() if member.digest} == expected
     assert tree.members["text"].digest is None
+
+
+def test_string_attributes_of_every_kind_are_read_as_h5py_reads_them_and_others_are_none(tmp_path: Path) -> None:
+    path = tmp_path / "attrs.h5"
+    with h5py.File(path, "w") as h5:
+        group = h5.create_group("g")
+        group.attrs["text"] = "dénse"
+        group.attrs.create("ascii", b"plain", dtype=h5py.string_dtype("ascii"))
+        group.attrs.create("not_utf8", b"\xff\xfe", dtype=h5py.string_dtype("ascii"))
+        group.attrs["fixed"] = np.bytes_(b"fixed")
+        group.attrs.create("fixed_utf8", "ünï".encode(), dtype=h5py.string_dtype("utf-8", 6))
+        group.attrs["list"] = ["a", "b"]
+        group.attrs["number"] = 3
+        group.attrs["empty"] = h5py.Empty(h5py.string_dtype())
+    with h5py.File(path, "r") as h5:
+        group = h5["g"]
+        read = {name: h5util.str_attr(group, name) for name in [*group.attrs, "absent"]}
+    assert read == {"text": "dénse", "ascii": "plain", "not_utf8": "\ufffd\ufffd", "fixed": "fixed",
+                    "fixed_utf8": "ünï", "list": None, "number": None, "empty": None, "absent": None}
 
 
 _DIGEST_VALUES = st.sampled_from([0.0, -0.0, 1.5, float("nan"), float("inf"), 7.0])

@@ -61,6 +61,13 @@ def to_str(value: Any) -> str | None:
     return None
 
 
+_VARIABLE_TEXT = {
+    cset: (dtype, h5py.h5t.py_create(dtype))
+    for cset, dtype in ((h5py.h5t.CSET_ASCII, h5py.string_dtype("ascii")), (h5py.h5t.CSET_UTF8, h5py.string_dtype()))
+}
+"""The dtype h5py reads a variable-length string of each character set into, with its memory type made once."""
+
+
 def str_attr(obj: h5py.HLObject | h5py.h5o.ObjectID, name: str) -> str | None:
     """A scalar string attribute, or None when absent or of another type.
 
@@ -72,11 +79,16 @@ def str_attr(obj: h5py.HLObject | h5py.h5o.ObjectID, name: str) -> str | None:
         if not h5py.h5a.exists(object_id, encoded):
             return None
         attr = h5py.h5a.open(object_id, encoded)
-        dtype = attr.dtype
-        if attr.shape != () or (dtype.kind != "S" and h5py.check_string_dtype(dtype) is None):
+        stored = attr.get_type()
+        if attr.get_space().get_simple_extent_type() != h5py.h5s.SCALAR or stored.get_class() != h5py.h5t.STRING:
             return None
-        value = np.empty((), dtype)
-        attr.read(value)
+        if stored.is_variable_str():
+            dtype, memory_type = _VARIABLE_TEXT[stored.get_cset()]
+            value = np.empty((), dtype)
+            attr.read(value, mtype=memory_type)
+        else:
+            value = np.empty((), attr.dtype)
+            attr.read(value)
         return to_str(value[()])
     except (OSError, ValueError, TypeError, KeyError, RuntimeError):
         return None
