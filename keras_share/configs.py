@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -78,8 +79,10 @@ def trainable_flag(entry: Any) -> bool:
     return flag if isinstance(flag, bool) else True
 
 
+@functools.lru_cache(maxsize=1024)
 def to_snake_case(name: str) -> str:
-    """Keras's ``naming.to_snake_case``: the group name ``.keras`` derives from a class name."""
+    """Keras's ``naming.to_snake_case``: the group name ``.keras`` derives from a class name (cached: a model
+    names a few classes many times)."""
     name = re.sub(r"\W+", "", name)
     name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
     name = re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
