@@ -200,7 +200,7 @@ def test_arrays_hashed_from_the_file_bytes_match_library_reads_from_a_path_a_mem
         expected = {name: dataset_digest(h5[name]) for name in h5}
         from_path = read_tree(h5)
     with h5py.File(h5py.h5f.open_file_image(image)) as h5:
-        from_image = read_tree(h5, raw=lambda offset, size: image[offset:offset + size])
+        from_image = read_tree(h5, raw=keras_archive._image_reader(image))
     with h5py.File(io.BytesIO(image), "r") as h5:
         from_stream = read_tree(h5)
     assert {name: member.digest for name, member in from_path.members.items()} == expected

@@ -30,7 +30,7 @@ def _digests(model_file: ModelFile, locations: list[str]) -> dict[str, ArrayDige
             parent, _, name = inner.strip("/").rpartition("/")
             group = h5util.subgroup(h5, parent) if parent else h5
             dataset = h5util.child(group, name) if group is not None else None
-            if isinstance(dataset, h5py.Dataset) and h5util.data_location(dataset.id) == "file":
+            if isinstance(dataset, h5py.Dataset) and h5util.data_location(dataset.id, dataset.id.get_offset()) == "file":
                 results[location] = dataset_digest(dataset)
 
     prefix = WEIGHTS_MEMBER + ":"

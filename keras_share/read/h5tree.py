@@ -150,7 +150,7 @@ def _describe_dataset(parent: h5py.h5g.GroupID, name: bytes, has_attrs: bool, ra
     try:
         dataset = h5py.h5d.open(parent, name)
         offset = dataset.get_offset()
-        location = "file" if offset is not None else h5util.data_location(dataset)
+        location = h5util.data_location(dataset, offset)
         if location == "virtual":
             return _UNDESCRIBED
         file_type = dataset.get_type()

@@ -37,12 +37,13 @@ def subgroup(group: h5py.Group, path: str) -> h5py.Group | None:
     return current if isinstance(current, h5py.Group) else None
 
 
-def data_location(dataset: h5py.h5d.DatasetID) -> str:
+def data_location(dataset: h5py.h5d.DatasetID, offset: int | None) -> str:
     """Where reading the dataset's values would go: ``file``, or another file (``virtual``, ``external`` raw storage).
 
-    A dataset stored contiguously inside the file is ``file``; only for the others is the creation list read.
+    ``offset`` is the dataset's ``get_offset()``: a dataset stored contiguously inside the file has one and is
+    ``file``; only for the others is the creation list read.
     """
-    if dataset.get_offset() is not None:
+    if offset is not None:
         return "file"
     plist = dataset.get_create_plist()
     if plist.get_layout() == h5py.h5d.VIRTUAL:

@@ -30,8 +30,9 @@ MAX_JSON_BYTES = 64 * 1024 * 1024
 MAX_COMPRESSED_WEIGHTS_BYTES = 1024 * 1024 * 1024
 """Largest compressed model.weights.h5 accepted: h5py seeks, and each backward seek re-inflates."""
 IN_MEMORY_WEIGHTS_BYTES = 32 * 1024 * 1024
-"""model.weights.h5 up to this size is read into memory at once (briefly twice: libhdf5 copies it); larger
-ones are read in place, keeping memory flat whatever the weights weigh."""
+"""model.weights.h5 up to this size is read into memory at once (briefly twice: libhdf5 copies it; a compressed
+member's image is kept to hash small arrays from); larger ones are read in place, keeping memory flat whatever
+the weights weigh."""
 
 
 class _StoredMember(io.RawIOBase):
@@ -194,10 +195,11 @@ def read_directory(path: Path) -> ModelFile:
     metadata = load(METADATA_MEMBER) if (path / METADATA_MEMBER).is_file() else {}
     weights = path / WEIGHTS_MEMBER
     return _model_file(str(path), "keras-dir", config, metadata,
-                       (lambda: _without_image(h5py.File(weights, "r"))) if weights.is_file() else None)
+                       (lambda: _opened_from_disk(h5py.File(weights, "r"))) if weights.is_file() else None)
 
 
 @contextmanager
-def _without_image(h5: h5py.File) -> Iterator[tuple[h5py.File, None]]:
+def _opened_from_disk(h5: h5py.File) -> Iterator[tuple[h5py.File, None]]:
+    """A file libhdf5 reads from disk itself: its bytes are read through libhdf5's descriptor (``read_tree``)."""
     with h5:
         yield h5, None
