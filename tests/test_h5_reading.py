@@ -353,43 +353,58 @@ def _whole_walk(h5: h5py.File) -> list:
     return [(name, kind, described) for name, kind, _, described in h5tree._walk(h5.id, ("name",), None, None)]
 
 
-@given(layout=_layouts(3, links=("soft", "hard")), attrs=st.booleans())
+def _claims_for(h5: h5py.File) -> h5tree._Claims:
+    return h5tree._Claims(h5.id.get_filesize())
+
+
+@given(layout=_layouts(3, links=("soft", "hard")), attrs=st.booleans(), taken=st.sets(st.integers(0, 8)))
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_the_two_shares_merged_are_the_whole_walk(layout: dict, attrs: bool, scratch_dir: Path) -> None:
-    path = scratch_dir / "shares.h5"
+def test_a_walk_completed_with_the_runs_the_other_process_took_is_the_whole_walk(
+    layout: dict, attrs: bool, taken: set[int], scratch_dir: Path
+) -> None:
+    path = scratch_dir / "runs.h5"
     with h5py.File(path, "w") as h5:
         _write(h5, layout)
         if attrs:
             h5.visit(lambda name: h5[name].attrs.__setitem__("name", name) if isinstance(h5[name], h5py.Group) else None)
     with h5py.File(path, "r") as h5:
-        mine = h5tree._walk(h5.id, ("name",), 0, None)
-        assert h5tree.merge_shares(mine, h5tree._helper_share(h5.id, ("name",), None)) == _whole_walk(h5)
+        claims = _claims_for(h5)
+        for run in taken:  # what the other process reached first
+            claims.take(run)
+        mine = h5tree._walk(h5.id, ("name",), claims, None)
+        theirs = [(index, name, described) for index, (name, _, described) in enumerate(_whole_walk(h5))
+                  if index // h5tree.CLAIM_RUN in taken]
+        assert h5tree.merge_walks(mine, theirs) == _whole_walk(h5)
+    assert [described for _, _, described, _ in mine] == [
+        index // h5tree.CLAIM_RUN not in taken for index in range(len(mine))
+    ]
 
 
-def test_the_shares_split_layers_and_a_large_group_of_arrays_about_evenly(tmp_path: Path) -> None:
+def test_a_run_is_described_by_the_first_process_to_reach_it_only(tmp_path: Path) -> None:
     path = tmp_path / "many.h5"
-    _many_layers(path, 200)
-    with h5py.File(path, "a") as h5:
-        state = h5.create_group("optimizer/vars")
-        for index in range(1000):
-            state.create_dataset(str(index), data=np.zeros(2, "float32"))
+    _many_layers(path, 20)
     with h5py.File(path, "r") as h5:
-        entries = h5tree._walk(h5.id, ("name",), None, None)
-    for prefix in (b"layers/", b"optimizer/"):
-        datasets = [share for name, kind, share, _ in entries if kind == h5py.h5o.TYPE_DATASET and name.startswith(prefix)]
-        assert 0.4 < sum(datasets) / len(datasets) < 0.6
+        claims = _claims_for(h5)
+        first = h5tree._walk(h5.id, ("name",), claims, None)
+        second = h5tree._walk(h5.id, ("name",), claims, None)
+    assert all(described for _, _, described, _ in first)
+    assert not any(described for _, _, described, _ in second)
+    assert all(description is None for _, _, _, description in second)
 
 
 def test_walks_that_listed_other_objects_are_not_merged(tmp_path: Path) -> None:
     path = tmp_path / "many.h5"
     _many_layers(path, 20)
     with h5py.File(path, "r") as h5:
-        mine = h5tree._walk(h5.id, ("name",), 0, None)
-        theirs = h5tree._helper_share(h5.id, ("name",), None)
-    assert h5tree.merge_shares(mine, theirs) is not None
-    renamed = [(name + b"x", described) for name, described in theirs]
-    for other in (theirs[1:], theirs + theirs[:1], renamed):
-        assert h5tree.merge_shares(mine, other) is None
+        claims = _claims_for(h5)
+        claims.take(1)
+        mine = h5tree._walk(h5.id, ("name",), claims, None)
+        theirs = [(index, name, described) for index, (name, _, described) in enumerate(_whole_walk(h5))
+                  if index // h5tree.CLAIM_RUN == 1]
+    assert h5tree.merge_walks(mine, theirs) is not None
+    renamed = [(index, name + b"x", described) for index, name, described in theirs]
+    for other in (theirs[1:], theirs[:-1], renamed, []):
+        assert h5tree.merge_walks(mine, other) is None
 
 
 def test_a_tree_whose_helper_failed_is_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -397,14 +412,16 @@ def test_a_tree_whose_helper_failed_is_read_whole(tmp_path: Path, monkeypatch: p
     _many_layers(path, 50)
 
     def read_with_a_failing_helper() -> StoredGroup:
-        reader, share = os.getpid(), h5tree._helper_share
+        reader, part = os.getpid(), h5tree._helper_part
 
-        def fails_in_the_helper(root: h5py.h5g.GroupID, group_attrs: tuple[str, ...], raw: h5tree.RawReader | None) -> list:
+        def fails_in_the_helper(root: h5py.h5g.GroupID, group_attrs: tuple[str, ...], claims: h5tree._Claims,
+                                raw: h5tree.RawReader | None) -> list:
             if os.getpid() != reader:
+                claims.take(0)  # it took a run, then failed: the reader child must not trust the runs it left
                 raise RuntimeError("the helper fails")
-            return share(root, group_attrs, raw)
+            return part(root, group_attrs, claims, raw)
 
-        h5tree._helper_share = fails_in_the_helper  # in the reader child only
+        h5tree._helper_part = fails_in_the_helper  # in the reader child only
         with h5py.File(path, "r") as h5:
             return read_tree(h5, group_attrs=("name",))
 

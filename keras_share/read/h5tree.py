@@ -7,13 +7,14 @@ when small, its content digest); only groups that carry attributes are asked for
 follows hard links only: soft and external links are never followed, and an object reachable through
 several hard links is seen once, at its first path.
 
-In a reader child with a spare CPU, a forked helper walks the tree too: each process describes one
-share of the objects, and the helper's share is merged into this one's.
+In a reader child with a spare CPU, a forked helper walks the tree too: the objects are described in
+runs, each run by whichever process reaches it first, and the helper's runs are merged into this one's.
 """
 
 from __future__ import annotations
 
 import math
+import mmap
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -167,23 +168,41 @@ def _describe_dataset(parent: h5py.h5g.GroupID, name: bytes, has_attrs: bool, ra
 
 Description = StoredDataset | dict[str, str] | None
 """What the walk learns of one object: a dataset's StoredDataset, the asked attributes of a group that has
-attributes, None for anything else (or for an object another share describes)."""
-DATASET_RUN = 64
-"""Datasets of one group go to the two shares in runs this long: a group holding a layer's few arrays is
-read by one process, and a group of thousands (optimizer state) by both."""
+attributes, None for anything else (or for an object the other process describes)."""
+CLAIM_RUN = 16
+"""The visit's objects are described in runs this long, each by the first of the two processes to reach it."""
 
 
-def _walk(root: h5py.h5g.GroupID, group_attrs: tuple[str, ...], share: int | None,
-          raw: RawReader | None) -> list[tuple[bytes, int, int, Description]]:
-    """Every object below ``root`` in ``H5Ovisit`` order as ``(path, type, share, description)``.
+class _Claims:
+    """Which runs of the visit are taken: a byte per run, in memory the reader child shares with its helper.
 
-    Objects of ``share`` (0 or 1; all of them for None) are described during the visit, while libhdf5
-    has their headers at hand; the others get None. Sibling groups take the shares in turn, starting
-    from their parent's; datasets take their group's share, switching every DATASET_RUN siblings.
+    Both processes visit the same objects in the same order and each describes the runs it reaches first, so
+    the one that happens to run faster describes more and they finish together. Taking a run is not atomic:
+    two processes reaching one at the same moment may both describe it, which costs a little time, nothing else.
     """
-    entries: list[tuple[bytes, int, int, Description]] = []
-    shares: dict[bytes, int] = {b"": 0}
-    siblings: dict[bytes, list[int]] = {}
+
+    def __init__(self, file_size: int) -> None:
+        self._taken = mmap.mmap(-1, file_size // CLAIM_RUN + 1)  # objects have distinct headers: never more
+
+    def take(self, run: int) -> bool:
+        """Whether this process is to describe ``run``: yes unless the other process took it first."""
+        if run >= len(self._taken):
+            return True
+        if self._taken[run]:
+            return False
+        self._taken[run] = 1
+        return True
+
+
+def _walk(root: h5py.h5g.GroupID, group_attrs: tuple[str, ...], claims: _Claims | None,
+          raw: RawReader | None) -> list[tuple[bytes, int, bool, Description]]:
+    """Every object below ``root`` in ``H5Ovisit`` order as ``(path, type, described here, description)``.
+
+    Objects are described during the visit, while libhdf5 has their headers at hand: all of them without
+    ``claims``, else the runs this process takes (the others get False and None).
+    """
+    entries: list[tuple[bytes, int, bool, Description]] = []
+    taking = [True]
     open_group: list[tuple[bytes, h5py.h5g.GroupID]] = [(b"", root)]
 
     def group_at(name: bytes) -> h5py.h5g.GroupID:
@@ -191,8 +210,9 @@ def _walk(root: h5py.h5g.GroupID, group_attrs: tuple[str, ...], share: int | Non
             open_group[0] = (name, h5py.h5g.open(root, name) if name else root)
         return open_group[0][1]
 
-    def describe(name: bytes, parent_name: bytes, own_name: bytes, info: h5py.h5o.ObjInfo) -> Description:
+    def describe(name: bytes, info: h5py.h5o.ObjInfo) -> Description:
         if info.type == h5py.h5o.TYPE_DATASET:
+            parent_name, _, own_name = name.rpartition(b"/")
             try:
                 return _describe_dataset(group_at(parent_name), own_name, info.num_attrs > 0, raw)
             except _ERRORS:
@@ -207,55 +227,51 @@ def _walk(root: h5py.h5g.GroupID, group_attrs: tuple[str, ...], share: int | Non
         return None
 
     def visit(name: bytes, info: h5py.h5o.ObjInfo) -> None:
-        parent_name, _, own_name = name.rpartition(b"/")
-        counts = siblings.setdefault(parent_name, [0, 0])
-        parent_share = shares.get(parent_name, 0)
-        if info.type == h5py.h5o.TYPE_GROUP:
-            mine = shares[name] = (parent_share + counts[0]) % 2
-            counts[0] += 1
-        else:
-            mine = (parent_share + counts[1] // DATASET_RUN) % 2
-            counts[1] += 1
-        described = describe(name, parent_name, own_name, info) if share is None or mine == share else None
-        entries.append((name, info.type, mine, described))
+        index = len(entries)
+        if claims is not None and index % CLAIM_RUN == 0:
+            taking[0] = claims.take(index // CLAIM_RUN)
+        mine = taking[0]
+        entries.append((name, info.type, mine, describe(name, info) if mine else None))
 
     h5py.h5o.visit(root, visit, info=True)
     return entries
 
 
-def _helper_share(root: h5py.h5g.GroupID, group_attrs: tuple[str, ...],
-                  raw: RawReader | None) -> list[tuple[bytes, Description]]:
-    """What the helper sends back: the path and description of each object of share 1."""
-    return [(name, described) for name, _, share, described in _walk(root, group_attrs, 1, raw) if share == 1]
+def _helper_part(root: h5py.h5g.GroupID, group_attrs: tuple[str, ...], claims: _Claims,
+                 raw: RawReader | None) -> list[tuple[int, bytes, Description]]:
+    """What the helper sends back: the position, path and description of each object it described."""
+    entries = _walk(root, group_attrs, claims, raw)
+    return [(index, name, described) for index, (name, _, mine, described) in enumerate(entries) if mine]
 
 
-def merge_shares(mine: list[tuple[bytes, int, int, Description]],
-                 theirs: list[tuple[bytes, Description]]) -> list[tuple[bytes, int, Description]] | None:
-    """This process's walk (share 0 described) completed with the helper's share 1; None when the two
-    walks did not list the same objects."""
-    given = iter(theirs)
+def merge_walks(mine: list[tuple[bytes, int, bool, Description]],
+                theirs: list[tuple[int, bytes, Description]]) -> list[tuple[bytes, int, Description]] | None:
+    """This process's walk completed with the objects the helper described; None when one left to the helper
+    is missing from its answer or has another path there (the two walks did not list the same objects)."""
+    given = {index: (name, described) for index, name, described in theirs}
     merged: list[tuple[bytes, int, Description]] = []
-    for name, kind, share, described in mine:
-        if share == 1:
-            other = next(given, None)
+    for index, (name, kind, described_here, described) in enumerate(mine):
+        if not described_here:
+            other = given.get(index)
             if other is None or other[0] != name:
                 return None
             described = other[1]
         merged.append((name, kind, described))
-    return merged if next(given, None) is None else None
+    return merged
 
 
 def _walk_all(root: h5py.Group, group_attrs: tuple[str, ...],
               raw: RawReader | None) -> list[tuple[bytes, int, Description]]:
-    """Every object with its description: where a helper may run, half of them described by it (when libhdf5
+    """Every object with its description: where a helper may run, part of them described by it (when libhdf5
     reads the file itself, a path or a memory image; a Python file object's position would be shared with
-    the helper). A helper that failed has its share described here."""
+    the helper). When the helper failed, the whole walk is done here."""
     file = root.file
     raw = raw or _descriptor_reader(file)
     if file.driver in _FORK_SAFE_DRIVERS and helper_available():
-        mine, theirs = in_two_processes(partial(_walk, root.id, group_attrs, 0, raw),
-                                        partial(_helper_share, root.id, group_attrs, raw))
-        merged = merge_shares(mine, theirs if theirs is not None else _helper_share(root.id, group_attrs, raw))
+        claims = _Claims(file.id.get_filesize())
+        mine, theirs = in_two_processes(partial(_walk, root.id, group_attrs, claims, raw),
+                                        partial(_helper_part, root.id, group_attrs, claims, raw))
+        merged = merge_walks(mine, theirs) if theirs is not None else None
         if merged is not None:
             return merged
     return [(name, kind, described) for name, kind, _, described in _walk(root.id, group_attrs, None, raw)]
