@@ -392,6 +392,13 @@ def test_a_run_is_described_by_the_first_process_to_reach_it_only(tmp_path: Path
     assert all(description is None for _, _, _, description in second)
 
 
+def test_runs_past_the_shared_map_are_described_by_both_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(h5tree, "MAX_CLAIMED_RUNS", 2)
+    claims = h5tree._Claims(10_000)
+    assert [claims.take(run) for run in (0, 0, 1, 1)] == [True, False, True, False]
+    assert [claims.take(run) for run in (2, 2, 9, 9)] == [True, True, True, True]
+
+
 def test_walks_that_listed_other_objects_are_not_merged(tmp_path: Path) -> None:
     path = tmp_path / "many.h5"
     _many_layers(path, 20)

@@ -171,6 +171,8 @@ Description = StoredDataset | dict[str, str] | None
 attributes, None for anything else (or for an object the other process describes)."""
 CLAIM_RUN = 16
 """The visit's objects are described in runs this long, each by the first of the two processes to reach it."""
+MAX_CLAIMED_RUNS = 1 << 20
+"""Runs of one walk shared between the processes (16 million objects): the shared memory stays at 1 MiB at most."""
 
 
 class _Claims:
@@ -182,10 +184,12 @@ class _Claims:
     """
 
     def __init__(self, file_size: int) -> None:
-        self._taken = mmap.mmap(-1, file_size // CLAIM_RUN + 1)  # objects have distinct headers: never more
+        # A run per CLAIM_RUN bytes is more than a file can hold (each object has a header of its own).
+        self._taken = mmap.mmap(-1, min(file_size // CLAIM_RUN + 1, MAX_CLAIMED_RUNS))
 
     def take(self, run: int) -> bool:
-        """Whether this process is to describe ``run``: yes unless the other process took it first."""
+        """Whether this process is to describe ``run``: yes unless the other process took it first (runs past
+        MAX_CLAIMED_RUNS are described by both)."""
         if run >= len(self._taken):
             return True
         if self._taken[run]:
