@@ -19,7 +19,9 @@ console script, end to end) and as ``python -c 'keras.models.load_model(MODEL); 
 run in a fresh process: wall time is taken around the process, peak RSS is the ``ru_maxrss`` that
 ``os.wait4`` returns for it (on Linux the largest of it and the children it reaped, such as keras-share's
 reader child and that child's helper). keras-share gets one untimed warm-up run and ``--repeat`` timed runs,
-Keras ``--keras-repeat`` runs within ``--keras-budget`` seconds; medians are reported. A second table splits
+Keras ``--keras-repeat`` runs within ``--keras-budget`` seconds; medians are reported. keras-share's end-to-end
+runs take turns with its in-process-timed runs and the floor's, so that the three see the same phases of a
+machine whose speed drifts over minutes. A second table splits
 each side into imports and work with in-process timers (keras-share's reader child already starts, as the
 console script does, while the imports are timed), next to the *floor* of each layers model: one process
 that only starts Python, imports typer and h5py, and has libhdf5 open every dataset once (what a reader
@@ -243,6 +245,15 @@ def summarize(runs: list[Run]) -> Stats:
     )
 
 
+def measure_in_turns(commands: list[tuple[list[str], dict[str, str], bool]], repeat: int) -> list[Stats]:
+    """Median of ``repeat`` runs of each ``(command, env, report)``, the commands taking turns run by run."""
+    runs: list[list[Run]] = [[] for _ in commands]
+    for _ in range(repeat):
+        for taken, (command, env, report) in zip(runs, commands):
+            taken.append(run_once(command, env, report))
+    return [summarize(taken) for taken in runs]
+
+
 def measure(command: list[str], repeat: int, env: dict[str, str], report: bool = False,
             warmup: bool = True, budget: float | None = None) -> Stats:
     """Median of ``repeat`` runs; with ``budget`` (seconds), stop early once the runs have used it up."""
@@ -322,7 +333,7 @@ def slope(small: float, big: float, n_small: int, n_big: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--skip-large", action="store_true", help="leave out the 1 GB-weights model")
-    parser.add_argument("--repeat", type=int, default=5, help="timed runs of keras-share per model (default 5)")
+    parser.add_argument("--repeat", type=int, default=7, help="timed runs of keras-share per model (default 7)")
     parser.add_argument("--keras-repeat", type=int, default=3,
                         help="timed runs of Keras load+summary per model (default 3)")
     parser.add_argument("--keras-budget", type=float, default=300.0,
@@ -366,14 +377,15 @@ def main() -> None:
         command = script + ["inspect", "--format", "json", str(case.path)]
         warm = run_once(command, static_env, keep_stdout=True)  # warm-up run, also the source of the facts
         repeat = 1 if warm.error else args.repeat  # a failing read is not worth repeating (it may be a timeout)
-        static = measure(command, repeat, static_env, warmup=False)
-        inner = measure([sys.executable, "-c", STATIC_SNIPPET, str(case.path)], repeat, static_env,
-                        report=True, warmup=False)
+        turns = [(command, static_env, False), ([sys.executable, "-c", STATIC_SNIPPET, str(case.path)], static_env, True)]
+        if case.layers:
+            turns.append(([sys.executable, "-c", FLOOR_SNIPPET, str(case.path)], static_env, False))
+        static, inner, *floors = measure_in_turns(turns, repeat)
+        floor = floors[0] if floors else None
         keras_stats = None
         if not args.no_keras:
             keras_stats = measure([sys.executable, "-c", KERAS_SNIPPET, str(case.path)], args.keras_repeat,
                                   keras_env, report=True, warmup=False, budget=args.keras_budget)
-        floor = measure([sys.executable, "-c", FLOOR_SNIPPET, str(case.path)], repeat, static_env) if case.layers else None
         results.append(Result(case, case.path.stat().st_size, static_facts(warm), static, inner, keras_stats, floor))
 
     folder = measure_folder(script, static_env, args, cases)
