@@ -350,68 +350,107 @@ def test_a_tree_read_with_a_helper_process_is_the_tree_read_alone(
 
 
 def _whole_walk(h5: h5py.File) -> list:
-    return [(name, kind, described) for name, kind, _, described in h5tree._walk(h5.id, ("name",), None, None)]
+    return [(name, kind, described) for name, kind, _, described in h5tree._walk(h5.id, ("name",), None)]
 
 
-def _claims_for(h5: h5py.File) -> h5tree._Claims:
-    return h5tree._Claims(h5.id.get_filesize())
+class _RecordedHandoff:
+    """A hand-off without a helper: the helper wants the runs numbered in ``wanted``, and they are kept here."""
+
+    def __init__(self, wanted: set[int]) -> None:
+        self.wanted = wanted
+        self.asked = 0
+        self.runs: list[list[h5tree.HandedObject]] = []
+
+    def wants_more(self) -> bool:
+        self.asked += 1
+        return self.asked - 1 in self.wanted
+
+    def hand(self, run: list[h5tree.HandedObject]) -> None:
+        self.runs.append(run)
 
 
-@given(layout=_layouts(3, links=("soft", "hard")), attrs=st.booleans(), taken=st.sets(st.integers(0, 8)))
+def _described_by_a_helper(h5: h5py.File, runs: list[list[h5tree.HandedObject]]) -> list:
+    describe = h5tree._Describer(h5.id, ("name",), None)
+    return [(index, name, describe(name, kind, has_attrs)) for run in runs for index, name, kind, has_attrs in run]
+
+
+@given(layout=_layouts(3, links=("soft", "hard")), attrs=st.booleans(), handed=st.sets(st.integers(0, 8)))
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_a_walk_completed_with_the_runs_the_other_process_took_is_the_whole_walk(
-    layout: dict, attrs: bool, taken: set[int], scratch_dir: Path
+def test_a_walk_completed_with_the_runs_the_helper_described_is_the_whole_walk(
+    layout: dict, attrs: bool, handed: set[int], scratch_dir: Path
 ) -> None:
     path = scratch_dir / "runs.h5"
     with h5py.File(path, "w") as h5:
         _write(h5, layout)
         if attrs:
             h5.visit(lambda name: h5[name].attrs.__setitem__("name", name) if isinstance(h5[name], h5py.Group) else None)
+    handoff = _RecordedHandoff(handed)
     with h5py.File(path, "r") as h5:
-        claims = _claims_for(h5)
-        for run in taken:  # what the other process reached first
-            claims.take(run)
-        mine = h5tree._walk(h5.id, ("name",), claims, None)
-        theirs = [(index, name, described) for index, (name, _, described) in enumerate(_whole_walk(h5))
-                  if index // h5tree.CLAIM_RUN in taken]
-        assert h5tree.merge_walks(mine, theirs) == _whole_walk(h5)
+        mine = h5tree._walk(h5.id, ("name",), None, handoff)  # type: ignore[arg-type]
+        assert h5tree.merge_walks(mine, _described_by_a_helper(h5, handoff.runs)) == _whole_walk(h5)
     assert [described for _, _, described, _ in mine] == [
-        index // h5tree.CLAIM_RUN not in taken for index in range(len(mine))
+        index // h5tree.HANDOFF_RUN not in handed for index in range(len(mine))
     ]
 
 
-def test_a_run_is_described_by_the_first_process_to_reach_it_only(tmp_path: Path) -> None:
+def test_the_helper_is_handed_at_most_a_few_runs_it_has_not_described(tmp_path: Path) -> None:
     path = tmp_path / "many.h5"
     _many_layers(path, 20)
+    handoff = h5tree._Handoff()  # its read end stays open here, and no helper describes anything
     with h5py.File(path, "r") as h5:
-        claims = _claims_for(h5)
-        first = h5tree._walk(h5.id, ("name",), claims, None)
-        second = h5tree._walk(h5.id, ("name",), claims, None)
-    assert all(described for _, _, described, _ in first)
-    assert not any(described for _, _, described, _ in second)
-    assert all(description is None for _, _, _, description in second)
+        mine = h5tree._walk(h5.id, ("name",), None, handoff)
+        runs = list(handoff.runs())
+        assert h5tree.merge_walks(mine, _described_by_a_helper(h5, runs)) == _whole_walk(h5)
+    assert len(runs) == h5tree.HANDOFF_AHEAD
+    assert [index for run in runs for index, *_ in run] == list(range(h5tree.HANDOFF_AHEAD * h5tree.HANDOFF_RUN))
+    assert all(described for _, _, described, _ in mine[h5tree.HANDOFF_AHEAD * h5tree.HANDOFF_RUN:])
 
 
-def test_runs_past_the_shared_map_are_described_by_both_processes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(h5tree, "MAX_CLAIMED_RUNS", 2)
-    claims = h5tree._Claims(10_000)
-    assert [claims.take(run) for run in (0, 0, 1, 1)] == [True, False, True, False]
-    assert [claims.take(run) for run in (2, 2, 9, 9)] == [True, True, True, True]
+def test_a_helper_that_is_gone_leaves_the_rest_of_the_walk_to_the_reader_child(tmp_path: Path) -> None:
+    path = tmp_path / "many.h5"
+    _many_layers(path, 20)
+    handoff = h5tree._Handoff()
+    handoff.start_handing()  # no helper holds the read end: the first run cannot be handed
+    with h5py.File(path, "r") as h5:
+        mine = h5tree._walk(h5.id, ("name",), None, handoff)
+    handoff.stop_handing()
+    assert [index for index, (_, _, described, _) in enumerate(mine) if not described] == list(range(h5tree.HANDOFF_RUN))
+    assert h5tree.merge_walks(mine, []) is None  # so the tree is walked again, whole
 
 
 def test_walks_that_listed_other_objects_are_not_merged(tmp_path: Path) -> None:
     path = tmp_path / "many.h5"
     _many_layers(path, 20)
+    handoff = _RecordedHandoff({1})
     with h5py.File(path, "r") as h5:
-        claims = _claims_for(h5)
-        claims.take(1)
-        mine = h5tree._walk(h5.id, ("name",), claims, None)
-        theirs = [(index, name, described) for index, (name, _, described) in enumerate(_whole_walk(h5))
-                  if index // h5tree.CLAIM_RUN == 1]
+        mine = h5tree._walk(h5.id, ("name",), None, handoff)  # type: ignore[arg-type]
+        theirs = _described_by_a_helper(h5, handoff.runs)
     assert h5tree.merge_walks(mine, theirs) is not None
     renamed = [(index, name + b"x", described) for index, name, described in theirs]
     for other in (theirs[1:], theirs[:-1], renamed, []):
         assert h5tree.merge_walks(mine, other) is None
+
+
+def test_the_helper_describes_part_of_a_large_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "many.h5"
+    _many_layers(path, 200)
+
+    def objects_the_helper_described() -> int:
+        in_two = h5tree.in_two_processes
+
+        def counting(here: object, there: object) -> tuple:
+            mine, theirs = in_two(here, there)  # type: ignore[arg-type]
+            counted.append(len(theirs))
+            return mine, theirs
+
+        counted: list[int] = []
+        h5tree.in_two_processes = counting  # in the reader child only
+        with h5py.File(path, "r") as h5:
+            read_tree(h5, group_attrs=("name",))
+        return counted[0]
+
+    monkeypatch.setattr(deadline, "_spare_cpu", lambda: True)
+    assert deadline.call_with_deadline(objects_the_helper_described, str(path), 60) >= h5tree.HANDOFF_RUN
 
 
 def test_a_tree_whose_helper_failed_is_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -419,14 +458,10 @@ def test_a_tree_whose_helper_failed_is_read_whole(tmp_path: Path, monkeypatch: p
     _many_layers(path, 50)
 
     def read_with_a_failing_helper() -> StoredGroup:
-        reader, part = os.getpid(), h5tree._helper_part
-
-        def fails_in_the_helper(root: h5py.h5g.GroupID, group_attrs: tuple[str, ...], claims: h5tree._Claims,
-                                raw: h5tree.RawReader | None) -> list:
-            if os.getpid() != reader:
-                claims.take(0)  # it took a run, then failed: the reader child must not trust the runs it left
-                raise RuntimeError("the helper fails")
-            return part(root, group_attrs, claims, raw)
+        def fails_in_the_helper(root: h5py.h5g.GroupID, group_attrs: tuple[str, ...], raw: h5tree.RawReader | None,
+                                handoff: h5tree._Handoff) -> list:
+            next(handoff.runs())  # it was handed a run, then failed: the reader child must not trust what it left
+            raise RuntimeError("the helper fails")
 
         h5tree._helper_part = fails_in_the_helper  # in the reader child only
         with h5py.File(path, "r") as h5:

@@ -68,7 +68,8 @@ def _spare_cpu() -> bool:
     return cpus > 1
 
 
-def _write_all(fd: int, payload: bytes) -> None:
+def write_all(fd: int, payload: bytes) -> None:
+    """Write all of ``payload`` to the pipe or file ``fd``."""
     view = memoryview(payload)
     while view:
         view = view[os.write(fd, view):]
@@ -123,7 +124,7 @@ def _run_job(function: Callable[[], T], write_fd: int) -> None:
             payload = pickle.dumps(("error", error))
         except BaseException as error:  # the child must always answer, whatever happened
             payload = pickle.dumps(("crash", describe(error)))
-        _write_all(write_fd, payload)
+        write_all(write_fd, payload)
     finally:
         os._exit(0)
 
@@ -202,7 +203,7 @@ def _send_to_spare(function: Callable[[], T]) -> tuple[int, int] | None:
     if spare is None:
         return None
     try:
-        _write_all(spare.job_fd, pickle.dumps(function))
+        write_all(spare.job_fd, pickle.dumps(function))
         os.close(spare.job_fd)
     except Exception:  # pickling can fail in many ways (and the pipe if the child is gone): fork instead
         _end(spare)
@@ -281,7 +282,7 @@ def in_two_processes(here: Callable[[], T], there: Callable[[], R]) -> tuple[T, 
         os.close(read_fd)
         _may_fork_helper = False
         try:
-            _write_all(write_fd, pickle.dumps(there()))
+            write_all(write_fd, pickle.dumps(there()))
         finally:
             os._exit(0)
     os.close(write_fd)

@@ -7,8 +7,9 @@ when small, its content digest); only groups that carry attributes are asked for
 follows hard links only: soft and external links are never followed, and an object reachable through
 several hard links is seen once, at its first path.
 
-In a reader child with a spare CPU, a forked helper walks the tree too: the objects are described in
-runs, each run by whichever process reaches it first, and the helper's runs are merged into this one's.
+In a reader child with a spare CPU, a forked helper describes part of the objects: the child visits the tree
+and hands runs of objects to the helper whenever it has few left to describe, describing the others itself;
+the helper's descriptions are merged into the child's walk.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from __future__ import annotations
 import math
 import mmap
 import os
-from collections.abc import Callable
+import pickle
+import struct
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -25,7 +28,7 @@ import numpy as np
 
 from keras_share.read import h5util
 from keras_share.read.base import WeightArray, WeightIndex
-from keras_share.read.deadline import helper_available, in_two_processes
+from keras_share.read.deadline import helper_available, in_two_processes, write_all
 from keras_share.read.digest import ArrayDigest, buffer_digest, value_digest
 
 EAGER_DIGEST_BYTES = 1 << 20
@@ -168,84 +171,145 @@ def _describe_dataset(parent: h5py.h5g.GroupID, name: bytes, has_attrs: bool, ra
 
 Description = StoredDataset | dict[str, str] | None
 """What the walk learns of one object: a dataset's StoredDataset, the asked attributes of a group that has
-attributes, None for anything else (or for an object the other process describes)."""
-CLAIM_RUN = 16
-"""The visit's objects are described in runs this long, each by the first of the two processes to reach it."""
-MAX_CLAIMED_RUNS = 1 << 20
-"""Runs of one walk shared between the processes (16 million objects): the shared memory stays at 1 MiB at most."""
+attributes, None for anything else (or for an object the helper describes)."""
+HandedObject = tuple[int, bytes, int, bool]
+"""An object handed to the helper: its position in the visit, its path, its type, whether it has attributes."""
+HANDOFF_RUN = 16
+"""The visit's objects are handed to the helper in runs this long."""
+HANDOFF_AHEAD = 4
+"""Runs the helper may have been handed and not yet described: while it has that many, the reader child
+describes the runs it visits itself, so the helper never waits for work and both finish together."""
 
 
-class _Claims:
-    """Which runs of the visit are taken: a byte per run, in memory the reader child shares with its helper.
+class _Describer:
+    """Describes objects below ``root`` by their paths: datasets by their metadata (and digest), groups that have
+    attributes by the ``group_attrs`` among them. Consecutive objects of one group share its opened id."""
 
-    Both processes visit the same objects in the same order and each describes the runs it reaches first, so
-    the one that happens to run faster describes more and they finish together. Taking a run is not atomic:
-    two processes reaching one at the same moment may both describe it, which costs a little time, nothing else.
-    """
+    def __init__(self, root: h5py.h5g.GroupID, group_attrs: tuple[str, ...], raw: RawReader | None) -> None:
+        self._root = root
+        self._group_attrs = group_attrs
+        self._raw = raw
+        self._open_group: tuple[bytes, h5py.h5g.GroupID] = (b"", root)
 
-    def __init__(self, file_size: int) -> None:
-        # A run per CLAIM_RUN bytes is more than a file can hold (each object has a header of its own).
-        self._taken = mmap.mmap(-1, min(file_size // CLAIM_RUN + 1, MAX_CLAIMED_RUNS))
+    def _group_at(self, name: bytes) -> h5py.h5g.GroupID:
+        if self._open_group[0] != name:
+            self._open_group = (name, h5py.h5g.open(self._root, name) if name else self._root)
+        return self._open_group[1]
 
-    def take(self, run: int) -> bool:
-        """Whether this process is to describe ``run``: yes unless the other process took it first (runs past
-        MAX_CLAIMED_RUNS are described by both)."""
-        if run >= len(self._taken):
-            return True
-        if self._taken[run]:
-            return False
-        self._taken[run] = 1
-        return True
-
-
-def _walk(root: h5py.h5g.GroupID, group_attrs: tuple[str, ...], claims: _Claims | None,
-          raw: RawReader | None) -> list[tuple[bytes, int, bool, Description]]:
-    """Every object below ``root`` in ``H5Ovisit`` order as ``(path, type, described here, description)``.
-
-    Objects are described during the visit, while libhdf5 has their headers at hand: all of them without
-    ``claims``, else the runs this process takes (the others get False and None).
-    """
-    entries: list[tuple[bytes, int, bool, Description]] = []
-    taking = [True]
-    open_group: list[tuple[bytes, h5py.h5g.GroupID]] = [(b"", root)]
-
-    def group_at(name: bytes) -> h5py.h5g.GroupID:
-        if open_group[0][0] != name:
-            open_group[0] = (name, h5py.h5g.open(root, name) if name else root)
-        return open_group[0][1]
-
-    def describe(name: bytes, info: h5py.h5o.ObjInfo) -> Description:
-        if info.type == h5py.h5o.TYPE_DATASET:
+    def __call__(self, name: bytes, kind: int, has_attrs: bool) -> Description:
+        if kind == h5py.h5o.TYPE_DATASET:
             parent_name, _, own_name = name.rpartition(b"/")
             try:
-                return _describe_dataset(group_at(parent_name), own_name, info.num_attrs > 0, raw)
+                return _describe_dataset(self._group_at(parent_name), own_name, has_attrs, self._raw)
             except _ERRORS:
                 return _UNDESCRIBED
-        if info.type == h5py.h5o.TYPE_GROUP and group_attrs and info.num_attrs:
+        if kind == h5py.h5o.TYPE_GROUP and self._group_attrs and has_attrs:
             try:
-                group = group_at(name)
-                found = {attr: h5util.str_attr(group, attr) for attr in group_attrs}
+                group = self._group_at(name)
+                found = {attr: h5util.str_attr(group, attr) for attr in self._group_attrs}
                 return {attr: value for attr, value in found.items() if value is not None}
             except _ERRORS:
                 return {}
         return None
 
+
+class _Handoff:
+    """Runs of objects the reader child hands to its helper while it visits the tree (the helper visits nothing).
+
+    A pipe carries the runs; a counter in shared memory tells the child how many the helper has described.
+    Made before the helper is forked: the child then only writes (``hand``, ``stop_handing``), the helper only
+    reads (``runs``). A helper that is gone leaves the child describing everything itself.
+    """
+
+    def __init__(self) -> None:
+        self._read_fd, self._write_fd = os.pipe()
+        self._described = mmap.mmap(-1, 8)
+        self._handed = 0
+        self._open = True
+
+    def wants_more(self) -> bool:
+        """Whether the helper should get the next run: it is there and has fewer than HANDOFF_AHEAD to do."""
+        return self._open and self._handed - struct.unpack_from("q", self._described)[0] < HANDOFF_AHEAD
+
+    def start_handing(self) -> None:
+        """In the reader child, once the helper is forked: the helper then holds the only read end, so writes
+        fail once it is gone."""
+        os.close(self._read_fd)
+
+    def hand(self, run: list[HandedObject]) -> None:
+        """Send ``run`` to the helper (in the reader child)."""
+        try:
+            write_all(self._write_fd, pickle.dumps(run))
+            self._handed += 1
+        except OSError:  # the helper is gone: what it was handed is missing from its answer, and noticed there
+            self._open = False
+
+    def stop_handing(self) -> None:
+        """End of the runs (in the reader child): the helper answers once it has described what it was handed."""
+        os.close(self._write_fd)
+
+    def runs(self) -> Iterator[list[HandedObject]]:
+        """The runs handed over, each counted as described when the next is asked for (in the helper)."""
+        os.close(self._write_fd)
+        described = 0
+        with os.fdopen(self._read_fd, "rb") as stream:
+            while True:
+                try:
+                    run = pickle.load(stream)  # the reader child's own bytes, never the file's
+                except EOFError:
+                    return
+                yield run
+                described += 1
+                struct.pack_into("q", self._described, 0, described)
+
+
+def _walk(root: h5py.h5g.GroupID, group_attrs: tuple[str, ...], raw: RawReader | None,
+          handoff: _Handoff | None = None) -> list[tuple[bytes, int, bool, Description]]:
+    """Every object below ``root`` in ``H5Ovisit`` order as ``(path, type, described here, description)``.
+
+    Objects are described during the visit, while libhdf5 has their headers at hand: all of them without
+    ``handoff``, else all but the runs handed to the helper (those get False and None).
+    """
+    describe = _Describer(root, group_attrs, raw)
+    entries: list[tuple[bytes, int, bool, Description]] = []
+    run: list[HandedObject] = []
+    handing = [False]
+
     def visit(name: bytes, info: h5py.h5o.ObjInfo) -> None:
         index = len(entries)
-        if claims is not None and index % CLAIM_RUN == 0:
-            taking[0] = claims.take(index // CLAIM_RUN)
-        mine = taking[0]
-        entries.append((name, info.type, mine, describe(name, info) if mine else None))
+        if handoff is not None and index % HANDOFF_RUN == 0:
+            if run:
+                handoff.hand(run[:])
+                run.clear()
+            handing[0] = handoff.wants_more()
+        if handing[0]:
+            run.append((index, name, info.type, info.num_attrs > 0))
+            entries.append((name, info.type, False, None))
+        else:
+            entries.append((name, info.type, True, describe(name, info.type, info.num_attrs > 0)))
 
     h5py.h5o.visit(root, visit, info=True)
+    if run and handoff is not None:
+        handoff.hand(run)
     return entries
 
 
-def _helper_part(root: h5py.h5g.GroupID, group_attrs: tuple[str, ...], claims: _Claims,
-                 raw: RawReader | None) -> list[tuple[int, bytes, Description]]:
-    """What the helper sends back: the position, path and description of each object it described."""
-    entries = _walk(root, group_attrs, claims, raw)
-    return [(index, name, described) for index, (name, _, mine, described) in enumerate(entries) if mine]
+def _reader_part(root: h5py.h5g.GroupID, group_attrs: tuple[str, ...], raw: RawReader | None,
+                 handoff: _Handoff) -> list[tuple[bytes, int, bool, Description]]:
+    """The reader child's part: the visit, handing runs to the helper while it has few to do."""
+    handoff.start_handing()
+    try:
+        return _walk(root, group_attrs, raw, handoff)
+    finally:
+        handoff.stop_handing()
+
+
+def _helper_part(root: h5py.h5g.GroupID, group_attrs: tuple[str, ...], raw: RawReader | None,
+                 handoff: _Handoff) -> list[tuple[int, bytes, Description]]:
+    """The helper's part: the position, path and description of each object it was handed."""
+    describe = _Describer(root, group_attrs, raw)
+    return [(index, name, describe(name, kind, has_attrs))
+            for run in handoff.runs() for index, name, kind, has_attrs in run]
 
 
 def merge_walks(mine: list[tuple[bytes, int, bool, Description]],
@@ -272,13 +336,13 @@ def _walk_all(root: h5py.Group, group_attrs: tuple[str, ...],
     file = root.file
     raw = raw or _descriptor_reader(file)
     if file.driver in _FORK_SAFE_DRIVERS and helper_available():
-        claims = _Claims(file.id.get_filesize())
-        mine, theirs = in_two_processes(partial(_walk, root.id, group_attrs, claims, raw),
-                                        partial(_helper_part, root.id, group_attrs, claims, raw))
-        merged = merge_walks(mine, theirs) if theirs is not None else None
+        handoff = _Handoff()
+        mine, theirs = in_two_processes(partial(_reader_part, root.id, group_attrs, raw, handoff),
+                                        partial(_helper_part, root.id, group_attrs, raw, handoff))
+        merged = merge_walks(mine, theirs or [])
         if merged is not None:
             return merged
-    return [(name, kind, described) for name, kind, _, described in _walk(root.id, group_attrs, None, raw)]
+    return [(name, kind, described) for name, kind, _, described in _walk(root.id, group_attrs, raw)]
 
 
 def read_tree(root: h5py.Group, group_attrs: tuple[str, ...] = (), raw: RawReader | None = None) -> StoredGroup:
