@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import zipfile
 from pathlib import Path
 
@@ -451,6 +450,20 @@ def test_the_helper_describes_part_of_a_large_tree(tmp_path: Path, monkeypatch: 
 
     monkeypatch.setattr(deadline, "_spare_cpu", lambda: True)
     assert deadline.call_with_deadline(objects_the_helper_described, str(path), 60) >= h5tree.HANDOFF_RUN
+
+
+def test_lookups_by_path_leave_libhdf5s_metadata_cache_at_its_initial_size(tmp_path: Path) -> None:
+    path = tmp_path / "many.h5"
+    _many_layers(path, 2000)  # enough lookups for libhdf5 to grow an adaptive cache fourfold
+    objects: list[tuple[bytes, int, bool]] = []
+    with h5py.File(path, "r") as h5:
+        initial = h5.id.get_mdc_size()[0]
+        h5tree._keep_metadata_cache_small(h5.id)
+        h5py.h5o.visit(h5.id, lambda name, info: objects.append((name, info.type, info.num_attrs > 0)), info=True)
+        describe = h5tree._Describer(h5.id, ("name",), None)
+        for name, kind, has_attrs in objects:  # as the helper does, away from the visit
+            describe(name, kind, has_attrs)
+        assert h5.id.get_mdc_size()[0] == initial
 
 
 def test_a_tree_whose_helper_failed_is_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -328,6 +328,18 @@ def merge_walks(mine: list[tuple[bytes, int, bool, Description]],
     return merged
 
 
+def _keep_metadata_cache_small(file: h5py.h5f.FileID) -> None:
+    """Keep libhdf5's metadata cache at its initial size (2 MiB): left adaptive, it grows to 28 MiB of entries
+    (140 MB of memory at 10,000 layers) while the helper opens the objects it was handed by their paths, at
+    the same hit rate (0.78)."""
+    try:
+        config = file.get_mdc_config()
+        config.incr_mode = config.flash_incr_mode = 0  # H5C_incr__off, H5C_flash_incr__off
+        file.set_mdc_config(config)
+    except _ERRORS:  # a cache that grows costs memory, nothing else
+        pass
+
+
 def _walk_all(root: h5py.Group, group_attrs: tuple[str, ...],
               raw: RawReader | None) -> list[tuple[bytes, int, Description]]:
     """Every object with its description: where a helper may run, part of them described by it (when libhdf5
@@ -336,6 +348,7 @@ def _walk_all(root: h5py.Group, group_attrs: tuple[str, ...],
     file = root.file
     raw = raw or _descriptor_reader(file)
     if file.driver in _FORK_SAFE_DRIVERS and helper_available():
+        _keep_metadata_cache_small(file.id)
         handoff = _Handoff()
         mine, theirs = in_two_processes(partial(_reader_part, root.id, group_attrs, raw, handoff),
                                         partial(_helper_part, root.id, group_attrs, raw, handoff))
