@@ -99,6 +99,8 @@ class VarsLayoutReader:
             entries = entries[1:]
         counters: dict[str, int] = {}
         claimed: set[str] = set()
+        layers_path = _join(path, "layers")
+        layers_group = self._root.group(layers_path)
         for child in entries:
             child_key = key + (configs.entry_name(child),)
             identity = (configs.class_name(child), configs.entry_name(child))
@@ -113,37 +115,20 @@ class VarsLayoutReader:
                 self._alias(seen[identity], child_key)
                 continue
             seen[identity] = child_key
-            group_path = self._find_group(path, group_name, configs.entry_name(child), claimed)
-            group = self._root.group(group_path) if group_path is not None else None
-            if group_path is None or group is None:
+            found = None if layers_group is None else _find_group(layers_group, group_name, configs.entry_name(child), claimed)
+            if found is None:
                 if not configs.is_input_layer(child):
                     self.index.missing.append(child_key)
                 continue
-            claimed.add(group_path)
+            name, group = found
+            claimed.add(name)
+            group_path = f"{layers_path}/{name}"
             self._consumed.add(group_path)
             is_model = configs.layer_entries(child) is not None
             skip = ("layers",) if is_model else ()
             self.index.by_layer[child_key] = self._arrays(group, group_path, child, "", skip=skip)
             if is_model:
                 self._walk_model(child, group_path, child_key, seen)
-
-    def _find_group(self, parent: str, group_name: str | None, layer_name: str, claimed: set[str]) -> str | None:
-        """The group of a layer: by the naming rules, confirmed or overridden by ``name`` attributes."""
-        layers_path = _join(parent, "layers")
-        layers_group = self._root.group(layers_path)
-        if layers_group is None:
-            return None
-        if group_name is not None:
-            group = layers_group.members.get(group_name)
-            if isinstance(group, StoredGroup):
-                recorded = _recorded_name(group)
-                if recorded is None or recorded == layer_name:
-                    return _join(layers_path, group_name)
-        for name, group in layers_group.groups():
-            path = _join(layers_path, name)
-            if path not in claimed and _recorded_name(group) == layer_name:
-                return path
-        return None
 
     def _arrays(
         self, group: StoredGroup, path: str, entry: dict[str, Any], label: str, skip: tuple[str, ...]
@@ -190,6 +175,22 @@ class VarsLayoutReader:
                     self.index.unattached[path or "/"] = arrays
             elif name != "vars":
                 self._collect_unattached(sub, sub_path)
+
+
+def _find_group(layers_group: StoredGroup, group_name: str | None, layer_name: str,
+                claimed: set[str]) -> tuple[str, StoredGroup] | None:
+    """The group of a layer in its model's ``layers`` group: by the naming rules, confirmed or overridden by
+    ``name`` attributes; None when there is none (``claimed``: the groups other layers of the model took)."""
+    if group_name is not None:
+        group = layers_group.members.get(group_name)
+        if isinstance(group, StoredGroup):
+            recorded = _recorded_name(group)
+            if recorded is None or recorded == layer_name:
+                return group_name, group
+    for name, group in layers_group.groups():
+        if name not in claimed and _recorded_name(group) == layer_name:
+            return name, group
+    return None
 
 
 def _recorded_name(group: StoredGroup) -> str | None:
