@@ -120,10 +120,10 @@ def _init_worker() -> None:
     """Set up a pool worker: deep configs unpickle, each file's reader child inherits the imported readers,
     and readers leave the other CPUs to the other workers."""
     from keras_share.read.deadline import allow_deep_pickles, without_helpers
-    from keras_share.read.detect import import_readers
+    from keras_share.read.detect import prepare_reader_process
 
     allow_deep_pickles()
-    import_readers()
+    prepare_reader_process()
     without_helpers()
 
 

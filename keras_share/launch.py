@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 
 
-def _import_readers() -> None:
-    from keras_share.read.detect import import_readers
+def _prepare_reader() -> None:
+    from keras_share.read.detect import prepare_reader_process
 
-    import_readers()
+    prepare_reader_process()
 
 
 def start_reading(args: list[str]) -> None:
@@ -17,7 +17,7 @@ def start_reading(args: list[str]) -> None:
     if args[:1] == ["inspect"] and "--live" not in args:
         from keras_share.read.deadline import start_spare_reader
 
-        start_spare_reader(_import_readers)
+        start_spare_reader(_prepare_reader)
 
 
 def main() -> None:

@@ -235,3 +235,20 @@ def test_a_spare_still_warming_up_does_not_hold_the_command_output_open(tmp_path
         assert proc.stdout == "report\n"
     finally:
         os.kill(spare, 9)
+
+
+def _printed_by(code: str) -> list[str]:
+    """What ``code`` prints, run by a new interpreter whose environment does not limit numpy's threads."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={key: value for key, value in os.environ.items() if key != "OPENBLAS_NUM_THREADS"})
+    return done.stdout.split()
+
+
+def test_a_process_that_only_reads_runs_numpy_on_one_thread() -> None:
+    code = "from keras_share.read.detect import prepare_reader_process; prepare_reader_process(); import os; "
+    assert _printed_by(code + "print(len(os.listdir('/proc/self/task')))") == ["1"]
+
+
+def test_the_api_leaves_numpys_threads_to_the_user() -> None:
+    code = "from keras_share.read.detect import import_readers; import_readers(); import os; "
+    assert _printed_by(code + "print(os.environ.get('OPENBLAS_NUM_THREADS'))") == ["None"]
