@@ -238,6 +238,15 @@ def folder_with_bad_config(tmp: Path) -> Path:
     return folder
 
 
+def folder_with_bad_weights(tmp: Path) -> Path:
+    folder = tmp / "unzipped_weights"
+    folder.mkdir()
+    with zipfile.ZipFile(GOOD_KERAS) as archive:
+        (folder / "config.json").write_bytes(archive.read("config.json"))
+    (folder / "model.weights.h5").write_bytes(b"not an hdf5 file at all" * 10)
+    return folder
+
+
 # (builder, a pattern the error message must match)
 BAD_INPUTS: list[tuple[Callable[[Path], Path], str]] = [
     (empty_keras, r"empty"),
@@ -274,6 +283,7 @@ BAD_INPUTS: list[tuple[Callable[[Path], Path], str]] = [
     (savedmodel_truncated_metadata, r"keras_metadata\.pb"),
     (savedmodel_without_metadata, r"keras_metadata\.pb"),
     (folder_with_bad_config, r"config\.json is not valid JSON"),
+    (folder_with_bad_weights, r"model\.weights\.h5 is not a readable HDF5 file"),
 ]
 IDS = [builder.__name__ for builder, _ in BAD_INPUTS]
 

@@ -13,11 +13,12 @@ from h5_files import virtual_layout
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from keras_share.read import deadline, h5tree, h5util, keras_archive
+from keras_share.read import deadline, h5tree, h5util, keras_weights
 from keras_share.read.arrays import array_digests
 from keras_share.read.detect import read_model
 from keras_share.read.digest import buffer_digest, dataset_digest, value_digest
-from keras_share.read.h5tree import StoredDataset, StoredGroup, read_tree
+from keras_share.read.h5tree import read_tree
+from keras_share.read.stored import StoredDataset, StoredGroup
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_models"
 KERAS_SAMPLES = sorted(SAMPLES.glob("*.keras"))
@@ -199,7 +200,7 @@ def test_arrays_hashed_from_the_file_bytes_match_library_reads_from_a_path_a_mem
         expected = {name: dataset_digest(h5[name]) for name in h5}
         from_path = read_tree(h5)
     with h5py.File(h5py.h5f.open_file_image(image)) as h5:
-        from_image = read_tree(h5, raw=keras_archive._image_reader(image))
+        from_image = read_tree(h5, raw=keras_weights._image_reader(image))
     with h5py.File(io.BytesIO(image), "r") as h5:
         from_stream = read_tree(h5)
     assert {name: member.digest for name, member in from_path.members.items()} == expected
@@ -219,7 +220,7 @@ def test_a_file_on_disk_has_its_bytes_read_through_the_descriptor_libhdf5_reads_
 def _archive_with_weights(path: Path, weights: bytes, compression: int) -> None:
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("config.json", "{}")
-        archive.writestr(keras_archive.WEIGHTS_MEMBER, weights, compress_type=compression)
+        archive.writestr(keras_weights.WEIGHTS_MEMBER, weights, compress_type=compression)
         archive.writestr("after.bin", b"\x07" * 64)
 
 
@@ -235,9 +236,9 @@ def test_the_weights_member_bytes_are_read_from_the_archive_up_to_the_member_end
     path = tmp_path / "model.keras"
     _archive_with_weights(path, weights.read_bytes(), compression)
     if not in_memory:
-        monkeypatch.setattr(keras_archive, "IN_MEMORY_WEIGHTS_BYTES", 0)
+        monkeypatch.setattr(keras_weights, "IN_MEMORY_WEIGHTS_BYTES", 0)
     size = weights.stat().st_size
-    with zipfile.ZipFile(path) as archive, keras_archive.open_weights_h5(archive, path) as (h5, raw):
+    with zipfile.ZipFile(path) as archive, keras_weights.open_weights_h5(archive, path) as (h5, raw):
         assert h5["x"][()].tolist() == [0, 1, 2, 3]
         if compression == zipfile.ZIP_DEFLATED and not in_memory:
             assert raw is None  # streamed through zipfile: no bytes at hand
@@ -255,7 +256,7 @@ def test_arrays_above_the_eager_limit_are_left_to_on_demand_hashing(monkeypatch:
 @pytest.mark.parametrize("path", KERAS_SAMPLES, ids=lambda path: path.name)
 def test_weights_read_from_memory_and_in_place_are_the_same(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from_memory = read_model(path)
-    monkeypatch.setattr(keras_archive, "IN_MEMORY_WEIGHTS_BYTES", 0)
+    monkeypatch.setattr(keras_weights, "IN_MEMORY_WEIGHTS_BYTES", 0)
     assert read_model(path) == from_memory
 
 

@@ -252,3 +252,21 @@ def test_a_process_that_only_reads_runs_numpy_on_one_thread() -> None:
 def test_the_api_leaves_numpys_threads_to_the_user() -> None:
     code = "from keras_share.read.detect import import_readers; import_readers(); import os; "
     assert _printed_by(code + "print(os.environ.get('OPENBLAS_NUM_THREADS'))") == ["None"]
+
+
+def test_a_cancelled_read_ends_its_reader_child() -> None:
+    pending = deadline.start_with_deadline(partial(_in_reader(time.sleep), 60), "model", 120)
+    assert pending._child is not None
+    pid = pending._child[0]
+    pending.cancel()
+    assert _gone(pid, seconds=5)
+
+
+def _unreadable() -> NoReturn:
+    raise ReadError("model", "damaged")
+
+
+def test_a_read_done_in_this_process_raises_its_error_when_waited_for() -> None:
+    pending = deadline.start_with_deadline(_unreadable, "model", None)
+    with pytest.raises(ReadError, match="damaged"):
+        pending.wait()

@@ -173,3 +173,15 @@ def test_repeated_api_calls_import_h5py_once() -> None:
     proc = _run(["-X", "importtime", "-c", code])
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert _h5py_imports(proc.stderr) == 1
+
+
+def test_the_process_reading_a_keras_archive_never_imports_h5py_or_numpy() -> None:
+    """Its reader child reads the weights; the configs are read, and matched to the weights, in this process."""
+    code = textwrap.dedent(f"""
+        import sys
+        from keras_share.read.detect import read_model
+        model = read_model({str(SAMPLES / "shared_dense.keras")!r})
+        print(bool(model.weights.by_layer), sorted(name for name in ("h5py", "numpy") if name in sys.modules))
+    """)
+    proc = _run(["-c", code])
+    assert proc.stdout.split() == ["True", "[]"], proc.stderr[-2000:]

@@ -6,7 +6,8 @@ from collections.abc import Iterable
 
 from keras_share.analysis.report import ModelReport
 from keras_share.lint import base_report, lint_report
-from keras_share.read.digest import ArrayDigest, value_digest
+from keras_share.read.base import ArrayDigest
+from keras_share.read.digest import value_digest
 from keras_share.rules import RuleContext, run_rules, select_rules
 from keras_share.settings import LintSettings
 

@@ -10,16 +10,16 @@ from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
 
-from keras_share.read.base import WEIGHTS_MEMBER, ModelFile, WeightArray
+from keras_share.read.base import WEIGHTS_MEMBER, ArrayDigest, ModelFile, WeightArray
 from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS, call_with_deadline
-from keras_share.read.digest import ArrayDigest, dataset_digest
 
 
 def _digests(model_file: ModelFile, locations: list[str]) -> dict[str, ArrayDigest]:
     import h5py
 
     from keras_share.read import h5util
-    from keras_share.read.keras_archive import open_weights_h5
+    from keras_share.read.digest import dataset_digest
+    from keras_share.read.keras_weights import open_weights_h5
 
     path = Path(model_file.path)
     results: dict[str, ArrayDigest] = {}

@@ -5,12 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from keras_share.read.digest import ArrayDigest
-
 CONFIG_MEMBER = "config.json"
 METADATA_MEMBER = "metadata.json"
 WEIGHTS_MEMBER = "model.weights.h5"
 """The members of a ``.keras`` archive (and files of its unzipped folder form)."""
+
+
+@dataclass(frozen=True)
+class ArrayDigest:
+    """A content hash of one array (dtype, shape and bytes), and whether every element has the same value."""
+
+    sha256: str
+    constant: bool
+
 
 LayerKey = tuple[str, ...]
 """A layer's position in the config: names from the top model down (the top model left out)."""

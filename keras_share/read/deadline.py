@@ -18,7 +18,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from typing import NamedTuple, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from keras_share.errors import ReadError, describe
 
@@ -218,49 +218,89 @@ def _kill_group(leader: int) -> None:
         pass
 
 
-def call_with_deadline(function: Callable[[], T], path: str, seconds: float | None) -> T:
-    """``function()`` run in a child process, or a ReadError naming ``path`` after ``seconds``.
+class Pending(Generic[T]):
+    """A function started by ``start_with_deadline``: ``wait`` for its value, or ``cancel`` it."""
+
+    def __init__(self, path: str, seconds: float | None, child: tuple[int, int] | None = None,
+                 outcome: tuple[str, object] | None = None) -> None:
+        self._path, self._seconds = path, seconds
+        self._child = child  # (pid, answer pipe) of the reader child running it
+        self._outcome = outcome  # its (status, value) when it ran in this process
+        self._deadline = time.monotonic() + seconds if seconds is not None else None
+
+    def wait(self) -> T:
+        """The function's value, or the ReadError it raised; a ReadError naming the path after the deadline."""
+        if self._outcome is None:
+            self._outcome = self._answer()
+        status, value = self._outcome
+        if status == "error":
+            raise value  # type: ignore[misc]
+        if status == "crash":
+            raise ReadError(self._path, f"unexpected failure while reading ({value})")
+        return value  # type: ignore[return-value]
+
+    def cancel(self) -> None:
+        """End the reader child (and its helper) without waiting for its answer."""
+        if self._child is not None:
+            pid, read_fd = self._child
+            self._child = None
+            os.close(read_fd)
+            _kill_group(pid)
+            os.waitpid(pid, 0)
+
+    def _answer(self) -> tuple[str, object]:
+        assert self._child is not None and self._deadline is not None
+        pid, read_fd = self._child
+        self._child = None
+        chunks: list[bytes] = []
+        answered = False
+        try:
+            while True:
+                remaining = self._deadline - time.monotonic()
+                ready = select.select([read_fd], [], [], max(remaining, 0))[0] if remaining > 0 else []
+                if not ready:
+                    raise ReadError(self._path, f"reading took longer than {self._seconds:g} s; "
+                                    "the file structure is probably damaged")
+                data = os.read(read_fd, 1 << 20)
+                if not data:
+                    break
+                chunks.append(data)
+            answered = bool(chunks)
+        finally:
+            os.close(read_fd)
+            if not answered:  # timed out, interrupted or died: a helper of the child may still run
+                _kill_group(pid)
+            os.waitpid(pid, 0)
+        if not chunks:
+            raise ReadError(self._path, "the reader process died without an answer (damaged file?)")
+        allow_deep_pickles()
+        return pickle.loads(b"".join(chunks))
+
+
+def start_with_deadline(function: Callable[[], T], path: str, seconds: float | None) -> Pending[T]:
+    """Start ``function()`` in a child process that is given ``seconds`` (then a ReadError naming ``path``).
 
     The spare reader child runs it when there is one (``function`` must then pickle; anything else gets
-    a new child). With ``seconds`` None, or where ``fork`` does not exist, it runs in this process.
+    a new child). With ``seconds`` None, or where ``fork`` does not exist, it runs in this process, now.
     """
     if seconds is None or not hasattr(os, "fork"):
-        return function()
+        try:
+            return Pending(path, seconds, outcome=("ok", function()))
+        except ReadError as error:
+            return Pending(path, seconds, outcome=("error", error))
     started = _send_to_spare(function)
     if started is None:
         pid, write_fd = _fork_reader()
         if pid == 0:
             _run_job(function, write_fd)
         started = pid, write_fd
-    pid, read_fd = started
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + seconds
-    answered = False
-    try:
-        while True:
-            remaining = deadline - time.monotonic()
-            ready = select.select([read_fd], [], [], max(remaining, 0))[0] if remaining > 0 else []
-            if not ready:
-                raise ReadError(path, f"reading took longer than {seconds:g} s; the file structure is probably damaged")
-            data = os.read(read_fd, 1 << 20)
-            if not data:
-                break
-            chunks.append(data)
-        answered = bool(chunks)
-    finally:
-        os.close(read_fd)
-        if not answered:  # timed out, interrupted or died: a helper of the child may still run
-            _kill_group(pid)
-        os.waitpid(pid, 0)
-    if not chunks:
-        raise ReadError(path, "the reader process died without an answer (damaged file?)")
-    allow_deep_pickles()
-    status, value = pickle.loads(b"".join(chunks))
-    if status == "error":
-        raise value
-    if status == "crash":
-        raise ReadError(path, f"unexpected failure while reading ({value})")
-    return value
+    return Pending(path, seconds, child=started)
+
+
+def call_with_deadline(function: Callable[[], T], path: str, seconds: float | None) -> T:
+    """``function()`` run in a child process, or a ReadError naming ``path`` after ``seconds``
+    (``start_with_deadline``, then ``wait``)."""
+    return start_with_deadline(function, path, seconds).wait()
 
 
 def helper_available() -> bool:

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from keras_share.errors import ReadError
 from keras_share.read.base import CONFIG_MEMBER, ModelFile
-from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS, call_with_deadline
+from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS, call_with_deadline, start_with_deadline
 from keras_share.read.saved_model import METADATA_FILE
+from keras_share.read.stored import StoredGroup
 
 ZIP_MAGIC = b"PK\x03\x04"
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -41,14 +42,49 @@ def _has_hdf5_signature(path: Path) -> bool:
 def read_model(path: str | os.PathLike[str], timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> ModelFile:
     """Read any supported model file or folder; raise ReadError with a one-line reason otherwise.
 
-    The reading runs in a child process killed after ``timeout`` seconds (None: in this process).
+    What needs libhdf5 is read in a child process killed after ``timeout`` seconds (None: in this process).
+    A ``.keras`` archive's or folder's configs are read here meanwhile, and the child's tree matched to them.
     """
-    return call_with_deadline(partial(_read_model, path), str(path), timeout)
+    target = _model_path(Path(path))
+    form = _keras_form(target)
+    if form is None:
+        return call_with_deadline(partial(_read_model, path), str(path), timeout)
+    from keras_share.read import keras_archive
+
+    weights = start_with_deadline(partial(_read_keras_weights, form, target), str(path), timeout)
+    try:
+        configs = keras_archive.read_archive_configs(target) if form == "keras" else keras_archive.read_folder_configs(target)
+    except ReadError:
+        weights.cancel()
+        raise
+    return keras_archive.complete(configs, weights.wait())
+
+
+def _model_path(target: Path) -> Path:
+    """The path to read: a SavedModel's folder for its ``keras_metadata.pb``."""
+    return target.parent if target.name == METADATA_FILE and target.is_file() else target
+
+
+def _keras_form(target: Path) -> str | None:
+    """``keras`` for a zip archive, ``keras-dir`` for a folder holding config.json, None for anything else."""
+    if target.is_dir():
+        return "keras-dir" if (target / CONFIG_MEMBER).is_file() else None
+    try:
+        with open(target, "rb") as stream:
+            return "keras" if stream.read(len(ZIP_MAGIC)) == ZIP_MAGIC else None
+    except OSError:  # the reader child says why
+        return None
+
+
+def _read_keras_weights(form: str, target: Path) -> StoredGroup | None:
+    from keras_share.read.keras_weights import read_archive_weights, read_folder_weights
+
+    return read_archive_weights(target) if form == "keras" else read_folder_weights(target)
 
 
 def import_readers() -> None:
     """Import every format reader (h5py and numpy with them)."""
-    for reader in ("keras_archive", "legacy_h5", "saved_model"):
+    for reader in ("keras_weights", "legacy_h5", "saved_model"):
         importlib.import_module(f"keras_share.read.{reader}")
 
 
@@ -62,16 +98,11 @@ def prepare_reader_process() -> None:
 
 
 def _read_model(path: str | os.PathLike[str]) -> ModelFile:
-    from keras_share.read.keras_archive import read_archive, read_directory
     from keras_share.read.legacy_h5 import read_h5
     from keras_share.read.saved_model import read_saved_model
 
-    target = Path(path)
-    if target.name == METADATA_FILE and target.is_file():
-        target = target.parent
+    target = _model_path(Path(path))
     if target.is_dir():
-        if (target / CONFIG_MEMBER).is_file():
-            return read_directory(target)
         if (target / METADATA_FILE).is_file() or (target / "saved_model.pb").is_file():
             return read_saved_model(target)
         raise ReadError(str(path), "folder without config.json or keras_metadata.pb: not a saved model")
@@ -82,8 +113,6 @@ def _read_model(path: str | os.PathLike[str]) -> ModelFile:
             head = stream.read(8)
         if not head:
             raise ReadError(str(path), "empty file")
-        if head.startswith(ZIP_MAGIC):
-            return read_archive(target)
         if _has_hdf5_signature(target):
             return read_h5(target)
     except OSError as error:

@@ -1,21 +1,18 @@
-"""Content digests of arrays: the same digest for a stored dataset, read in chunks, and an in-memory array."""
+"""Content digests of arrays: the same digest for a stored dataset, read in chunks, and an in-memory array.
+
+Imported where arrays are hashed (the reader child, live mode): loading hashlib loads OpenSSL's library (4 ms),
+which the process that renders a report does without.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from typing import Any
+
+from keras_share.read.base import ArrayDigest
 
 CHUNK_ELEMENTS = 1 << 20
 """Elements read at a time along the first axis: memory stays bounded whatever the array size."""
-
-
-@dataclass(frozen=True)
-class ArrayDigest:
-    """A content hash of one array (dtype, shape and bytes), and whether every element has the same value."""
-
-    sha256: str
-    constant: bool
 
 
 def value_digest(value: object) -> ArrayDigest:

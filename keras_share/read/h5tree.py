@@ -20,68 +20,20 @@ import os
 import pickle
 import struct
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from functools import partial
 
 import h5py
 import numpy as np
 
 from keras_share.read import h5util
-from keras_share.read.base import WeightArray, WeightIndex
+from keras_share.read.base import ArrayDigest
 from keras_share.read.deadline import helper_available, in_two_processes, write_all
-from keras_share.read.digest import ArrayDigest, buffer_digest, value_digest
+from keras_share.read.digest import buffer_digest, value_digest
+from keras_share.read.stored import StoredDataset, StoredGroup
 
 EAGER_DIGEST_BYTES = 1 << 20
 """Datasets up to this size are hashed while they are open; larger ones only when a rule asks."""
 _HASHED_KINDS = frozenset("biufc")
-
-
-@dataclass(frozen=True)
-class StoredDataset:
-    """A dataset's metadata, and its digest when it was small enough to hash on the way.
-
-    ``shape`` is None for a dataset that cannot be described without reading outside the file (a
-    virtual dataset) or whose metadata is damaged.
-    """
-
-    shape: tuple[int, ...] | None
-    dtype: str
-    digest: ArrayDigest | None = None
-
-    def weight(self, name: str, location: str, index: WeightIndex) -> WeightArray | None:
-        """This dataset as the weight array ``name`` at ``location``, its digest kept in ``index``'s digests;
-        None when it could not be described."""
-        if self.shape is None:
-            return None
-        if self.digest is not None:
-            index.digests[location] = self.digest
-        return WeightArray(name, self.shape, self.dtype, location)
-
-
-@dataclass
-class StoredGroup:
-    """A group: its members in the order HDF5 lists them, and the string attributes asked for."""
-
-    members: dict[str, StoredGroup | StoredDataset] = field(default_factory=dict)
-    attrs: dict[str, str] = field(default_factory=dict)
-
-    def groups(self) -> list[tuple[str, StoredGroup]]:
-        """Member groups, in order."""
-        return [(name, member) for name, member in self.members.items() if isinstance(member, StoredGroup)]
-
-    def datasets(self) -> list[tuple[str, StoredDataset]]:
-        """Member datasets, in order."""
-        return [(name, member) for name, member in self.members.items() if isinstance(member, StoredDataset)]
-
-    def group(self, path: str) -> StoredGroup | None:
-        """The group at ``a/b/c`` below this one, or None."""
-        current: StoredGroup | StoredDataset | None = self
-        for part in path.split("/"):
-            if part and isinstance(current, StoredGroup):
-                current = current.members.get(part)
-            elif part:
-                return None
-        return current if isinstance(current, StoredGroup) else None
 
 
 _UNDESCRIBED = StoredDataset(None, "")

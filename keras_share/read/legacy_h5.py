@@ -18,8 +18,9 @@ from keras_share import configs
 from keras_share.errors import ReadError, describe
 from keras_share.read import h5util
 from keras_share.read.base import LayerKey, ModelFile, WeightArray, WeightIndex
-from keras_share.read.h5tree import StoredDataset, StoredGroup, read_tree
-from keras_share.read.vars_layout import VarsLayoutReader
+from keras_share.read.h5tree import read_tree
+from keras_share.read.stored import StoredDataset, StoredGroup
+from keras_share.read.vars_layout import GROUP_ATTRS, VarsLayoutReader
 
 _MAX_CONFIG_CHARS = 64 * 1024 * 1024
 
@@ -193,7 +194,7 @@ def _read_open_h5(h5: h5py.File, path: str) -> ModelFile:
         model.notes.append("weights-only file (save_weights): it has no architecture, so no graph and no sharing")
         return model
     if h5util.child(h5, "vars") is not None or h5util.child(h5, "layers") is not None:
-        model = ModelFile(path, "weights-h5", version, None, VarsLayoutReader(h5, "", 3).read(None))
+        model = ModelFile(path, "weights-h5", version, None, VarsLayoutReader(read_tree(h5, GROUP_ATTRS), "", 3).read(None))
         model.notes.append("Keras 3 weights-only file: it has no architecture, so no graph and no sharing")
         return model
     raise ReadError(path, "HDF5 file without model_config, layer_names or vars groups: not a Keras model")

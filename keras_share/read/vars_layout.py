@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import h5py
-
 from keras_share import configs
 from keras_share.read.base import LayerKey, WeightArray, WeightIndex
-from keras_share.read.h5tree import RawReader, StoredDataset, StoredGroup, read_tree
+from keras_share.read.stored import StoredDataset, StoredGroup
+
+GROUP_ATTRS = ("name",)
+"""The group attributes the layout is matched with: Keras 3.6+ records a layer's name on its ``vars`` group."""
 
 _TRAINING_STATE_GROUPS = ("optimizer", "metrics")
 
@@ -68,9 +69,9 @@ def _join(*parts: str) -> str:
 class VarsLayoutReader:
     """Attach the arrays of a ``vars``-layout HDF5 tree to the layers of a model config."""
 
-    def __init__(self, root: h5py.Group, location_prefix: str, keras_generation: int, raw: RawReader | None = None) -> None:
-        """``raw``: how to read the bytes of ``root``'s file without libhdf5, when h5py does not read it from disk."""
-        self._root = read_tree(root, group_attrs=("name",), raw=raw)
+    def __init__(self, tree: StoredGroup, location_prefix: str, keras_generation: int) -> None:
+        """``tree``: the weights file read with ``read_tree(..., group_attrs=GROUP_ATTRS)``."""
+        self._root = tree
         self._prefix = location_prefix
         self._generation = keras_generation
         self._consumed: set[str] = set()

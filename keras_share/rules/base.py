@@ -8,8 +8,7 @@ from typing import ClassVar
 
 from keras_share.analysis.report import Finding, LayerReport, ModelReport
 from keras_share.read.arrays import array_digests
-from keras_share.read.base import WeightArray
-from keras_share.read.digest import ArrayDigest
+from keras_share.read.base import ArrayDigest, WeightArray
 
 SEVERITIES = ("info", "warning", "error")
 """In increasing order."""

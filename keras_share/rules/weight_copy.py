@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 from keras_share.analysis.report import Finding, LayerReport, ModelReport
-from keras_share.read.digest import ArrayDigest
+from keras_share.read.base import ArrayDigest
 from keras_share.rules.base import Rule, RuleContext
 from keras_share.rules.cross_model_sharing import placements
 

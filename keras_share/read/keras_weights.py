@@ -1,0 +1,155 @@
+"""The weights of ``.keras`` archives and folders: ``model.weights.h5`` read with h5py, in the reader child.
+
+Only the HDF5 tree is read here; the configs are read, and the tree matched to them, by ``keras_archive``
+in the process that asked (which never imports h5py).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import zipfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import h5py
+
+from keras_share.errors import ReadError, describe
+from keras_share.read.base import WEIGHTS_MEMBER
+from keras_share.read.h5tree import RawReader, read_tree
+from keras_share.read.keras_archive import ZIP_ERRORS
+from keras_share.read.stored import StoredGroup
+from keras_share.read.vars_layout import GROUP_ATTRS
+
+MAX_COMPRESSED_WEIGHTS_BYTES = 1024 * 1024 * 1024
+"""Largest compressed model.weights.h5 accepted: h5py seeks, and each backward seek re-inflates."""
+IN_MEMORY_WEIGHTS_BYTES = 32 * 1024 * 1024
+"""model.weights.h5 up to this size is read into memory at once (briefly twice: libhdf5 copies it; a compressed
+member's image is kept to hash small arrays from); larger ones are read in place, keeping memory flat whatever
+the weights weigh."""
+_HDF5_ERRORS = (OSError, ValueError, RuntimeError, KeyError, TypeError)
+
+
+class _StoredMember(io.RawIOBase):
+    """A seekable view of an uncompressed zip member, read straight from the archive file.
+
+    ``ZipFile.open`` streams rewind to the member's start on every backward seek, and h5py seeks
+    backwards all the time: this makes reading a large ``model.weights.h5`` linear instead of quadratic.
+    """
+
+    def __init__(self, path: Path, start: int, size: int) -> None:
+        super().__init__()
+        self._file = open(path, "rb")  # noqa: SIM115 - closed with this object
+        self._start, self._size, self._position = start, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        origin = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = max(0, origin + offset)
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        count = max(0, min(len(buffer), self._size - self._position))
+        if count == 0:
+            return 0
+        self._file.seek(self._start + self._position)
+        read = self._file.readinto(memoryview(buffer)[:count]) or 0
+        self._position += read
+        return read
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        """The member's bytes at ``offset`` (fewer at its end), without moving the stream's position."""
+        size = max(0, min(size, self._size - offset))
+        return os.pread(self._file.fileno(), size, self._start + offset) if size else b""
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+@contextmanager
+def open_weights_h5(archive: zipfile.ZipFile, path: Path) -> Iterator[tuple[h5py.File, RawReader | None]]:
+    """``model.weights.h5`` opened with h5py, and how to read its bytes without libhdf5 (None: no way to).
+
+    It is opened from memory when small (libhdf5 then reads without calling back into Python), in place
+    when stored uncompressed (as Keras writes it), streamed otherwise. Its bytes are read from the archive
+    file when the member is stored uncompressed, else from the memory image.
+    """
+    info = archive.getinfo(WEIGHTS_MEMBER)
+    with ExitStack() as stack:
+        start = _stored_member_start(path, info)
+        member = stack.enter_context(_StoredMember(path, start, info.file_size)) if start is not None else None
+        if info.file_size <= IN_MEMORY_WEIGHTS_BYTES:
+            image = archive.read(WEIGHTS_MEMBER)  # never more than the file_size just checked
+            h5 = stack.enter_context(h5py.File(h5py.h5f.open_file_image(image)))  # libhdf5 keeps its own copy
+            raw = member.read_at if member is not None else _image_reader(image)
+            del image
+        elif member is not None:
+            h5, raw = stack.enter_context(h5py.File(member, "r")), member.read_at
+        else:
+            h5, raw = stack.enter_context(h5py.File(stack.enter_context(archive.open(WEIGHTS_MEMBER)), "r")), None
+        yield h5, raw
+
+
+def _image_reader(image: bytes) -> RawReader:
+    view = memoryview(image)
+    return lambda offset, size: view[offset:offset + size]
+
+
+def _stored_member_start(path: Path, info: zipfile.ZipInfo) -> int | None:
+    """Where an uncompressed, unencrypted zip member's bytes start in the archive file; None for others."""
+    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+        return None
+    with open(path, "rb") as stream:
+        stream.seek(info.header_offset)
+        header = stream.read(30)
+    if len(header) != 30 or header[:4] != b"PK\x03\x04":
+        return None
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    return info.header_offset + 30 + name_length + extra_length
+
+
+def read_archive_weights(path: Path) -> StoredGroup | None:
+    """The HDF5 tree of a ``.keras`` zip's ``model.weights.h5``; None when the archive has none."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except ZIP_ERRORS as error:
+        raise ReadError(str(path), f"not a readable zip archive ({describe(error)})") from None
+    with archive:
+        try:
+            if WEIGHTS_MEMBER not in archive.namelist():
+                return None
+            info = archive.getinfo(WEIGHTS_MEMBER)
+            if info.compress_type != zipfile.ZIP_STORED and info.file_size > MAX_COMPRESSED_WEIGHTS_BYTES:
+                raise ReadError(str(path), f"{WEIGHTS_MEMBER} is compressed and over 1 GiB uncompressed; Keras stores it "
+                                "uncompressed, and seeking inside a compressed member this large is refused")
+            try:
+                with open_weights_h5(archive, path) as (h5, raw):
+                    return read_tree(h5, GROUP_ATTRS, raw)
+            except _HDF5_ERRORS as error:
+                raise ReadError(str(path), f"{WEIGHTS_MEMBER} is not a readable HDF5 file ({describe(error)})") from None
+        except ZIP_ERRORS as error:
+            raise ReadError(str(path), f"corrupt zip member ({describe(error)})") from None
+
+
+def read_folder_weights(path: Path) -> StoredGroup | None:
+    """The HDF5 tree of an unzipped ``.keras`` folder's ``model.weights.h5``; None when it has none."""
+    weights = path / WEIGHTS_MEMBER
+    if not weights.is_file():
+        return None
+    try:
+        with h5py.File(weights, "r") as h5:
+            return read_tree(h5, GROUP_ATTRS)
+    except _HDF5_ERRORS as error:
+        raise ReadError(str(path), f"{WEIGHTS_MEMBER} is not a readable HDF5 file ({describe(error)})") from None
