@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from keras_share.analysis.report import ModelReport
 from keras_share.lint import base_report, lint_report
 from keras_share.read.base import ArrayDigest
-from keras_share.read.digest import value_digest
 from keras_share.rules import RuleContext, run_rules, select_rules
 from keras_share.settings import LintSettings
 
@@ -26,6 +25,7 @@ class LiveDigests(dict):  # type: ignore[type-arg]
     def _fill(self, location: object) -> None:
         if not dict.__contains__(self, location) and location in self._variables:
             from keras_share.live.flavors import Flavor
+            from keras_share.read.digest import value_digest
 
             self[location] = value_digest(Flavor.variable_value(self._variables[location]))  # type: ignore[index]
 
