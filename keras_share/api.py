@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 
-from keras_share.analysis.analyze import analyze
+from keras_share.analysis.analyze import read_and_analyze
 from keras_share.analysis.report import ModelReport
 from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS
-from keras_share.read.detect import import_readers, read_model
+from keras_share.read.detect import import_readers
 
 
 def inspect_file(path: str | os.PathLike[str], timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> ModelReport:
@@ -19,7 +19,7 @@ def inspect_file(path: str | os.PathLike[str], timeout: float | None = DEFAULT_T
     call inherits them.
     """
     import_readers()
-    return analyze(read_model(path, timeout))
+    return read_and_analyze(path, timeout)
 
 
 def inspect(

@@ -35,12 +35,11 @@ def expand(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, ReadErro
 
 def inspect_one(path: Path, settings: LintSettings | None = None) -> Result:
     """Read, analyse and lint one input; unreadable input becomes a ReadError instead of an exception."""
-    from keras_share.analysis.analyze import analyze
+    from keras_share.analysis.analyze import read_and_analyze
     from keras_share.lint import lint_report
-    from keras_share.read.detect import read_model
 
     try:
-        report = analyze(read_model(path))
+        report = read_and_analyze(path)
         if settings is not None:
             lint_report(report, settings)
         return report

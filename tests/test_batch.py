@@ -105,12 +105,12 @@ def test_no_pool_for_one_job_or_one_input(monkeypatch: pytest.MonkeyPatch, model
 
 
 def test_recursion_and_memory_errors_become_read_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from keras_share.read import detect
+    from keras_share.analysis import analyze
 
-    def deep(path: object) -> None:
+    def deep(*args: object, **kwargs: object) -> None:
         raise RecursionError("maximum recursion depth exceeded")
 
-    monkeypatch.setattr(detect, "read_model", deep)
+    monkeypatch.setattr(analyze, "read_model", deep)
     result = batch.inspect_one(tmp_path / "deep.keras")
     assert isinstance(result, ReadError)
     assert result.path == str(tmp_path / "deep.keras") and "RecursionError" in result.problem
@@ -121,3 +121,48 @@ def test_reports_survive_pickling() -> None:
         report = batch.inspect_one(path)
         assert not isinstance(report, ReadError)
         assert pickle.loads(pickle.dumps(report)) == report
+
+
+def _report_json(report: object) -> str:
+    from keras_share.render.json_format import run_to_dict
+
+    return json.dumps(run_to_dict([report], []))  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("path", sorted(p for p in SAMPLES.iterdir() if p.suffix in (".keras", ".h5")), ids=lambda p: p.name)
+def test_a_graph_built_while_the_weights_are_read_is_the_graph_built_after(path: Path) -> None:
+    from keras_share.analysis.analyze import analyze, read_and_analyze
+    from keras_share.read.detect import read_model
+
+    assert _report_json(read_and_analyze(path)) == _report_json(analyze(read_model(path)))
+
+
+def test_the_configs_of_a_keras_archive_come_before_its_weights() -> None:
+    from keras_share.read.detect import read_model
+
+    seen: list[object] = []
+    model = read_model(SAMPLES / "shared_dense.keras", while_reading=seen.append)
+    (early,) = seen
+    assert early.config is model.config and early.keras_version == model.keras_version  # type: ignore[attr-defined]
+    assert not early.weights.by_layer and model.weights.by_layer  # type: ignore[attr-defined]
+
+
+def test_a_failure_while_the_weights_are_read_ends_the_reader_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    from keras_share.read import deadline
+    from keras_share.read.detect import read_model
+
+    children: list[int] = []
+
+    def start(*args: object) -> deadline.Pending:
+        pending = deadline.start_with_deadline(*args)  # type: ignore[arg-type]
+        children.append(pending._child[0])  # type: ignore[index]
+        return pending
+
+    def fails(_: object) -> None:
+        raise RuntimeError("the caller's own work failed")
+
+    monkeypatch.setattr("keras_share.read.detect.start_with_deadline", start)
+    with pytest.raises(RuntimeError, match="own work"):
+        read_model(SAMPLES / "shared_dense.keras", while_reading=fails)
+    with pytest.raises(ProcessLookupError):  # ended and reaped
+        os.kill(children[0], 0)

@@ -7,7 +7,7 @@ from typing import Any
 from keras_share import configs
 from keras_share.graph.model import CallSite, Graph, Layer, Shape, TensorRef
 from keras_share.graph.nodes import RawRef, as_shape, node_refs
-from keras_share.read.base import LayerKey, ModelFile
+from keras_share.read.base import LayerKey, ModelFile, WeightIndex
 
 _GRAPH_CLASSES = ("Functional", "Sequential", "Model")
 
@@ -34,7 +34,7 @@ class _Builder:
         self.model_file = model_file
         self.generation = model_file.keras_generation
         self.layers: dict[str, Layer] = {}
-        self.missing = set(model_file.weights.missing)
+        self.keys: dict[LayerKey, str] = {}
         self.notes: list[str] = []
 
     def new_layer(self, entry: dict[str, Any], key: LayerKey, parent: str) -> Layer:
@@ -50,14 +50,13 @@ class _Builder:
             config=configs.entry_config(entry),
             trainable_flag=configs.trainable_flag(entry),
             module=module if isinstance(module, str) else None,
-            weights=list(self.model_file.weights.by_layer.get(key, [])),
             shared_object_id=shared_id if isinstance(shared_id, int) and not isinstance(shared_id, bool) else None,
-            weights_missing=key in self.missing,
         )
         if path in self.layers:
             self.notes.append(f"duplicate layer name {path!r}: only the first entry is used")
             return self.layers[path]
         self.layers[path] = layer
+        self.keys[key] = path
         return layer
 
     def build_model(self, entry: dict[str, Any], model: Layer, key: LayerKey) -> list[tuple[dict[str, Any], Layer, LayerKey]]:
@@ -188,7 +187,26 @@ def _find_cycle(layers: list[Layer]) -> list[str]:
 
 
 def build_graph(model_file: ModelFile) -> Graph:
-    """The layer graph of a model file; a file without a graph gives a root with no layers."""
+    """The layer graph of a model file, each layer holding its stored arrays (``graph_of_config`` and
+    ``attach_weights``)."""
+    graph = graph_of_config(model_file)
+    attach_weights(graph, model_file.weights)
+    return graph
+
+
+def attach_weights(graph: Graph, weights: WeightIndex) -> None:
+    """Give each layer of ``graph`` its arrays from ``weights``, and mark those whose group the file lacks."""
+    missing = set(weights.missing)
+    for key, path in graph.keys.items():
+        layer = graph.layers.get(path)
+        if layer is not None:
+            layer.weights = list(weights.by_layer.get(key, []))
+            layer.weights_missing = key in missing
+
+
+def graph_of_config(model_file: ModelFile) -> Graph:
+    """The layer graph of a model file's config, its layers without their arrays yet; a file without a graph
+    gives a root with no layers."""
     config = model_file.config or {}
     kind = configs.model_kind(config)
     root = Layer(
@@ -219,4 +237,4 @@ def build_graph(model_file: ModelFile) -> Graph:
         layer = builder.layers[stack.pop()]
         ordered[layer.path] = layer
         stack.extend(reversed(layer.children))
-    return Graph(root=root, layers=ordered, has_graph=kind is not None, notes=builder.notes)
+    return Graph(root=root, layers=ordered, has_graph=kind is not None, notes=builder.notes, keys=builder.keys)

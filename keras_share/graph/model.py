@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from keras_share.read.base import WeightArray
+from keras_share.read.base import LayerKey, WeightArray
 
 Shape = tuple[int | None, ...]
 
@@ -76,6 +76,8 @@ class Graph:
     layers: dict[str, Layer]
     has_graph: bool
     notes: list[str] = field(default_factory=list)
+    keys: dict[LayerKey, str] = field(default_factory=dict)
+    """The path of the layer each config position made (the weight index is keyed by positions)."""
 
     def walk_up(self, layer: Layer) -> list[Layer]:
         """The enclosing models of ``layer``, innermost first, ending with the root."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
@@ -39,11 +39,13 @@ def _has_hdf5_signature(path: Path) -> bool:
     return False
 
 
-def read_model(path: str | os.PathLike[str], timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> ModelFile:
+def read_model(path: str | os.PathLike[str], timeout: float | None = DEFAULT_TIMEOUT_SECONDS,
+               while_reading: Callable[[ModelFile], object] | None = None) -> ModelFile:
     """Read any supported model file or folder; raise ReadError with a one-line reason otherwise.
 
     What needs libhdf5 is read in a child process killed after ``timeout`` seconds (None: in this process).
-    A ``.keras`` archive's or folder's configs are read here meanwhile, and the child's tree matched to them.
+    A ``.keras`` archive's or folder's configs are read here meanwhile, then given to ``while_reading`` (as a
+    model file without weights yet) while the child goes on, and the child's tree is matched to them here.
     """
     target = _model_path(Path(path))
     form = _keras_form(target)
@@ -54,7 +56,9 @@ def read_model(path: str | os.PathLike[str], timeout: float | None = DEFAULT_TIM
     weights = start_with_deadline(partial(_read_keras_weights, form, target), str(path), timeout)
     try:
         configs = keras_archive.read_archive_configs(target) if form == "keras" else keras_archive.read_folder_configs(target)
-    except ReadError:
+        if while_reading is not None:
+            while_reading(configs.model_file())
+    except BaseException:
         weights.cancel()
         raise
     return keras_archive.complete(configs, weights.wait())

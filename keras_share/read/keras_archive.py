@@ -35,6 +35,12 @@ class KerasConfigs(NamedTuple):
     config: dict[str, Any]
     metadata: Any
 
+    def model_file(self) -> ModelFile:
+        """The model file these configs describe, with no weights read yet."""
+        version = self.metadata.get("keras_version") if isinstance(self.metadata, dict) else None
+        return ModelFile(path=self.path, format=self.form, keras_version=version if isinstance(version, str) else None,
+                         config=self.config, weights=WeightIndex())
+
 
 def _bounded_read(stream: Any, path: str, member: str) -> bytes:
     """Read at most MAX_JSON_BYTES, refusing anything longer whatever its header claims."""
@@ -94,9 +100,7 @@ def read_folder_configs(path: Path) -> KerasConfigs:
 
 def complete(configs: KerasConfigs, weights: StoredGroup | None) -> ModelFile:
     """The model file: its configs, and the weights' tree (None: the file has no weights) matched to them."""
-    version = configs.metadata.get("keras_version") if isinstance(configs.metadata, dict) else None
-    model = ModelFile(path=configs.path, format=configs.form, keras_version=version if isinstance(version, str) else None,
-                      config=configs.config, weights=WeightIndex())
+    model = configs.model_file()
     if weights is None:
         model.notes.append(f"no {WEIGHTS_MEMBER}: the file stores an architecture without weights")
     else:
