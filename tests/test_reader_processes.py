@@ -270,3 +270,21 @@ def test_a_read_done_in_this_process_raises_its_error_when_waited_for() -> None:
     pending = deadline.start_with_deadline(_unreadable, "model", None)
     with pytest.raises(ReadError, match="damaged"):
         pending.wait()
+
+
+_collecting_while_warming_up: list[bool] = []
+
+
+def _note_whether_collecting() -> None:
+    import gc
+
+    _collecting_while_warming_up.append(gc.isenabled())
+
+
+def _was_collecting_while_warming_up() -> list[bool]:
+    return _collecting_while_warming_up
+
+
+def test_a_spare_reader_child_collects_no_garbage_while_it_imports() -> None:
+    assert start_spare_reader(_note_whether_collecting)
+    assert call_with_deadline(_was_collecting_while_warming_up, "model", 60) == [False]
