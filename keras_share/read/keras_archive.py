@@ -11,7 +11,7 @@ import struct
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
 
 from keras_share.errors import ReadError, describe
 from keras_share.read.base import CONFIG_MEMBER, METADATA_MEMBER, WEIGHTS_MEMBER, ModelFile, WeightIndex
@@ -42,7 +42,7 @@ class KerasConfigs(NamedTuple):
                          config=self.config, weights=WeightIndex())
 
 
-def _bounded_read(stream: Any, path: str, member: str) -> bytes:
+def _bounded_read(stream: IO[bytes], path: str, member: str) -> bytes:
     """Read at most MAX_JSON_BYTES, refusing anything longer whatever its header claims."""
     data = stream.read(MAX_JSON_BYTES + 1)
     if len(data) > MAX_JSON_BYTES:
@@ -63,13 +63,17 @@ def _configs(path: str, form: str, config: Any, metadata: Any) -> KerasConfigs:
     return KerasConfigs(path, form, config, metadata)
 
 
-def read_archive_configs(path: Path) -> KerasConfigs:
-    """config.json and metadata.json of a ``.keras`` zip, read without extracting anything to disk."""
+def open_archive(path: Path) -> zipfile.ZipFile:
+    """The ``.keras`` zip at ``path``; a ReadError when its directory cannot be read."""
     try:
-        archive = zipfile.ZipFile(path)
+        return zipfile.ZipFile(path)
     except ZIP_ERRORS as error:
         raise ReadError(str(path), f"not a readable zip archive ({describe(error)})") from None
-    with archive:
+
+
+def read_archive_configs(path: Path) -> KerasConfigs:
+    """config.json and metadata.json of a ``.keras`` zip, read without extracting anything to disk."""
+    with open_archive(path) as archive:
         names = set(archive.namelist())
         if CONFIG_MEMBER not in names:
             raise ReadError(str(path), f"zip archive without {CONFIG_MEMBER}: not a .keras model")

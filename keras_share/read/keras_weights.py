@@ -20,7 +20,7 @@ import h5py
 from keras_share.errors import ReadError, describe
 from keras_share.read.base import WEIGHTS_MEMBER
 from keras_share.read.h5tree import RawReader, read_tree
-from keras_share.read.keras_archive import ZIP_ERRORS
+from keras_share.read.keras_archive import ZIP_ERRORS, open_archive
 from keras_share.read.stored import StoredGroup
 from keras_share.read.vars_layout import GROUP_ATTRS
 
@@ -122,11 +122,7 @@ def _stored_member_start(path: Path, info: zipfile.ZipInfo) -> int | None:
 
 def read_archive_weights(path: Path) -> StoredGroup | None:
     """The HDF5 tree of a ``.keras`` zip's ``model.weights.h5``; None when the archive has none."""
-    try:
-        archive = zipfile.ZipFile(path)
-    except ZIP_ERRORS as error:
-        raise ReadError(str(path), f"not a readable zip archive ({describe(error)})") from None
-    with archive:
+    with open_archive(path) as archive:
         try:
             if WEIGHTS_MEMBER not in archive.namelist():
                 return None
