@@ -140,7 +140,7 @@ def _standard_streams_open() -> bool:
 
 
 def start_spare_reader(warm_up: Callable[[], object]) -> bool:
-    """Fork a reader child now that runs ``warm_up`` (imports) and then waits; the next ``call_with_deadline``
+    """Fork a reader child now that runs ``warm_up`` (imports) and then waits; the next ``start_with_deadline``
     sends it its job instead of forking. Returns whether a spare now waits: there is none without ``fork``,
     or when a standard stream is closed.
 

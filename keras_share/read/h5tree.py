@@ -266,8 +266,8 @@ def _helper_part(root: h5py.h5g.GroupID, group_attrs: tuple[str, ...], raw: RawR
 
 def merge_walks(mine: list[tuple[bytes, int, bool, Description]],
                 theirs: list[tuple[int, bytes, Description]]) -> list[tuple[bytes, int, Description]] | None:
-    """This process's walk completed with the objects the helper described; None when one left to the helper
-    is missing from its answer or has another path there (the two walks did not list the same objects)."""
+    """This process's walk completed with the objects the helper described; None when one handed to the helper
+    is missing from its answer or has another path there (the helper failed, or answered for other runs)."""
     given = {index: (name, described) for index, name, described in theirs}
     merged: list[tuple[bytes, int, Description]] = []
     for index, (name, kind, described_here, described) in enumerate(mine):
