@@ -118,7 +118,9 @@ def _write_report(text: str) -> None:
 
 
 def _usage_error(message: str) -> typer.Exit:
-    typer.echo(f"keras-share: usage error: {message}", err=True)
+    from keras_share.render.escape import visible
+
+    typer.echo(f"keras-share: usage error: {visible(message)}", err=True)
     return typer.Exit(EXIT_USAGE)
 
 
@@ -159,6 +161,7 @@ def inspect(
     from keras_share.batch import inspect_inputs
     from keras_share.errors import ReadError
     from keras_share.lint import fails
+    from keras_share.render.escape import visible
     from keras_share.rules import select_rules
     from keras_share.settings import SettingsError, load_settings
 
@@ -177,7 +180,7 @@ def inspect(
         try:
             inspect_file(base)
         except ReadError as error:
-            typer.echo(f"keras-share: error: --base {error.path}: {error.problem}", err=True)
+            typer.echo(f"keras-share: error: --base {visible(error.path)}: {visible(error.problem)}", err=True)
             raise typer.Exit(EXIT_UNREADABLE) from None
         settings.base = str(base)
     formatter = _formatter(output_format, all_layers)  # its imports run while the reader child reads
@@ -189,7 +192,7 @@ def inspect(
         else:
             reports.append(result)
     for error in errors:
-        typer.echo(f"keras-share: error: {error.path}: {error.problem}", err=True)
+        typer.echo(f"keras-share: error: {visible(error.path)}: {visible(error.problem)}", err=True)
     _write_report(formatter.format(reports, errors))
     if errors:
         raise typer.Exit(EXIT_UNREADABLE)
