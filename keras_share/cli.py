@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import gc
 import os
+import select
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional, TextIO
 
 import typer
 
@@ -99,6 +100,28 @@ def _formatter(output_format: OutputFormat, all_layers: bool):  # noqa: ANN202 -
     return TerminalFormatter(all_layers=all_layers, color=color, width=Console().width if color else None)
 
 
+def _write_all(stream: TextIO, text: str) -> None:
+    """Write ``text`` whole to ``stream`` or raise OSError.
+
+    An unbuffered stream (``python -u``, ``PYTHONUNBUFFERED``) hands a pipe's short write back to its text
+    layer, which drops the rest silently: when the stream has a file descriptor, the bytes go to it here,
+    in a loop that takes a short write for what it is and a non-blocking descriptor's EAGAIN as a wait.
+    """
+    try:
+        descriptor = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # a stream without a descriptor (io.StringIO, a test capture)
+        stream.write(text)
+        stream.flush()
+        return
+    stream.flush()
+    data = memoryview(text.encode(stream.encoding or "utf-8", "backslashreplace"))
+    while data:
+        try:
+            data = data[os.write(descriptor, data):]
+        except BlockingIOError:
+            select.select([], [descriptor], [])
+
+
 def _write_report(text: str) -> None:
     """The report on standard output; an output that cannot take it ends the run with exit code 4.
 
@@ -108,8 +131,7 @@ def _write_report(text: str) -> None:
     try:
         if sys.stdout is None:
             raise OSError("standard output is closed")
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        _write_all(sys.stdout, text)
     except BrokenPipeError:
         raise typer.Exit(EXIT_UNWRITABLE) from None
     except OSError as error:
