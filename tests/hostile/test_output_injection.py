@@ -46,12 +46,6 @@ FORMATS = {
     "github": ["--format", "github"],
     "markdown": ["--format", "markdown"],
 }
-RAW = frozenset(
-    chr(code) for code in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
-) - {"\n"}
-"""Characters no output line may hold (the newline only ends lines)."""
-
-
 def _file_name(payload: str) -> str:
     """``payload`` as part of a file name (no slash, no NUL)."""
     return payload.replace("/", "_").replace("\0", "_")
@@ -184,21 +178,13 @@ def unreadable_names(folder: Path, rng: random.Random) -> Attack:
 # --------------------------------------------------------------------------
 
 
-def raw_characters(text: str) -> list[str]:
-    """Lines of ``text`` holding a control, line-separator or bidi character (the harness lets CR through)."""
-    return [line for line in text.split("\n") if RAW.intersection(line)]
-
-
 def _run_checked(builder: Callable[[Path, random.Random], Attack], folder: Path) -> list[tuple[Attack, Outcome]]:
-    """Every seed of ``builder``: the harness's checks and no raw character in stdout or stderr."""
+    """Every seed of ``builder``, each holding the harness's promises: what each run did."""
     runs = []
     for seed in seeds():
         variant = folder / f"variant{seed}"
         variant.mkdir()
         attack_, outcome, broken = run_attack(builder, variant, seed)
-        broken += [f"{name} holds raw characters: {lines[:3]!r}"
-                   for name, text in (("stdout", outcome.stdout), ("stderr", outcome.stderr))
-                   if (lines := raw_characters(text))]
         assert not broken, f"seed {seed}: " + "\n".join(broken)
         runs.append((attack_, outcome))
     return runs
@@ -270,7 +256,7 @@ def test_json_keeps_every_hostile_name_exactly(tmp_path: Path) -> None:
     path = write_keras(tmp_path, rng)
     chosen = _assignments(random.Random(0))
     outcome = run(["inspect", "--format", "json", "--fail-on", "never", path.name], tmp_path)
-    assert not injected_lines(outcome.stdout) and not raw_characters(outcome.stdout)
+    assert not injected_lines(outcome.stdout)
     model = json.loads(outcome.stdout)["models"][0]
     assert model["file"] == path.name
     assert model["model"]["name"] == f"model{chosen['model']}"
@@ -299,3 +285,14 @@ def test_a_file_name_that_is_not_utf8_is_escaped_and_keeps_its_bytes_in_sarif(tm
         assert "bad\\udcff.keras" in outcome.stderr
     sarif = json.loads(run(["inspect", "--format", "sarif", "."], tmp_path).stdout)
     assert sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "bad%FF.keras"
+
+
+def test_the_harness_takes_a_name_shaped_like_an_annotation_for_an_injection() -> None:
+    assert injected_lines("report\n::error file=x::pwned") == ["::error file=x::pwned"]
+    assert injected_lines("::error file=x,title=y::pwned", own_annotations=False) == ["::error file=x,title=y::pwned"]
+    assert injected_lines("::warning file=m%0Ax.keras,title=KS201 shared-batchnorm::bn%0A::error file=x::pwned") == []
+
+
+@pytest.mark.parametrize("character", ["\r", "\x85", "\u2028", "\u202e", "\u2066"])
+def test_the_harness_takes_a_raw_carriage_return_separator_or_bidi_control_for_an_injection(character: str) -> None:
+    assert injected_lines(f"a{character}b") == [f"a{character}b"]
