@@ -183,7 +183,7 @@ def inspect(
     from keras_share.batch import inspect_inputs
     from keras_share.errors import ReadError
     from keras_share.lint import fails
-    from keras_share.render.escape import visible
+    from keras_share.render.escape import error_line
     from keras_share.rules import select_rules
     from keras_share.settings import SettingsError, load_settings
 
@@ -202,7 +202,7 @@ def inspect(
         try:
             inspect_file(base)
         except ReadError as error:
-            typer.echo(f"keras-share: error: --base {visible(error.path)}: {visible(error.problem)}", err=True)
+            typer.echo(error_line(f"--base {error.path}", error.problem), err=True)
             raise typer.Exit(EXIT_UNREADABLE) from None
         settings.base = str(base)
     formatter = _formatter(output_format, all_layers)  # its imports run while the reader child reads
@@ -214,7 +214,7 @@ def inspect(
         else:
             reports.append(result)
     for error in errors:
-        typer.echo(f"keras-share: error: {visible(error.path)}: {visible(error.problem)}", err=True)
+        typer.echo(error_line(error.path, error.problem), err=True)
     _write_report(formatter.format(reports, errors))
     if errors:
         raise typer.Exit(EXIT_UNREADABLE)

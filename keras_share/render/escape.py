@@ -81,3 +81,8 @@ def workflow_property(text: str) -> str:
 def sarif_text(text: str) -> str:
     """A SARIF ``message.text``: visible, with ``[`` and ``]`` escaped so no embedded link is formed."""
     return re.sub(r"([\\\[\]])", r"\\\1", visible(text))
+
+
+def error_line(path: str, problem: str) -> str:
+    """The one stderr line for an input that could not be read: ``keras-share: error: PATH: problem``."""
+    return f"keras-share: error: {visible(path)}: {visible(problem)}"
