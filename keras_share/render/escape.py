@@ -57,7 +57,7 @@ def markdown_code(text: str, in_table: bool = False) -> str:
 
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]<>()#+!|~&:@$])|(?<=www)\.", re.IGNORECASE)
 """Characters that open an inline construct in GitHub Markdown: code, emphasis, links and images, HTML and
-entities, tables, strikethrough, math, emoji shortcodes, autolinks (``www.``, ``scheme:``, ``a@b``), mentions."""
+entities, tables, strikethrough, math, emoji shortcodes, autolinks (``www.``, ``scheme:``, ``a@b``)."""
 
 
 def markdown_text(text: str) -> str:
@@ -79,7 +79,8 @@ def workflow_property(text: str) -> str:
 
 
 def sarif_text(text: str) -> str:
-    """A SARIF ``message.text``: visible, with ``[`` and ``]`` escaped so no embedded link is formed."""
+    """A SARIF ``message.text``: visible, with ``\\``, ``[`` and ``]`` backslash-escaped as SARIF 2.1.0 (3.11.6)
+    asks, so no embedded link is formed."""
     return re.sub(r"([\\\[\]])", r"\\\1", visible(text))
 
 
