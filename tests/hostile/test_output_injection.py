@@ -46,14 +46,9 @@ FORMATS = {
     "github": ["--format", "github"],
     "markdown": ["--format", "markdown"],
 }
-def _file_name(payload: str) -> str:
-    """``payload`` as part of a file name (no slash, no NUL)."""
+def _name_part(payload: str) -> str:
+    """``payload`` as part of a file name or an HDF5 link name (no slash, no NUL)."""
     return payload.replace("/", "_").replace("\0", "_")
-
-
-def _h5_name(payload: str) -> str:
-    """``payload`` as an HDF5 link name: no slash, and not ``.``."""
-    return _file_name(payload)
 
 
 def _tensor(layer: str, call: int) -> dict[str, Any]:
@@ -89,9 +84,9 @@ def write_keras(folder: Path, rng: random.Random) -> Path:
                          "input_layers": [["in", 0, 0]], "output_layers": [[layers[-1]["name"], 1, 0]]}}
     weights = io.BytesIO()
     with h5py.File(weights, "w") as h5:
-        group = h5.create_group(f"layers/group{_h5_name(chosen['group'])}/vars")
+        group = h5.create_group(f"layers/group{_name_part(chosen['group'])}/vars")
         group.create_dataset("0", data=np.ones(2, "float32"))
-    path = folder / f"m{_file_name(chosen['file'])}.keras"
+    path = folder / f"m{_name_part(chosen['file'])}.keras"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("config.json", json.dumps(config))
         archive.writestr("metadata.json", json.dumps({"keras_version": f"3.1{chosen['version']}"}))
@@ -105,14 +100,14 @@ def write_h5(folder: Path, rng: random.Random) -> Path:
     chosen = _assignments(rng)
     layers: list[dict[str, Any]] = [{"class_name": "InputLayer", "name": "in", "inbound_nodes": [],
                                      "config": {"batch_input_shape": [None, 4], "dtype": "float32", "name": "in"}}]
-    names = [f"bn{number}{_h5_name(payload)}" for number, payload in enumerate(PAYLOADS)]
+    names = [f"bn{number}{_name_part(payload)}" for number, payload in enumerate(PAYLOADS)]
     for name in names:
         layers.append({"class_name": "BatchNormalization", "name": name, "config": {"name": name, "trainable": True},
                        "inbound_nodes": [[["in", 0, 0, {}]], [["in", 0, 0, {}]]]})
     config = {"class_name": "Functional", "config": {"name": f"model{chosen['model']}", "layers": layers,
                                                      "input_layers": [["in", 0, 0]],
                                                      "output_layers": [[names[-1], 1, 0]]}}
-    path = folder / f"m{_file_name(chosen['file'])}.h5"
+    path = folder / f"m{_name_part(chosen['file'])}.h5"
     with h5py.File(path, "w") as h5:
         h5.attrs["model_config"] = json.dumps(config)
         h5.attrs["keras_version"] = f"2.1{chosen['version']}"
@@ -121,7 +116,7 @@ def write_h5(folder: Path, rng: random.Random) -> Path:
         weights.create_group("in").attrs["weight_names"] = np.array([], dtype=h5py.string_dtype())
         for name, payload in zip(names, PAYLOADS):
             group = weights.create_group(name)
-            weight_names = [f"{name}/gamma{_h5_name(payload)}:0", f"{name}/beta:0"]
+            weight_names = [f"{name}/gamma{_name_part(payload)}:0", f"{name}/beta:0"]
             group.attrs["weight_names"] = np.array(weight_names, dtype=h5py.string_dtype())
             for weight_name in weight_names:
                 group.create_dataset(weight_name, data=np.ones(4, "float32"))
@@ -151,11 +146,11 @@ def write_unreadable(folder: Path, rng: random.Random) -> None:
     """An unreadable input whose file name carries every payload (in an order ``rng`` picks), and a .h5 whose
     error quotes a hostile layer name."""
     payloads = rng.sample(PAYLOADS, len(PAYLOADS))
-    (folder / f"bad{_file_name(''.join(payloads))}.keras").write_bytes(b"PK\x03\x04 not a zip")
+    (folder / f"bad{_name_part(''.join(payloads))}.keras").write_bytes(b"PK\x03\x04 not a zip")
     with h5py.File(folder / "layer_name.h5", "w") as h5:
         h5.attrs["model_config"] = json.dumps({"class_name": "Functional", "config": {"name": "m", "layers": []}})
         weights = h5.create_group("model_weights")
-        name = f"x{_h5_name(rng.choice(PAYLOADS))}"
+        name = f"x{_name_part(rng.choice(PAYLOADS))}"
         weights.attrs["layer_names"] = np.array([name], dtype=h5py.string_dtype())
         weights.create_group(name).attrs["weight_names"] = np.array([1, 2])
 
@@ -221,7 +216,7 @@ def test_unreadable_inputs_with_hostile_names_are_one_stderr_line_each(output: s
         lines = outcome.stderr.splitlines()
         assert len(lines) == 2, outcome.stderr
         assert all(line.startswith("keras-share: error: ") for line in lines), outcome.stderr
-        assert all(visible(_file_name(payload)) in outcome.stderr for payload in PAYLOADS)
+        assert all(visible(_name_part(payload)) in outcome.stderr for payload in PAYLOADS)
         assert any(line.startswith("keras-share: error: layer_name.h5: model_weights/x") for line in lines)
 
 
@@ -266,7 +261,7 @@ def test_json_keeps_every_hostile_name_exactly(tmp_path: Path) -> None:
     classes = {layer["class_name"] for layer in model["layers"]}
     for number, payload in enumerate(PAYLOADS):
         assert f"bn{number}{payload}" in names and f"Custom{payload}" in classes
-    assert [group["group"] for group in model["unattached_weights"]] == [f"layers/group{_h5_name(chosen['group'])}"]
+    assert [group["group"] for group in model["unattached_weights"]] == [f"layers/group{_name_part(chosen['group'])}"]
 
 
 def test_json_keeps_hostile_weight_names_of_an_h5_file_exactly(tmp_path: Path) -> None:
@@ -274,8 +269,8 @@ def test_json_keeps_hostile_weight_names_of_an_h5_file_exactly(tmp_path: Path) -
     outcome = run(["inspect", "--format", "json", "--fail-on", "never", path.name], tmp_path)
     layers = {layer["name"]: layer for layer in json.loads(outcome.stdout)["models"][0]["layers"]}
     for number, payload in enumerate(PAYLOADS):
-        weights = [weight["name"] for weight in layers[f"bn{number}{_h5_name(payload)}"]["weights"]]
-        assert weights == [f"gamma{_h5_name(payload)}", "beta"]
+        weights = [weight["name"] for weight in layers[f"bn{number}{_name_part(payload)}"]["weights"]]
+        assert weights == [f"gamma{_name_part(payload)}", "beta"]
 
 
 def test_a_file_name_that_is_not_utf8_is_escaped_and_keeps_its_bytes_in_sarif(tmp_path: Path) -> None:
