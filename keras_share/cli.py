@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import gc
 import os
+import select
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional, TextIO
 
 import typer
 
@@ -99,6 +100,28 @@ def _formatter(output_format: OutputFormat, all_layers: bool):  # noqa: ANN202 -
     return TerminalFormatter(all_layers=all_layers, color=color, width=Console().width if color else None)
 
 
+def _write_all(stream: TextIO, text: str) -> None:
+    """Write ``text`` whole to ``stream`` or raise OSError.
+
+    An unbuffered stream (``python -u``, ``PYTHONUNBUFFERED``) hands a pipe's short write back to its text
+    layer, which drops the rest silently: when the stream has a file descriptor, the bytes go to it here,
+    in a loop that takes a short write for what it is and a non-blocking descriptor's EAGAIN as a wait.
+    """
+    try:
+        descriptor = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # a stream without a descriptor (io.StringIO, a test capture)
+        stream.write(text)
+        stream.flush()
+        return
+    stream.flush()
+    data = memoryview(text.encode(stream.encoding or "utf-8", "backslashreplace"))
+    while data:
+        try:
+            data = data[os.write(descriptor, data):]
+        except BlockingIOError:
+            select.select([], [descriptor], [])
+
+
 def _write_report(text: str) -> None:
     """The report on standard output; an output that cannot take it ends the run with exit code 4.
 
@@ -108,8 +131,7 @@ def _write_report(text: str) -> None:
     try:
         if sys.stdout is None:
             raise OSError("standard output is closed")
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        _write_all(sys.stdout, text)
     except BrokenPipeError:
         raise typer.Exit(EXIT_UNWRITABLE) from None
     except OSError as error:
@@ -118,7 +140,9 @@ def _write_report(text: str) -> None:
 
 
 def _usage_error(message: str) -> typer.Exit:
-    typer.echo(f"keras-share: usage error: {message}", err=True)
+    from keras_share.render.escape import visible
+
+    typer.echo(f"keras-share: usage error: {visible(message)}", err=True)
     return typer.Exit(EXIT_USAGE)
 
 
@@ -159,6 +183,7 @@ def inspect(
     from keras_share.batch import inspect_inputs
     from keras_share.errors import ReadError
     from keras_share.lint import fails
+    from keras_share.render.escape import error_line
     from keras_share.rules import select_rules
     from keras_share.settings import SettingsError, load_settings
 
@@ -177,7 +202,7 @@ def inspect(
         try:
             inspect_file(base)
         except ReadError as error:
-            typer.echo(f"keras-share: error: --base {error.path}: {error.problem}", err=True)
+            typer.echo(error_line(f"--base {error.path}", error.problem), err=True)
             raise typer.Exit(EXIT_UNREADABLE) from None
         settings.base = str(base)
     formatter = _formatter(output_format, all_layers)  # its imports run while the reader child reads
@@ -189,7 +214,7 @@ def inspect(
         else:
             reports.append(result)
     for error in errors:
-        typer.echo(f"keras-share: error: {error.path}: {error.problem}", err=True)
+        typer.echo(error_line(error.path, error.problem), err=True)
     _write_report(formatter.format(reports, errors))
     if errors:
         raise typer.Exit(EXIT_UNREADABLE)

@@ -15,6 +15,7 @@ import pty
 import re
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,33 @@ def test_reader_going_away_ends_the_run_quietly_with_exit_4() -> None:
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) as proc:
         assert proc.stdout is not None and proc.stderr is not None
         assert proc.stdout.read(10) == b'{\n  "schem'
+        proc.stdout.close()
+        assert proc.wait(timeout=120) == 4
+        assert proc.stderr.read() == b""
+
+
+def _many_layer_model(folder: Path, layers: int = 3000) -> Path:
+    """A .keras zip holding only config.json: a Sequential of ``layers`` ReLU layers with long names."""
+    entries = [{"module": "keras.layers", "class_name": "InputLayer", "config": {"batch_shape": [None, 4], "name": "in"}}]
+    entries += [{"module": "keras.layers", "class_name": "ReLU", "config": {"name": f"relu_{number:05d}_" + "x" * 40}}
+                for number in range(layers)]
+    path = folder / "many.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", json.dumps({"module": "keras", "class_name": "Sequential",
+                                                    "config": {"name": "many", "layers": entries}}))
+    return path
+
+
+@pytest.mark.parametrize("unbuffered", ["1", ""], ids=["unbuffered", "buffered"])
+@pytest.mark.parametrize("args", [["--format", "json"], ["--all-layers"]], ids=["json", "rich-all-layers"])
+def test_a_reader_that_closes_the_pipe_early_on_a_large_report_ends_the_run_quietly_with_exit_4(
+    tmp_path: Path, args: list[str], unbuffered: str
+) -> None:
+    model = _many_layer_model(tmp_path)
+    with subprocess.Popen([*keras_share_command(), "inspect", *args, str(model)], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, env=_env(PYTHONUNBUFFERED=unbuffered)) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert len(proc.stdout.read(10)) == 10
         proc.stdout.close()
         assert proc.wait(timeout=120) == 4
         assert proc.stderr.read() == b""

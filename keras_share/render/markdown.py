@@ -5,13 +5,10 @@ from __future__ import annotations
 from keras_share.analysis.report import ModelReport
 from keras_share.errors import ReadError
 from keras_share.render.base import Formatter
+from keras_share.render.escape import markdown_code, markdown_text
 from keras_share.render.terminal import format_shape
 
 _ICONS = {"error": "🔴", "warning": "🟠", "info": "🔵"}
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", "<br>")
 
 
 class MarkdownFormatter(Formatter):
@@ -21,8 +18,8 @@ class MarkdownFormatter(Formatter):
         out = ["# keras-share report", ""]
         for report in reports:
             summary = report.summary
-            version = f", Keras {report.file.keras_version}" if report.file.keras_version else ""
-            out += [f"## `{report.file.path}`", "",
+            version = f", Keras {markdown_text(report.file.keras_version)}" if report.file.keras_version else ""
+            out += [f"## {markdown_code(report.file.path)}", "",
                     f"{report.file.format}{version}: {summary.layers} layers, {summary.shared_layers} shared, "
                     f"{summary.unique_params:,} unique params ({summary.naive_params:,} if every call had its own weights)",
                     ""]
@@ -34,18 +31,20 @@ class MarkdownFormatter(Formatter):
                         f"#{call.index}: " + ", ".join(format_shape(shape) for shape in call.input_shapes)
                         for call in layer.layer.call_sites
                     )
-                    out.append(f"| `{_cell(layer.layer.path)}` | {layer.layer.class_name} | {layer.layer.calls} | "
-                               f"{layer.effective_calls} | {'yes' if layer.trainable else 'frozen'} | {_cell(shapes) or '-'} |")
+                    out.append(f"| {markdown_code(layer.layer.path, in_table=True)} | "
+                               f"{markdown_text(layer.layer.class_name)} | {layer.layer.calls} | "
+                               f"{layer.effective_calls} | {'yes' if layer.trainable else 'frozen'} | {shapes or '-'} |")
                 out.append("")
             if report.findings:
                 out += ["**Findings**", ""]
                 for finding in report.findings:
-                    where = f"`{finding.layer}`: " if finding.layer else ""
+                    where = f"{markdown_code(finding.layer)}: " if finding.layer else ""
                     out.append(f"- {_ICONS[finding.severity]} **{finding.rule} {finding.name}** ({finding.severity}) "
-                               f"{where}{finding.message}")
+                               f"{where}{markdown_text(finding.message)}")
                 out.append("")
             else:
                 out += ["No findings.", ""]
         if errors:
-            out += ["## Unreadable inputs", ""] + [f"- `{error.path}`: {error.problem}" for error in errors] + [""]
+            out += ["## Unreadable inputs", ""]
+            out += [f"- {markdown_code(error.path)}: {markdown_text(error.problem)}" for error in errors] + [""]
         return "\n".join(out)

@@ -11,6 +11,7 @@ from keras_share import __version__
 from keras_share.analysis.report import ModelReport
 from keras_share.errors import ReadError
 from keras_share.render.base import Formatter
+from keras_share.render.escape import sarif_text, visible
 from keras_share.rules import ALL_RULES
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -19,7 +20,7 @@ READ_ERROR_RULE = "KS001"
 
 
 def _artifact(path: str) -> dict[str, Any]:
-    return {"artifactLocation": {"uri": quote(Path(path).as_posix())}}
+    return {"artifactLocation": {"uri": quote(Path(path).as_posix(), errors="surrogateescape")}}
 
 
 def _rules() -> list[dict[str, Any]]:
@@ -54,12 +55,12 @@ class SarifFormatter(Formatter):
             for finding in report.findings:
                 location: dict[str, Any] = {"physicalLocation": _artifact(report.file.path)}
                 if finding.layer:
-                    location["logicalLocations"] = [{"fullyQualifiedName": finding.layer, "kind": "member"}]
+                    location["logicalLocations"] = [{"fullyQualifiedName": visible(finding.layer), "kind": "member"}]
                 results.append({
                     "ruleId": finding.rule,
                     "ruleIndex": codes.index(finding.rule),
                     "level": LEVELS[finding.severity],
-                    "message": {"text": f"{finding.layer + ': ' if finding.layer else ''}{finding.message}"},
+                    "message": {"text": sarif_text(f"{finding.layer + ': ' if finding.layer else ''}{finding.message}")},
                     "locations": [location],
                 })
         for error in errors:
@@ -67,7 +68,7 @@ class SarifFormatter(Formatter):
                 "ruleId": READ_ERROR_RULE,
                 "ruleIndex": codes.index(READ_ERROR_RULE),
                 "level": "error",
-                "message": {"text": error.problem},
+                "message": {"text": sarif_text(error.problem)},
                 "locations": [{"physicalLocation": _artifact(error.path)}],
             })
         document = {

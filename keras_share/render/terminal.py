@@ -14,6 +14,7 @@ from keras_share.errors import ReadError
 from keras_share.graph.model import Shape
 from keras_share.read.base import WeightArray
 from keras_share.render.base import Formatter
+from keras_share.render.escape import visible
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
@@ -25,17 +26,18 @@ def format_shape(shape: Shape | None) -> str:
     return "(" + ", ".join("None" if dim is None else str(dim) for dim in shape) + (",)" if len(shape) == 1 else ")")
 
 
-def _weights(arrays: list[WeightArray]) -> str:
-    return "\n".join(f"{array.name} {'x'.join(map(str, array.shape)) or 'scalar'}" for array in arrays) or "-"
+def _weights(arrays: list[WeightArray]) -> Text:
+    return Text("\n".join(f"{visible(array.name)} {'x'.join(map(str, array.shape)) or 'scalar'}" for array in arrays)
+                or "-")
 
 
-def _calls(report: LayerReport) -> str:
+def _calls(report: LayerReport) -> Text:
     text = f"{report.layer.calls}"
     if report.effective_calls != report.layer.calls:
         text += f" (x{report.effective_calls})"
     if report.same_as:
-        text += f"\n+ {', '.join(report.same_as)}"
-    return text
+        text += f"\n+ {', '.join(map(visible, report.same_as))}"
+    return Text(text)
 
 
 def _trainable(report: LayerReport) -> Text:
@@ -57,13 +59,13 @@ def _header(report: ModelReport) -> Text:
     summary = report.summary
     root = report.graph.root
     text = Text()
-    text.append(file.path, style="bold")
+    text.append(visible(file.path), style="bold")
     text.append(f"  {file.format}")
     if file.keras_version:
-        text.append(f", saved by Keras {file.keras_version}")
+        text.append(f", saved by Keras {visible(file.keras_version)}")
     text.append("\n")
     if root.name or root.class_name:
-        text.append(f"model {root.name or '?'} ({root.class_name or 'unknown class'})")
+        text.append(f"model {visible(root.name or '?')} ({visible(root.class_name or 'unknown class')})")
         if not report.graph.has_graph:
             text.append(" - no layer graph in this file", style="yellow")
         text.append("\n")
@@ -84,19 +86,19 @@ def _shared_table(report: ModelReport) -> Table:
     table.add_column("input shapes per call", overflow="fold", ratio=3)
     table.add_column("weights", overflow="fold", ratio=2)
     for layer in report.shared_layers:
-        name = Text(layer.layer.path + "\n")
-        name.append(layer.layer.class_name, style="dim")
+        name = Text(visible(layer.layer.path) + "\n")
+        name.append(visible(layer.layer.class_name), style="dim")
         table.add_row(name, _calls(layer), _trainable(layer), _shapes(layer), _weights(layer.layer.weights))
     return table
 
 
 def _tree(report: ModelReport) -> Tree:
     root = report.graph.root
-    tree = Tree(Text(f"{root.name} ({root.class_name})", style="bold"))
+    tree = Tree(Text(f"{visible(root.name)} ({visible(root.class_name)})", style="bold"))
     branches = {"": tree}
     for layer in report.layers:
-        label = Text(f"{layer.layer.name} ", style="bold" if layer.layer.is_model else "")
-        label.append(f"{layer.layer.class_name}", style="dim")
+        label = Text(f"{visible(layer.layer.name)} ", style="bold" if layer.layer.is_model else "")
+        label.append(visible(layer.layer.class_name), style="dim")
         if layer.layer.kind not in ("input",):
             label.append(f"  calls {layer.layer.calls}")
             if layer.effective_calls != layer.layer.calls:
@@ -122,7 +124,7 @@ def _unattached(report: ModelReport) -> Table | None:
     table.add_column("arrays", overflow="fold")
     table.add_column("params", justify="right")
     for group, arrays in groups.items():
-        table.add_row(group, _weights(arrays), f"{sum(array.size for array in arrays):,}")
+        table.add_row(Text(visible(group)), _weights(arrays), f"{sum(array.size for array in arrays):,}")
     return table
 
 
@@ -135,7 +137,7 @@ def _transferred(report: ModelReport) -> Table | None:
     table.add_column("base layer", overflow="fold")
     table.add_column("trains", no_wrap=True)
     for layer in layers:
-        table.add_row(layer.layer.path, layer.transferred_from or "", _trainable(layer))
+        table.add_row(Text(visible(layer.layer.path)), Text(visible(layer.transferred_from or "")), _trainable(layer))
     return table
 
 
@@ -155,10 +157,10 @@ def render_model(report: ModelReport, all_layers: bool) -> Group:
     for finding in report.findings:
         line = Text(f"{finding.severity} ", style=_SEVERITY_STYLE[finding.severity])
         line.append(f"{finding.rule} {finding.name}", style="bold")
-        line.append(f" {finding.layer or '(model)'}: {finding.message}")
+        line.append(f" {visible(finding.layer) or '(model)'}: {visible(finding.message)}")
         parts.append(line)
     for note in report.notes:
-        parts.append(Text(f"note: {note}", style="dim"))
+        parts.append(Text(f"note: {visible(note)}", style="dim"))
     return Group(*parts)
 
 

@@ -33,7 +33,10 @@ ALLOWED_EXIT_CODES = (0, 1, 3)
 """A report (0, 1) or an unreadable input (3): never a usage error or a crash."""
 WORKFLOW_COMMAND = re.compile(r"^\s*(::[A-Za-z-]+|##\[|##vso\[)")
 """The start of a line that GitHub Actions or Azure Pipelines take for a command."""
-OWN_ANNOTATION = re.compile(r"^::(error|warning|notice) file=[^\n]*::[^\n]*$")
+OWN_ANNOTATION = re.compile(r"^::(error|warning|notice) file=[^:,\n]*,title=[^:,\n]*::[^\n]*$")
+"""An annotation as ``--format github`` writes it: its property values escaped, so no raw ``:`` or ``,``."""
+RAW_CHARACTER = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+"""A control character (but tab), a line or paragraph separator, or a bidi control: never printed raw."""
 
 
 @dataclass
@@ -169,14 +172,15 @@ def run(args: list[str], cwd: Path, user: int | None = None, timeout: float = 60
                        seconds, usage.ru_maxrss * 1024, touched())
 
 
-def injected_lines(text: str) -> list[str]:
-    """Lines of ``text`` a CI system would take for a command, other than keras-share's own annotations, and
-    any line holding a terminal escape or control character."""
+def injected_lines(text: str, own_annotations: bool = True) -> list[str]:
+    """Lines of ``text`` a CI system would take for a command, other than keras-share's own annotations (when
+    ``own_annotations``: output of ``--format github``), and any line holding a terminal escape, a control
+    character (a carriage return too), a line separator or a bidi control."""
     bad = []
     for line in text.split("\n"):
-        if WORKFLOW_COMMAND.match(line) and not OWN_ANNOTATION.match(line):
+        if WORKFLOW_COMMAND.match(line) and not (own_annotations and OWN_ANNOTATION.match(line)):
             bad.append(line)
-        elif any(ord(char) < 32 and char not in "\t\r" or ord(char) == 0x7F for char in line):
+        elif RAW_CHARACTER.search(line):
             bad.append(line)
     return bad
 
@@ -196,8 +200,9 @@ def check(attack_: Attack, outcome: Outcome) -> list[str]:
         broken.append(f"code from the input ran: {attack_.marker} exists")
     if outcome.opened_canaries:
         broken.append(f"read outside the input: {[str(path) for path in outcome.opened_canaries]}")
-    for name, text in (("stdout", outcome.stdout), ("stderr", outcome.stderr)):
-        lines = injected_lines(text)
+    github = any(arg == "github" or arg.endswith("=github") for arg in attack_.args)
+    for name, text, own_annotations in (("stdout", outcome.stdout, github), ("stderr", outcome.stderr, False)):
+        lines = injected_lines(text, own_annotations)
         if lines:
             broken.append(f"{name} has lines a CI system would take for commands: {lines[:3]!r}")
     error_lines = [line for line in outcome.stderr.splitlines() if line.startswith("keras-share: error:")]
