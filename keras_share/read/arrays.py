@@ -28,9 +28,7 @@ def _digests(model_file: ModelFile, locations: list[str]) -> dict[str, ArrayDige
     def collect(h5: h5py.File, prefix: str) -> None:
         for location in locations:
             inner = location[len(prefix):] if prefix and location.startswith(prefix) else location
-            parent, _, name = inner.strip("/").rpartition("/")
-            group = h5util.subgroup(h5, parent) if parent else h5
-            dataset = h5util.child(group, name) if group is not None else None
+            dataset = h5util.child(h5, inner)
             if isinstance(dataset, h5py.Dataset) and h5util.data_location(dataset.id, dataset.id.get_offset()) == "file":
                 results[location] = dataset_digest(dataset)
 
@@ -39,7 +37,8 @@ def _digests(model_file: ModelFile, locations: list[str]) -> dict[str, ArrayDige
         with open_archive(path) as archive, open_weights_h5(archive) as (h5, _):
             collect(h5, prefix)
     elif model_file.format == "keras-dir":
-        with open_member(path, WEIGHTS_MEMBER) as stream, h5py.File(name_of_open_file(stream, path / WEIGHTS_MEMBER), "r") as h5:
+        with open_member(path, WEIGHTS_MEMBER) as stream, \
+                h5py.File(name_of_open_file(stream, path / WEIGHTS_MEMBER), "r") as h5:
             collect(h5, prefix)
     elif model_file.format in ("h5", "h5-weights", "weights-h5"):
         with open_regular(path, str(path)) as stream, h5py.File(name_of_open_file(stream, path), "r") as h5:

@@ -1,4 +1,4 @@
-"""Tell the formats apart by content and find model files inside folders.
+"""Tell the formats apart as Keras does (by name and content), and find model files inside folders.
 
 The format readers (and with them h5py and numpy) are imported only where files are read: in the
 reader child process, never in the process that renders the report.
@@ -46,7 +46,8 @@ KERAS_DIR_ALSO_SAVEDMODEL = (
 
 class Form(NamedTuple):
     """How an input is read, as Keras would load it: ``keras`` (zip), ``keras-dir``, ``h5`` or ``savedmodel``;
-    and, for an input that another loader would read as another model, what that is (a note)."""
+    and, for an input that another loader would read as another model, what that is (a note). For ``h5`` the
+    ambiguity is only possible (the file ends like a zip) until the reader child finds a .keras zip there."""
 
     name: str
     ambiguity: str | None = None
@@ -80,20 +81,20 @@ def read_model(path: str | os.PathLike[str], timeout: float | None = DEFAULT_TIM
     target = _model_path(Path(path))
     form = input_form(target, str(path))
     if form.name in ("keras", "keras-dir"):
-        model = _read_keras(form.name, target, timeout, while_reading)
-    else:
-        model = call_with_deadline(partial(_read_model, path, form.name), str(path), timeout)
-    if form.ambiguity is not None:
+        model = _read_keras(form.name, target, str(path), timeout, while_reading)
         model.ambiguity = form.ambiguity
-        model.notes.append(form.ambiguity)
+    else:
+        model = call_with_deadline(partial(_read_model, path, form), str(path), timeout)
+    if model.ambiguity is not None:
+        model.notes.append(model.ambiguity)
     return model
 
 
-def _read_keras(form: str, target: Path, timeout: float | None,
+def _read_keras(form: str, target: Path, label: str, timeout: float | None,
                 while_reading: Callable[[ModelFile], object] | None) -> ModelFile:
     from keras_share.read import keras_archive
 
-    weights = start_with_deadline(partial(_read_keras_weights, form, target), str(target), timeout)
+    weights = start_with_deadline(partial(_read_keras_weights, form, target), label, timeout)
     try:
         configs = keras_archive.read_archive_configs(target) if form == "keras" else keras_archive.read_folder_configs(target)
         if while_reading is not None:
@@ -141,23 +142,25 @@ def _file_form(stream: BinaryIO, name: str, label: str) -> Form:
     if not head:
         raise ReadError(label, "empty file")
     hdf5_at = _hdf5_signature_at(stream)
+    is_zip = zipfile.is_zipfile(stream)
     if hdf5_at is not None:
-        if name.endswith(".keras") and zipfile.is_zipfile(stream):
+        if name.endswith(".keras") and is_zip:
             return Form("keras", ZIP_ALSO_HDF5 if _hdf5_outside_members(stream, hdf5_at) else None)
-        return Form("h5", HDF5_ALSO_ZIP if _holds_keras_zip(stream) else None)
-    if head.startswith(ZIP_MAGIC) or zipfile.is_zipfile(stream):
+        return Form("h5", HDF5_ALSO_ZIP if is_zip else None)
+    if is_zip or head.startswith(ZIP_MAGIC):
         return Form("keras")
     raise ReadError(label, "not a Keras model (neither a .keras zip nor an HDF5 file)")
 
 
-def _holds_keras_zip(stream: BinaryIO) -> bool:
-    """Whether the file is also a zip archive holding a ``config.json``."""
-    from keras_share.read.keras_archive import ZIP_ERRORS
+def _holds_keras_zip(target: Path) -> bool:
+    """Whether the file is also a zip archive holding a ``config.json`` (its directory read whole: in the reader
+    child)."""
+    from keras_share.read.keras_archive import ZIP_ERRORS, open_archive
 
     try:
-        with zipfile.ZipFile(stream) as archive:
+        with open_archive(target) as archive:
             return CONFIG_MEMBER in archive.namelist()
-    except ZIP_ERRORS:
+    except (ReadError, *ZIP_ERRORS):
         return False
 
 
@@ -194,13 +197,18 @@ def prepare_reader_process() -> None:
     import_readers()
 
 
-def _read_model(path: str | os.PathLike[str], form: str) -> ModelFile:
+def _read_model(path: str | os.PathLike[str], form: Form) -> ModelFile:
     """Read an ``h5`` or ``savedmodel`` input (``input_form``), in the reader child."""
     from keras_share.read.legacy_h5 import read_h5
     from keras_share.read.saved_model import read_saved_model
 
     target = _model_path(Path(path))
-    return read_saved_model(target) if form == "savedmodel" else read_h5(target)
+    if form.name == "savedmodel":
+        return read_saved_model(target)
+    model = read_h5(target)
+    if form.ambiguity is not None and _holds_keras_zip(target):
+        model.ambiguity = form.ambiguity
+    return model
 
 
 def _is_folder_entry(entry: os.DirEntry[str]) -> bool:

@@ -85,7 +85,10 @@ def stored_data_start(stream: BinaryIO, info: zipfile.ZipInfo) -> int | None:
     others."""
     if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
         return None
-    header = os.pread(stream.fileno(), 30, info.header_offset)
+    try:
+        header = os.pread(stream.fileno(), 30, info.header_offset)
+    except (OSError, OverflowError):  # an offset before the file or past what the system can address
+        return None
     if len(header) != 30 or header[:4] != b"PK\x03\x04":
         return None
     name_length, extra_length = struct.unpack("<HH", header[26:30])

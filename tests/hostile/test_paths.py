@@ -22,7 +22,8 @@ from pathlib import Path
 
 import h5py
 import pytest
-from harness import ROOT, Attack, Outcome, assert_holds, attack, run, run_attack
+from cli_command import unprivileged_prefix
+from harness import ROOT, Attack, Outcome, assert_holds, attack, check, run
 
 SAMPLES = ROOT / "sample_models"
 KERAS_MODEL = SAMPLES / "shared_dense.keras"
@@ -129,19 +130,6 @@ def _nobody_runs_keras_share() -> bool:
     return probe.returncode == 0
 
 
-DROP_FILE_CAPABILITIES = ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
-                          "--inh-caps=-dac_override,-dac_read_search", "--"]
-"""Root without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH is held to file permissions like any user."""
-
-
-@functools.cache
-def _can_drop_file_capabilities() -> bool:
-    if shutil.which("setpriv") is None:
-        return False
-    probe = subprocess.run([*DROP_FILE_CAPABILITIES, "true"], capture_output=True)
-    return probe.returncode == 0
-
-
 def _permission_user() -> int | None:
     """The uid the permission attacks run as: UNPRIVILEGED_UID when root may switch to it and it can run
     keras-share, else None (the current user)."""
@@ -153,16 +141,17 @@ def unprivileged(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A folder for permission attacks, and the command line set to run unprivileged in it.
 
     As root: as uid 65534 when it can run keras-share (the folder then lets it in), else as root without the
-    capabilities that bypass file permissions (setpriv); skipped when neither is possible.
+    capabilities that bypass file permissions (``cli_command.unprivileged_prefix``); skipped when neither works.
     """
     if os.geteuid() == 0 and not _nobody_runs_keras_share():
-        if not _can_drop_file_capabilities():
-            pytest.skip("running as root, and neither uid 65534 can run this interpreter nor setpriv can drop "
-                        "CAP_DAC_OVERRIDE: mode-000 files would be readable")
+        prefix = unprivileged_prefix()
+        if prefix is None:
+            pytest.skip("running as root, and neither can uid 65534 run this interpreter nor can setpriv drop "
+                        "CAP_DAC_OVERRIDE: mode-000 files would be readable (tests/test_input_files.py fakes it)")
         import harness
 
         command = harness.keras_share_command()
-        monkeypatch.setattr(harness, "keras_share_command", lambda: [*DROP_FILE_CAPABILITIES, *command])
+        monkeypatch.setattr(harness, "keras_share_command", lambda: [*prefix, *command])
     folder = Path(tempfile.mkdtemp(prefix="keras-share-permissions-", dir="/tmp"))
     folder.chmod(0o755)  # tmp_path's parents are private to root: uid 65534 could not reach the input
     try:
@@ -179,10 +168,12 @@ def _copy_readable(source: Path, target: Path) -> None:
     target.chmod(0o644)
 
 
-@attack("unreadable")
-def unreadable_file_or_folder(folder: Path, rng: random.Random) -> Attack:
+UNREADABLE_VARIANTS = ("file", "folder", "member")
+"""A mode-000 file given directly, a mode-000 folder in a scanned folder, a mode-000 member of a model folder."""
+
+
+def _unreadable(folder: Path, variant: str, rng: random.Random) -> Attack:
     _copy_readable(KERAS_MODEL, folder / "good.keras")
-    variant = rng.choice(["file", "folder", "member"])
     if variant == "file":
         locked = folder / rng.choice(["locked.keras", "locked.h5"])
         _copy_readable(KERAS_MODEL, locked)
@@ -207,17 +198,23 @@ def unreadable_file_or_folder(folder: Path, rng: random.Random) -> Attack:
                   user=_permission_user())
 
 
+@attack("unreadable")
+def unreadable_file_or_folder(folder: Path, rng: random.Random) -> Attack:
+    return _unreadable(folder, rng.choice(UNREADABLE_VARIANTS), rng)
+
+
 def test_unreadable_files_and_folders_are_one_line_each(unprivileged: Path) -> None:
     assert_holds(unreadable_file_or_folder, unprivileged)
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_an_unreadable_input_does_not_drop_the_rest_of_the_batch(unprivileged: Path, seed: int) -> None:
-    attack_, outcome, broken = run_attack(unreadable_file_or_folder, unprivileged, seed)
-    assert not broken, broken
-    reported = [model["file"] for model in json.loads(outcome.stdout)["models"]]
-    assert "good.keras" in reported
-    assert len(json.loads(outcome.stdout)["errors"]) == 1
+@pytest.mark.parametrize("variant", UNREADABLE_VARIANTS)
+def test_an_unreadable_input_does_not_drop_the_rest_of_the_batch(unprivileged: Path, variant: str) -> None:
+    attack_ = _unreadable(unprivileged, variant, random.Random(0))
+    outcome = run(attack_.args, attack_.cwd, user=attack_.user)
+    assert not check(attack_, outcome), check(attack_, outcome)
+    document = json.loads(outcome.stdout)
+    assert "good.keras" in [model["file"] for model in document["models"]]
+    assert len(document["errors"]) == 1
 
 
 # --------------------------------------------------------------------------
