@@ -211,12 +211,15 @@ def _read_model(path: str | os.PathLike[str], form: Form) -> ModelFile:
     return model
 
 
-def _is_folder_entry(entry: os.DirEntry[str]) -> bool:
-    """Whether a listed entry (not a symbolic link) is a folder; False when that cannot be told."""
+def _entry_kind(entry: os.DirEntry[str]) -> str:
+    """``link``, ``folder`` or ``file`` (anything else, or what cannot be told: reading it says what is wrong)
+    for a listed entry, its links not followed."""
     try:
-        return entry.is_dir(follow_symlinks=False)
+        if entry.is_symlink():
+            return "link"
+        return "folder" if entry.is_dir(follow_symlinks=False) else "file"
     except OSError:
-        return False
+        return "file"
 
 
 def discover(path: str | os.PathLike[str]) -> Iterator[tuple[Path, ReadError | None]]:
@@ -247,12 +250,12 @@ def discover(path: str | os.PathLike[str]) -> Iterator[tuple[Path, ReadError | N
         found: list[tuple[Path, ReadError | None]] = []
         subfolders: list[Path] = []
         for entry in entries:
-            here = Path(entry.path)
+            here, kind = Path(entry.path), _entry_kind(entry)
             is_model_name = entry.name.lower().endswith(MODEL_SUFFIXES)
-            if entry.is_symlink():
+            if kind == "link":
                 if is_model_name:
                     found.append((here, None if resolves_inside(here, target) else ReadError(str(here), OUTSIDE_LINK)))
-            elif _is_folder_entry(entry):
+            elif kind == "folder":
                 if _is_model_directory(here):
                     found.append((here, None))
                 else:
