@@ -21,7 +21,8 @@ WORKER_DIED = "not read: a worker process died while this batch ran (rerun with 
 
 
 def expand(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, ReadError | None]]:
-    """Every model input the paths name, in order; a folder without models gives its ReadError instead."""
+    """Every model input the paths name, in order, with the ReadError reported instead of reading it (a folder
+    without models, one that cannot be listed, a link leading out of the folder given), or None."""
     from keras_share.read.detect import discover
 
     items: list[tuple[Path, ReadError | None]] = []
@@ -29,7 +30,7 @@ def expand(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, ReadErro
         found = list(discover(path))
         if not found:
             items.append((Path(path), ReadError(str(path), NO_MODELS)))
-        items.extend((model_path, None) for model_path in found)
+        items.extend(found)
     return items
 
 

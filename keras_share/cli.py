@@ -150,7 +150,8 @@ def _usage_error(message: str) -> typer.Exit:
              "and flag weight-sharing pitfalls.\n\n" + EXIT_CODES_HELP)
 def inspect(
     paths: Annotated[list[Path], typer.Argument(
-        help="Model files (.keras, .h5, SavedModel folders), folders of them, or package.module:function returning live models."
+        help="Model files (.keras, .h5, SavedModel folders), folders of them, or package.module:function returning live models.",
+        readable=False,  # an unreadable input is reported with the others, not a usage error
     )],
     output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.rich,
     all_layers: Annotated[bool, typer.Option("--all-layers", help="Also show every layer as a nesting tree.")] = False,
@@ -167,7 +168,8 @@ def inspect(
         Optional[list[str]], typer.Option("--suppress", help="Drop findings of RULE on layers matching a glob: RULE:LAYER-GLOB; repeatable.")
     ] = None,
     base: Annotated[
-        Optional[Path], typer.Option("--base", help="Base model of a transfer: report layers whose weights came from it.")
+        Optional[Path], typer.Option("--base", readable=False,
+                                     help="Base model of a transfer: report layers whose weights came from it.")
     ] = None,
     config: Annotated[
         Optional[Path], typer.Option("--config", help="pyproject.toml to read [tool.keras-share] from (default: nearest).")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import os
 import shutil
+import subprocess
 import sys
 
 
@@ -14,3 +17,21 @@ def keras_share_command() -> list[str]:
     script = shutil.which("keras-share")
     assert script, "neither python -m keras_share nor the keras-share script is available"
     return [script]
+
+
+DROP_FILE_CAPABILITIES = ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
+                          "--inh-caps=-dac_override,-dac_read_search", "--"]
+"""A command prefix: root without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH is held to file permissions (mode-000
+files and folders are closed to it) like any other user."""
+
+
+@functools.cache
+def unprivileged_prefix() -> list[str] | None:
+    """What to put before a command so that file permissions bind it: nothing for a user other than root,
+    DROP_FILE_CAPABILITIES for root where setpriv can drop them; None when neither works."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        return None
+    probe = subprocess.run([*DROP_FILE_CAPABILITIES, "true"], capture_output=True)
+    return DROP_FILE_CAPABILITIES if probe.returncode == 0 else None

@@ -238,7 +238,7 @@ def test_the_weights_member_bytes_are_read_from_the_archive_up_to_the_member_end
     if not in_memory:
         monkeypatch.setattr(keras_weights, "IN_MEMORY_WEIGHTS_BYTES", 0)
     size = weights.stat().st_size
-    with zipfile.ZipFile(path) as archive, keras_weights.open_weights_h5(archive, path) as (h5, raw):
+    with zipfile.ZipFile(path) as archive, keras_weights.open_weights_h5(archive) as (h5, raw):
         assert h5["x"][()].tolist() == [0, 1, 2, 3]
         if compression == zipfile.ZIP_DEFLATED and not in_memory:
             assert raw is None  # streamed through zipfile: no bytes at hand

@@ -5,7 +5,6 @@ h5py is imported by the reader child that reads them, never by the process that 
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
@@ -19,6 +18,8 @@ def _digests(model_file: ModelFile, locations: list[str]) -> dict[str, ArrayDige
 
     from keras_share.read import h5util
     from keras_share.read.digest import dataset_digest
+    from keras_share.read.files import name_of_open_file, open_member, open_regular
+    from keras_share.read.keras_archive import open_archive
     from keras_share.read.keras_weights import open_weights_h5
 
     path = Path(model_file.path)
@@ -27,21 +28,20 @@ def _digests(model_file: ModelFile, locations: list[str]) -> dict[str, ArrayDige
     def collect(h5: h5py.File, prefix: str) -> None:
         for location in locations:
             inner = location[len(prefix):] if prefix and location.startswith(prefix) else location
-            parent, _, name = inner.strip("/").rpartition("/")
-            group = h5util.subgroup(h5, parent) if parent else h5
-            dataset = h5util.child(group, name) if group is not None else None
+            dataset = h5util.child(h5, inner)
             if isinstance(dataset, h5py.Dataset) and h5util.data_location(dataset.id, dataset.id.get_offset()) == "file":
                 results[location] = dataset_digest(dataset)
 
     prefix = WEIGHTS_MEMBER + ":"
     if model_file.format == "keras":
-        with zipfile.ZipFile(path) as archive, open_weights_h5(archive, path) as (h5, _):
+        with open_archive(path) as archive, open_weights_h5(archive) as (h5, _):
             collect(h5, prefix)
     elif model_file.format == "keras-dir":
-        with h5py.File(path / WEIGHTS_MEMBER, "r") as h5:
+        with open_member(path, WEIGHTS_MEMBER) as stream, \
+                h5py.File(name_of_open_file(stream, path / WEIGHTS_MEMBER), "r") as h5:
             collect(h5, prefix)
     elif model_file.format in ("h5", "h5-weights", "weights-h5"):
-        with h5py.File(path, "r") as h5:
+        with open_regular(path, str(path)) as stream, h5py.File(name_of_open_file(stream, path), "r") as h5:
             collect(h5, "")
     return results
 

@@ -71,6 +71,8 @@ class ModelFile:
     weights: WeightIndex
     backend: str | None = None
     notes: list[str] = field(default_factory=list)
+    ambiguity: str | None = None
+    """For an input that is also another model to another loader (a polyglot file), what that is; else None."""
 
     @property
     def keras_generation(self) -> int:

@@ -1,4 +1,4 @@
-"""Tell the formats apart by content and find model files inside folders.
+"""Tell the formats apart as Keras does (by name and content), and find model files inside folders.
 
 The format readers (and with them h5py and numpy) are imported only where files are read: in the
 reader child process, never in the process that renders the report.
@@ -8,35 +8,65 @@ from __future__ import annotations
 
 import importlib
 import os
+import stat
+import zipfile
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
+from typing import BinaryIO, NamedTuple
 
 from keras_share.errors import ReadError
 from keras_share.read.base import CONFIG_MEMBER, ModelFile
 from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS, call_with_deadline, start_with_deadline
+from keras_share.read.files import open_regular, resolves_inside
 from keras_share.read.saved_model import METADATA_FILE
 from keras_share.read.stored import StoredGroup
 
 ZIP_MAGIC = b"PK\x03\x04"
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+SAVED_MODEL_FILE = "saved_model.pb"
+FOLDER_MODEL_FILES = (CONFIG_MEMBER, METADATA_FILE, SAVED_MODEL_FILE)
+"""Files whose presence makes a folder a saved model (a ``.keras`` folder, a SavedModel)."""
+OUTSIDE_LINK = "a symbolic link leading outside the folder given; not followed"
+
+ZIP_ALSO_HDF5 = (
+    "ambiguous file: it is both a .keras zip and an HDF5 file. Keras loads the zip (the name ends in .keras), "
+    "and this report describes it; renamed to .h5, the same file loads as the HDF5 model"
+)
+HDF5_ALSO_ZIP = (
+    "ambiguous file: it is both an HDF5 file and a .keras zip. Keras loads the HDF5 file (the name does not end "
+    "in .keras), and this report describes it; renamed to .keras, the same file loads as the zip's model"
+)
+KERAS_DIR_ALSO_SAVEDMODEL = (
+    "ambiguous folder: it is both an unzipped .keras folder (config.json) and a SavedModel. Keras 3 loads the "
+    ".keras folder, and this report describes it; tf_keras's load_model loads the SavedModel instead"
+)
+
+
+class Form(NamedTuple):
+    """How an input is read, as Keras would load it: ``keras`` (zip), ``keras-dir``, ``h5`` or ``savedmodel``;
+    and, for an input that another loader would read as another model, what that is (a note). For ``h5`` the
+    ambiguity is only possible (the file ends like a zip) until the reader child finds a .keras zip there."""
+
+    name: str
+    ambiguity: str | None = None
 
 
 def _is_model_directory(path: Path) -> bool:
-    return (path / CONFIG_MEMBER).is_file() or (path / METADATA_FILE).is_file() or (path / "saved_model.pb").is_file()
+    """Whether the folder holds a saved model's files (whatever they are: reading them says what is wrong)."""
+    return any(os.path.lexists(path / name) for name in FOLDER_MODEL_FILES)
 
 
-def _has_hdf5_signature(path: Path) -> bool:
-    """HDF5 puts its superblock at byte 0, 512, 1024, 2048, ... (a user block may precede it)."""
-    with open(path, "rb") as stream:
-        offset = 0
-        while offset <= 1 << 20:
-            stream.seek(offset)
-            if stream.read(8) == HDF5_MAGIC:
-                return True
-            offset = 512 if offset == 0 else offset * 2
-    return False
+def _hdf5_signature_at(stream: BinaryIO) -> int | None:
+    """Where the HDF5 superblock is: byte 0, 512, 1024, 2048, ... (a user block may precede it); None if nowhere."""
+    offset = 0
+    while offset <= 1 << 20:
+        stream.seek(offset)
+        if stream.read(8) == HDF5_MAGIC:
+            return offset
+        offset = 512 if offset == 0 else offset * 2
+    return None
 
 
 def read_model(path: str | os.PathLike[str], timeout: float | None = DEFAULT_TIMEOUT_SECONDS,
@@ -46,14 +76,25 @@ def read_model(path: str | os.PathLike[str], timeout: float | None = DEFAULT_TIM
     What needs libhdf5 is read in a child process killed after ``timeout`` seconds (None: in this process).
     A ``.keras`` archive's or folder's configs are read here meanwhile, then given to ``while_reading`` (as a
     model file without weights yet) while the child goes on, and the child's tree is matched to them here.
+    An ambiguous input (``Form.ambiguity``) is read as Keras loads it and carries a note saying so.
     """
     target = _model_path(Path(path))
-    form = _keras_form(target)
-    if form is None:
-        return call_with_deadline(partial(_read_model, path), str(path), timeout)
+    form = input_form(target, str(path))
+    if form.name in ("keras", "keras-dir"):
+        model = _read_keras(form.name, target, str(path), timeout, while_reading)
+        model.ambiguity = form.ambiguity
+    else:
+        model = call_with_deadline(partial(_read_model, path, form), str(path), timeout)
+    if model.ambiguity is not None:
+        model.notes.append(model.ambiguity)
+    return model
+
+
+def _read_keras(form: str, target: Path, label: str, timeout: float | None,
+                while_reading: Callable[[ModelFile], object] | None) -> ModelFile:
     from keras_share.read import keras_archive
 
-    weights = start_with_deadline(partial(_read_keras_weights, form, target), str(path), timeout)
+    weights = start_with_deadline(partial(_read_keras_weights, form, target), label, timeout)
     try:
         configs = keras_archive.read_archive_configs(target) if form == "keras" else keras_archive.read_folder_configs(target)
         if while_reading is not None:
@@ -66,18 +107,73 @@ def read_model(path: str | os.PathLike[str], timeout: float | None = DEFAULT_TIM
 
 def _model_path(target: Path) -> Path:
     """The path to read: a SavedModel's folder for its ``keras_metadata.pb``."""
-    return target.parent if target.name == METADATA_FILE and target.is_file() else target
+    return target.parent if target.name == METADATA_FILE and os.path.isfile(target) else target
 
 
-def _keras_form(target: Path) -> str | None:
-    """``keras`` for a zip archive, ``keras-dir`` for a folder holding config.json, None for anything else."""
-    if target.is_dir():
-        return "keras-dir" if (target / CONFIG_MEMBER).is_file() else None
+def input_form(target: Path, label: str) -> Form:
+    """How Keras would load ``target``: by its name and signatures, as ``keras.saving.load_model`` dispatches.
+
+    Only a folder or a regular file is looked into (``files.open_regular``); anything else, or a file in
+    neither format, is a ReadError naming ``label``.
+    """
     try:
-        with open(target, "rb") as stream:
-            return "keras" if stream.read(len(ZIP_MAGIC)) == ZIP_MAGIC else None
-    except OSError:  # the reader child says why
-        return None
+        is_folder = stat.S_ISDIR(os.stat(target).st_mode)
+    except FileNotFoundError:
+        raise ReadError(label, "no such file or folder") from None
+    except OSError as error:
+        raise ReadError(label, f"cannot read ({error.strerror or error})") from None
+    if is_folder:
+        has_config = os.path.lexists(target / CONFIG_MEMBER)
+        is_saved_model = any(os.path.lexists(target / name) for name in (METADATA_FILE, SAVED_MODEL_FILE))
+        if has_config:
+            return Form("keras-dir", KERAS_DIR_ALSO_SAVEDMODEL if is_saved_model else None)
+        if is_saved_model:
+            return Form("savedmodel")
+        raise ReadError(label, "folder without config.json or keras_metadata.pb: not a saved model")
+    with open_regular(target, label) as stream:
+        return _file_form(stream, target.name, label)
+
+
+def _file_form(stream: BinaryIO, name: str, label: str) -> Form:
+    """Keras 3 and tf_keras load a file as a ``.keras`` zip when its name ends in ``.keras`` and
+    ``zipfile.is_zipfile`` says yes, else as HDF5 (Keras 3 only by a ``.h5``/``.hdf5`` name). A file in one
+    format only is read in that format, whatever its name."""
+    head = stream.read(len(HDF5_MAGIC))
+    if not head:
+        raise ReadError(label, "empty file")
+    hdf5_at = _hdf5_signature_at(stream)
+    is_zip = zipfile.is_zipfile(stream)
+    if hdf5_at is not None:
+        if name.endswith(".keras") and is_zip:
+            return Form("keras", ZIP_ALSO_HDF5 if _hdf5_outside_members(stream, hdf5_at) else None)
+        return Form("h5", HDF5_ALSO_ZIP if is_zip else None)
+    if is_zip or head.startswith(ZIP_MAGIC):
+        return Form("keras")
+    raise ReadError(label, "not a Keras model (neither a .keras zip nor an HDF5 file)")
+
+
+def _holds_keras_zip(target: Path) -> bool:
+    """Whether the file is also a zip archive holding a ``config.json`` (its directory read whole: in the reader
+    child)."""
+    from keras_share.read.keras_archive import ZIP_ERRORS, open_archive
+
+    try:
+        with open_archive(target) as archive:
+            return CONFIG_MEMBER in archive.namelist()
+    except (ReadError, *ZIP_ERRORS):
+        return False
+
+
+def _hdf5_outside_members(stream: BinaryIO, hdf5_at: int) -> bool:
+    """Whether the HDF5 superblock at ``hdf5_at`` of a zip is not simply the start of a member stored
+    uncompressed there (a ``model.weights.h5`` that happens to start at 512, 1024, ...)."""
+    from keras_share.read.keras_archive import ZIP_ERRORS, stored_data_start
+
+    try:
+        with zipfile.ZipFile(stream) as archive:
+            return not any(stored_data_start(stream, info) == hdf5_at for info in archive.infolist())
+    except ZIP_ERRORS:
+        return True
 
 
 def _read_keras_weights(form: str, target: Path) -> StoredGroup | None:
@@ -101,42 +197,70 @@ def prepare_reader_process() -> None:
     import_readers()
 
 
-def _read_model(path: str | os.PathLike[str]) -> ModelFile:
+def _read_model(path: str | os.PathLike[str], form: Form) -> ModelFile:
+    """Read an ``h5`` or ``savedmodel`` input (``input_form``), in the reader child."""
     from keras_share.read.legacy_h5 import read_h5
     from keras_share.read.saved_model import read_saved_model
 
     target = _model_path(Path(path))
-    if target.is_dir():
-        if (target / METADATA_FILE).is_file() or (target / "saved_model.pb").is_file():
-            return read_saved_model(target)
-        raise ReadError(str(path), "folder without config.json or keras_metadata.pb: not a saved model")
-    if not target.exists():
-        raise ReadError(str(path), "no such file or folder")
+    if form.name == "savedmodel":
+        return read_saved_model(target)
+    model = read_h5(target)
+    if form.ambiguity is not None and _holds_keras_zip(target):
+        model.ambiguity = form.ambiguity
+    return model
+
+
+def _entry_kind(entry: os.DirEntry[str]) -> str:
+    """``link``, ``folder`` or ``file`` (anything else, or what cannot be told: reading it says what is wrong)
+    for a listed entry, its links not followed."""
     try:
-        with open(target, "rb") as stream:
-            head = stream.read(8)
-        if not head:
-            raise ReadError(str(path), "empty file")
-        if _has_hdf5_signature(target):
-            return read_h5(target)
-    except OSError as error:
-        raise ReadError(str(path), f"cannot read ({error.strerror or error})") from None
-    raise ReadError(str(path), "not a Keras model (neither a .keras zip nor an HDF5 file)")
+        if entry.is_symlink():
+            return "link"
+        return "folder" if entry.is_dir(follow_symlinks=False) else "file"
+    except OSError:
+        return "file"
 
 
-def discover(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """The model inputs a path names: itself, or for a plain folder every model found inside it.
+def discover(path: str | os.PathLike[str]) -> Iterator[tuple[Path, ReadError | None]]:
+    """The model inputs a path names: itself, or for a plain folder every model found inside it; with each,
+    the ReadError that is reported instead of reading it (None: read it).
 
-    Folders that are themselves saved models (config.json, keras_metadata.pb) count as one input.
+    Folders that are themselves saved models (config.json, keras_metadata.pb) count as one input. Inside a
+    folder, symbolic links to folders are never followed, and a link named like a model file is read only
+    when it resolves inside the folder given; a folder that cannot be listed is an error, the walk goes on.
     """
     target = Path(path)
-    if not target.is_dir() or _is_model_directory(target):
-        yield target
+    try:
+        is_folder = stat.S_ISDIR(os.stat(target).st_mode)
+    except OSError:  # reading it says why
+        is_folder = False
+    if not is_folder or _is_model_directory(target):
+        yield target, None
         return
-    for root, dirs, files in os.walk(target):
-        here = Path(root)
-        models = [name for name in dirs if _is_model_directory(here / name)]
-        dirs[:] = sorted(name for name in dirs if name not in models)
-        found = models + [name for name in files if name.lower().endswith(MODEL_SUFFIXES)]
-        for name in sorted(found):
-            yield here / name
+    pending = [target]
+    while pending:
+        folder = pending.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError as error:
+            yield folder, ReadError(str(folder), f"cannot list folder ({error.strerror or error})")
+            continue
+        found: list[tuple[Path, ReadError | None]] = []
+        subfolders: list[Path] = []
+        for entry in entries:
+            here, kind = Path(entry.path), _entry_kind(entry)
+            is_model_name = entry.name.lower().endswith(MODEL_SUFFIXES)
+            if kind == "link":
+                if is_model_name:
+                    found.append((here, None if resolves_inside(here, target) else ReadError(str(here), OUTSIDE_LINK)))
+            elif kind == "folder":
+                if _is_model_directory(here):
+                    found.append((here, None))
+                else:
+                    subfolders.append(here)
+            elif is_model_name:
+                found.append((here, None))
+        yield from sorted(found, key=lambda item: item[0].name)
+        pending.extend(reversed(subfolders))

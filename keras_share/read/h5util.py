@@ -8,11 +8,8 @@ import h5py
 import numpy as np
 
 
-def child(group: h5py.Group, name: str) -> h5py.Group | h5py.Dataset | None:
-    """The object linked as ``name`` in ``group`` if the link is a hard link inside this file.
-
-    External and soft links are never followed: a crafted file could point anywhere.
-    """
+def _hard_member(group: h5py.Group, name: str) -> h5py.Group | h5py.Dataset | None:
+    """The object linked as ``name`` (one path component) in ``group`` if that link is a hard link."""
     try:
         link = group.get(name, getlink=True)
     except (KeyError, ValueError, OSError, TypeError):
@@ -25,16 +22,27 @@ def child(group: h5py.Group, name: str) -> h5py.Group | h5py.Dataset | None:
         return None
 
 
-def subgroup(group: h5py.Group, path: str) -> h5py.Group | None:
-    """Follow ``a/b/c`` through hard links only; None when any step is missing or not a group."""
+def child(group: h5py.Group, path: str) -> h5py.Group | h5py.Dataset | None:
+    """The object at ``path`` (``name`` or ``a/b/c``, taken relative to ``group``) if every link on the way
+    is a hard link inside this file; None otherwise.
+
+    Each component is looked up on its own: libhdf5 follows soft and external links in the middle of a path
+    it is given whole, and a crafted file could point anywhere.
+    """
     current: Any = group
-    for part in path.strip("/").split("/"):
-        if not part:
+    for part in path.split("/"):
+        if not part or part == ".":
             continue
         if not isinstance(current, h5py.Group):
             return None
-        current = child(current, part)
-    return current if isinstance(current, h5py.Group) else None
+        current = _hard_member(current, part)
+    return current
+
+
+def subgroup(group: h5py.Group, path: str) -> h5py.Group | None:
+    """The group at ``a/b/c`` through hard links only; None when any step is missing or not a group."""
+    found = child(group, path)
+    return found if isinstance(found, h5py.Group) else None
 
 
 def data_location(dataset: h5py.h5d.DatasetID, offset: int | None) -> str:

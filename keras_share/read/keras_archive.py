@@ -7,14 +7,18 @@ The configs are read here, in the process that asked, while a reader child reads
 from __future__ import annotations
 
 import json
+import os
 import struct
 import zipfile
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, BinaryIO, NamedTuple
 
 from keras_share.errors import ReadError, describe
 from keras_share.read.base import CONFIG_MEMBER, METADATA_MEMBER, WEIGHTS_MEMBER, ModelFile, WeightIndex
+from keras_share.read.files import open_member, open_regular
 from keras_share.read.stored import StoredGroup
 from keras_share.read.vars_layout import VarsLayoutReader
 
@@ -63,12 +67,32 @@ def _configs(path: str, form: str, config: Any, metadata: Any) -> KerasConfigs:
     return KerasConfigs(path, form, config, metadata)
 
 
-def open_archive(path: Path) -> zipfile.ZipFile:
-    """The ``.keras`` zip at ``path``; a ReadError when its directory cannot be read."""
+@contextmanager
+def open_archive(path: Path) -> Iterator[zipfile.ZipFile]:
+    """The ``.keras`` zip at ``path`` (a regular file, ``files.open_regular``); a ReadError when its directory
+    cannot be read."""
+    with open_regular(path, str(path)) as stream:
+        try:
+            archive = zipfile.ZipFile(stream)
+        except ZIP_ERRORS as error:
+            raise ReadError(str(path), f"not a readable zip archive ({describe(error)})") from None
+        with archive:
+            yield archive
+
+
+def stored_data_start(stream: BinaryIO, info: zipfile.ZipInfo) -> int | None:
+    """Where an uncompressed, unencrypted zip member's bytes start in the archive file ``stream``; None for
+    others."""
+    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+        return None
     try:
-        return zipfile.ZipFile(path)
-    except ZIP_ERRORS as error:
-        raise ReadError(str(path), f"not a readable zip archive ({describe(error)})") from None
+        header = os.pread(stream.fileno(), 30, info.header_offset)
+    except (OSError, OverflowError):  # an offset before the file or past what the system can address
+        return None
+    if len(header) != 30 or header[:4] != b"PK\x03\x04":
+        return None
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    return info.header_offset + 30 + name_length + extra_length
 
 
 def read_archive_configs(path: Path) -> KerasConfigs:
@@ -90,15 +114,16 @@ def read_archive_configs(path: Path) -> KerasConfigs:
 
 
 def read_folder_configs(path: Path) -> KerasConfigs:
-    """config.json and metadata.json of an unzipped ``.keras`` folder."""
+    """config.json and metadata.json of an unzipped ``.keras`` folder (regular files inside it only)."""
     def load(member: str) -> Any:
-        try:
-            with open(path / member, "rb") as stream:
-                return _parse_json(_bounded_read(stream, str(path), member), str(path), member)
-        except OSError as error:
-            raise ReadError(str(path), f"cannot read {member} ({error.strerror or error})") from None
+        with open_member(path, member) as stream:
+            try:
+                data = _bounded_read(stream, str(path), member)
+            except OSError as error:
+                raise ReadError(str(path), f"cannot read {member} ({error.strerror or error})") from None
+        return _parse_json(data, str(path), member)
 
-    metadata = load(METADATA_MEMBER) if (path / METADATA_MEMBER).is_file() else {}
+    metadata = load(METADATA_MEMBER) if os.path.lexists(path / METADATA_MEMBER) else {}
     return _configs(str(path), "keras-dir", load(CONFIG_MEMBER), metadata)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import os
-import struct
 import zipfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -19,8 +18,9 @@ import h5py
 
 from keras_share.errors import ReadError, describe
 from keras_share.read.base import WEIGHTS_MEMBER
+from keras_share.read.files import name_of_open_file, open_member
 from keras_share.read.h5tree import RawReader, read_tree
-from keras_share.read.keras_archive import ZIP_ERRORS, open_archive
+from keras_share.read.keras_archive import ZIP_ERRORS, open_archive, stored_data_start
 from keras_share.read.stored import StoredGroup
 from keras_share.read.vars_layout import GROUP_ATTRS
 
@@ -38,11 +38,12 @@ class _StoredMember(io.RawIOBase):
 
     ``ZipFile.open`` streams rewind to the member's start on every backward seek, and h5py seeks
     backwards all the time: this makes reading a large ``model.weights.h5`` linear instead of quadratic.
+    It reads the archive's open file descriptor ``fd`` with ``pread``, which leaves the file's position alone.
     """
 
-    def __init__(self, path: Path, start: int, size: int) -> None:
+    def __init__(self, fd: int, start: int, size: int) -> None:
         super().__init__()
-        self._file = open(path, "rb")  # noqa: SIM115 - closed with this object
+        self._fd = fd
         self._start, self._size, self._position = start, size, 0
 
     def readable(self) -> bool:
@@ -60,26 +61,22 @@ class _StoredMember(io.RawIOBase):
         return self._position
 
     def readinto(self, buffer: Any) -> int:
-        count = max(0, min(len(buffer), self._size - self._position))
+        view = memoryview(buffer).cast("B")
+        count = max(0, min(len(view), self._size - self._position))
         if count == 0:
             return 0
-        self._file.seek(self._start + self._position)
-        read = self._file.readinto(memoryview(buffer)[:count]) or 0
+        read = os.preadv(self._fd, [view[:count]], self._start + self._position)
         self._position += read
         return read
 
     def read_at(self, offset: int, size: int) -> bytes:
         """The member's bytes at ``offset`` (fewer at its end), without moving the stream's position."""
         size = max(0, min(size, self._size - offset))
-        return os.pread(self._file.fileno(), size, self._start + offset) if size else b""
-
-    def close(self) -> None:
-        self._file.close()
-        super().close()
+        return os.pread(self._fd, size, self._start + offset) if size else b""
 
 
 @contextmanager
-def open_weights_h5(archive: zipfile.ZipFile, path: Path) -> Iterator[tuple[h5py.File, RawReader | None]]:
+def open_weights_h5(archive: zipfile.ZipFile) -> Iterator[tuple[h5py.File, RawReader | None]]:
     """``model.weights.h5`` opened with h5py, and how to read its bytes without libhdf5 (None: no way to).
 
     It is opened from memory when small (libhdf5 then reads without calling back into Python), in place
@@ -87,9 +84,11 @@ def open_weights_h5(archive: zipfile.ZipFile, path: Path) -> Iterator[tuple[h5py
     file when the member is stored uncompressed, else from the memory image.
     """
     info = archive.getinfo(WEIGHTS_MEMBER)
+    archive_file = archive.fp  # the regular file open_archive opened
+    assert archive_file is not None
     with ExitStack() as stack:
-        start = _stored_member_start(path, info)
-        member = stack.enter_context(_StoredMember(path, start, info.file_size)) if start is not None else None
+        start = stored_data_start(archive_file, info)
+        member = stack.enter_context(_StoredMember(archive_file.fileno(), start, info.file_size)) if start is not None else None
         if info.file_size <= IN_MEMORY_WEIGHTS_BYTES:
             image = archive.read(WEIGHTS_MEMBER)  # never more than the file_size just checked
             h5 = stack.enter_context(h5py.File(h5py.h5f.open_file_image(image)))  # libhdf5 keeps its own copy
@@ -107,19 +106,6 @@ def _image_reader(image: bytes) -> RawReader:
     return lambda offset, size: view[offset:offset + size]
 
 
-def _stored_member_start(path: Path, info: zipfile.ZipInfo) -> int | None:
-    """Where an uncompressed, unencrypted zip member's bytes start in the archive file; None for others."""
-    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
-        return None
-    with open(path, "rb") as stream:
-        stream.seek(info.header_offset)
-        header = stream.read(30)
-    if len(header) != 30 or header[:4] != b"PK\x03\x04":
-        return None
-    name_length, extra_length = struct.unpack("<HH", header[26:30])
-    return info.header_offset + 30 + name_length + extra_length
-
-
 def read_archive_weights(path: Path) -> StoredGroup | None:
     """The HDF5 tree of a ``.keras`` zip's ``model.weights.h5``; None when the archive has none."""
     with open_archive(path) as archive:
@@ -131,7 +117,7 @@ def read_archive_weights(path: Path) -> StoredGroup | None:
                 raise ReadError(str(path), f"{WEIGHTS_MEMBER} is compressed and over 1 GiB uncompressed; Keras stores it "
                                 "uncompressed, and seeking inside a compressed member this large is refused")
             try:
-                with open_weights_h5(archive, path) as (h5, raw):
+                with open_weights_h5(archive) as (h5, raw):
                     return read_tree(h5, GROUP_ATTRS, raw)
             except _HDF5_ERRORS as error:
                 raise ReadError(str(path), f"{WEIGHTS_MEMBER} is not a readable HDF5 file ({describe(error)})") from None
@@ -142,10 +128,11 @@ def read_archive_weights(path: Path) -> StoredGroup | None:
 def read_folder_weights(path: Path) -> StoredGroup | None:
     """The HDF5 tree of an unzipped ``.keras`` folder's ``model.weights.h5``; None when it has none."""
     weights = path / WEIGHTS_MEMBER
-    if not weights.is_file():
+    if not os.path.lexists(weights):
         return None
-    try:
-        with h5py.File(weights, "r") as h5:
-            return read_tree(h5, GROUP_ATTRS)
-    except _HDF5_ERRORS as error:
-        raise ReadError(str(path), f"{WEIGHTS_MEMBER} is not a readable HDF5 file ({describe(error)})") from None
+    with open_member(path, WEIGHTS_MEMBER) as stream:
+        try:
+            with h5py.File(name_of_open_file(stream, weights), "r") as h5:
+                return read_tree(h5, GROUP_ATTRS)
+        except _HDF5_ERRORS as error:
+            raise ReadError(str(path), f"{WEIGHTS_MEMBER} is not a readable HDF5 file ({describe(error)})") from None

@@ -18,6 +18,7 @@ from keras_share import configs
 from keras_share.errors import ReadError, describe
 from keras_share.read import h5util
 from keras_share.read.base import LayerKey, ModelFile, WeightArray, WeightIndex
+from keras_share.read.files import name_of_open_file, open_regular
 from keras_share.read.h5tree import read_tree
 from keras_share.read.stored import StoredDataset, StoredGroup
 from keras_share.read.vars_layout import GROUP_ATTRS, VarsLayoutReader
@@ -163,11 +164,13 @@ def _optimizer_arrays(root: h5py.File, index: WeightIndex) -> list[WeightArray]:
 
 
 def read_h5(path: Path) -> ModelFile:
-    """Read any Keras HDF5 file: a full model, a Keras 2 weights-only file or a ``.weights.h5``."""
-    try:
-        h5 = h5py.File(path, "r")
-    except (OSError, ValueError) as error:
-        raise ReadError(str(path), f"not a readable HDF5 file ({describe(error)})") from None
+    """Read any Keras HDF5 file: a full model, a Keras 2 weights-only file or a ``.weights.h5`` (a regular
+    file, ``files.open_regular``)."""
+    with open_regular(path, str(path)) as stream:
+        try:
+            h5 = h5py.File(name_of_open_file(stream, path), "r")
+        except (OSError, ValueError) as error:
+            raise ReadError(str(path), f"not a readable HDF5 file ({describe(error)})") from None
     with h5:
         try:
             return _read_open_h5(h5, str(path))

@@ -6,12 +6,14 @@ layer config; keras-share reports the graph and says that weights were not read.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from keras_share import configs
 from keras_share.errors import ReadError, describe
 from keras_share.read.base import ModelFile, WeightIndex
+from keras_share.read.files import open_member
 from keras_share.read.protobuf_wire import (
     ProtobufError,
     SavedObjectRecord,
@@ -55,13 +57,20 @@ def _restore_missing_flags(config: dict[str, Any], flags: dict[tuple[str, str], 
 
 def read_saved_model(directory: Path) -> ModelFile:
     """Read the model config of a SavedModel directory from its ``keras_metadata.pb``."""
-    metadata_path = directory / METADATA_FILE
-    if not metadata_path.is_file():
+    if not os.path.lexists(directory / METADATA_FILE):
         raise ReadError(str(directory), f"SavedModel without {METADATA_FILE} (TF < 2.5 or a plain tf.saved_model export): no Keras config")
-    if metadata_path.stat().st_size > MAX_METADATA_BYTES:
-        raise ReadError(str(directory), f"{METADATA_FILE} is larger than 256 MiB; refusing to read it")
+    too_large = ReadError(str(directory), f"{METADATA_FILE} is larger than 256 MiB; refusing to read it")
+    with open_member(directory, METADATA_FILE) as stream:
+        if os.fstat(stream.fileno()).st_size > MAX_METADATA_BYTES:
+            raise too_large
+        try:
+            data = stream.read(MAX_METADATA_BYTES + 1)
+        except OSError as error:
+            raise ReadError(str(directory), f"cannot read {METADATA_FILE} ({error.strerror or error})") from None
+    if len(data) > MAX_METADATA_BYTES:
+        raise too_large
     try:
-        records = read_keras_metadata(metadata_path.read_bytes())
+        records = read_keras_metadata(data)
         metadata = root_model_metadata(records)
         flags = _trainable_flags(records)
     except (ProtobufError, ValueError, RecursionError) as error:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from keras_share.analysis.report import Finding, ModelReport
+from keras_share.rules.ambiguous_file_format import AmbiguousFileFormat
 from keras_share.rules.base import SEVERITIES, Rule, RuleContext, severity_rank
 from keras_share.rules.cross_model_sharing import CrossModelSharing
 from keras_share.rules.frozen_layer_trains_after_load import FrozenLayerTrainsAfterLoad
@@ -34,6 +35,7 @@ ALL_RULES: tuple[Rule, ...] = (
     UnsafeLambda(),
     LiveTransferredLayerTrainable(),
     LayerSharedWithOtherModel(),
+    AmbiguousFileFormat(),
     TrainableInFrozenParent(),
     FrozenLayerTrainsAfterLoad(),
     TiedVariable(),
