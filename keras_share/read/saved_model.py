@@ -11,7 +11,9 @@ from typing import Any
 
 from keras_share import configs
 from keras_share.errors import ReadError, describe
+from keras_share.limits import MAX_JSON_VALUES, MAX_METADATA_BYTES
 from keras_share.read.base import ModelFile, WeightIndex
+from keras_share.read.json_text import json_tokens
 from keras_share.read.protobuf_wire import (
     ProtobufError,
     SavedObjectRecord,
@@ -21,7 +23,6 @@ from keras_share.read.protobuf_wire import (
 )
 
 METADATA_FILE = "keras_metadata.pb"
-MAX_METADATA_BYTES = 256 * 1024 * 1024
 
 
 def _trainable_flags(records: list[SavedObjectRecord]) -> dict[tuple[str, str], bool]:
@@ -59,9 +60,13 @@ def read_saved_model(directory: Path) -> ModelFile:
     if not metadata_path.is_file():
         raise ReadError(str(directory), f"SavedModel without {METADATA_FILE} (TF < 2.5 or a plain tf.saved_model export): no Keras config")
     if metadata_path.stat().st_size > MAX_METADATA_BYTES:
-        raise ReadError(str(directory), f"{METADATA_FILE} is larger than 256 MiB; refusing to read it")
+        raise ReadError(str(directory), f"{METADATA_FILE} is larger than {MAX_METADATA_BYTES >> 20} MiB; refusing to read it")
+    data = metadata_path.read_bytes()
+    tokens = json_tokens(data)
+    if tokens > MAX_JSON_VALUES:
+        raise ReadError(str(directory), f"{METADATA_FILE} is too large: {tokens:,} JSON values (limit {MAX_JSON_VALUES:,})")
     try:
-        records = read_keras_metadata(metadata_path.read_bytes())
+        records = read_keras_metadata(data)
         metadata = root_model_metadata(records)
         flags = _trainable_flags(records)
     except (ProtobufError, ValueError, RecursionError) as error:
