@@ -16,7 +16,7 @@ MAX_JSON_VALUES = 2_000_000
 MAX_JSON_DEPTH = 640
 """Deepest nesting of JSON objects and arrays parsed: the same for every file, whatever was read before it
 and however many processes read (200 nested Sequential models are about 600 levels)."""
-MAX_METADATA_BYTES = 64 * 1024 * 1024
+MAX_METADATA_BYTES = 32 * 1024 * 1024
 """Largest SavedModel ``keras_metadata.pb`` read."""
 
 MAX_LAYERS = 20_000

@@ -45,7 +45,7 @@ def deeper_than(value: Any, limit: int) -> bool:
 
 def too_deep() -> JsonRefused:
     """The refusal of a value nested deeper than ``MAX_JSON_DEPTH``."""
-    return JsonRefused(f"is nested more than {MAX_JSON_DEPTH} levels deep (the limit)")
+    return JsonRefused(f"is nested too deeply: more than {MAX_JSON_DEPTH} levels (the limit)")
 
 
 def load_json(text: bytes | str, object_hook: Callable[[dict[str, Any]], Any] | None = None) -> Any:
