@@ -14,6 +14,8 @@ import pytest
 from keras_share.analysis.analyze import analyze_graph
 from keras_share.graph.build import build_graph
 from keras_share.read.base import ArrayDigest, ModelFile, WeightArray, WeightIndex
+from keras_share.read.stored import StoredDataset, StoredGroup
+from keras_share.read.vars_layout import VarsLayoutReader
 from keras_share.rules import ALL_RULES, RuleContext, run_rules
 
 SMALL = 150
@@ -137,3 +139,23 @@ def test_four_times_the_model_costs_about_four_times_the_work(model: Callable[[i
     small = _bytecodes(lambda: _analyse(model(SMALL)))
     large = _bytecodes(lambda: _analyse(model(SMALL * GROWTH)))
     assert large <= ALLOWED_RATIO * small, f"{large / small:.1f}x the work for {GROWTH}x the model"
+
+
+def _weights_tree(count: int) -> StoredGroup:
+    """A ``.keras`` weights tree whose layer groups are named otherwise than Keras names them, each recording its
+    layer's name (Keras 3.6+), as a renamed or reordered file has them."""
+    groups = {f"g{index}": StoredGroup(members={"vars": StoredGroup(
+        members={"0": StoredDataset((4, 4), "float32")}, attrs={"name": f"d{index}"})}) for index in range(count)}
+    return StoredGroup(members={"layers": StoredGroup(members=dict(groups))})
+
+
+def test_four_times_the_weight_groups_cost_about_four_times_the_matching() -> None:
+    def match(count: int) -> Callable[[], object]:
+        entries = [_dense(f"d{index}", shared_object_id=index) for index in range(count)]
+        config = _functional(entries + [dict(entry) for entry in entries])  # each layer placed twice: aliases
+        tree = _weights_tree(count)
+        return lambda: VarsLayoutReader(tree, "model.weights.h5:", 2).read(config)
+
+    small = _bytecodes(match(SMALL))
+    large = _bytecodes(match(SMALL * GROWTH))
+    assert large <= ALLOWED_RATIO * small, f"{large / small:.1f}x the work for {GROWTH}x the groups"
