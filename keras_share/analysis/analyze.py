@@ -6,10 +6,12 @@ import os
 
 from keras_share import configs
 from keras_share.analysis.report import LayerReport, ModelReport, Summary
+from keras_share.errors import ReadError
 from keras_share.graph.build import attach_weights, build_graph, graph_of_config
 from keras_share.graph.model import Graph, Layer
+from keras_share.limits import MAX_SAME_LAYER_CHARACTERS
 from keras_share.read.base import ModelFile
-from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS
+from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS, allow_deep_pickles
 from keras_share.read.detect import read_model
 
 LAZY_SUBLAYER_CLASSES = frozenset({"MultiHeadAttention"})
@@ -17,7 +19,7 @@ LAZY_SUBLAYER_CLASSES = frozenset({"MultiHeadAttention"})
 sublayers' variables come back trainable (tests/test_live_truth.py, frozen MultiHeadAttention)."""
 
 
-def own_trainable(graph: Graph, layer: Layer, model_file: ModelFile) -> bool:
+def own_trainable(graph: Graph, layer: Layer, model_file: ModelFile, frozen_by: str | None) -> bool:
     """Whether a layer's weights train once the file is loaded by the Keras that wrote it.
 
     * Keras 3 honours each layer's own flag; among the enclosing models only the top model's flag
@@ -25,21 +27,24 @@ def own_trainable(graph: Graph, layer: Layer, model_file: ModelFile) -> bool:
       on load. A frozen MultiHeadAttention comes back trainable (``LAZY_SUBLAYER_CLASSES``).
     * tf_keras loading ``.h5`` or ``.keras`` drops every model's flag (``Model.from_config``), so
       only the layer's own flag counts; a SavedModel keeps them, and a frozen model freezes all it
-      contains.
+      contains (``frozen_by``: the nearest enclosing model whose own flag is false, or None).
     """
     if model_file.keras_generation == 3:
         flag = layer.trainable_flag or layer.class_name in LAZY_SUBLAYER_CLASSES
         return flag and (graph.root.trainable_flag or graph.root.kind == "sequential")
     if model_file.format == "savedmodel":
-        return layer.trainable_flag and all(model.trainable_flag for model in graph.walk_up(layer))
+        return layer.trainable_flag and frozen_by is None
     return layer.trainable_flag
 
 
-def _frozen_by(graph: Graph, layer: Layer) -> str | None:
-    for model in graph.walk_up(layer):
-        if not model.trainable_flag:
-            return model.path
-    return None
+def _frozen_models(graph: Graph) -> dict[str, str | None]:
+    """For the top model and each nested model: the path of itself or its nearest enclosing model whose own flag
+    is ``trainable: false``, or None (one pass, parents first)."""
+    frozen: dict[str, str | None] = {"": None if graph.root.trainable_flag else ""}
+    for layer in graph.layers.values():
+        if layer.is_model:
+            frozen[layer.path] = layer.path if not layer.trainable_flag else frozen.get(layer.parent or "")
+    return frozen
 
 
 def _object_keys(graph: Graph, model_file: ModelFile) -> dict[str, tuple[object, ...]]:
@@ -66,11 +71,13 @@ def _object_keys(graph: Graph, model_file: ModelFile) -> dict[str, tuple[object,
             first.setdefault(identity, layer.path)
             keys[layer.path] = ("path", canonical[layer.path])
         return keys
+    numbers: dict[tuple[object, ...], int] = {}  # a nested model names its layers' keys by number: no nesting
     for layer in reversed(graph.layers.values()):
         if layer.weights:
             keys[layer.path] = tuple(array.location for array in layer.weights)
         elif layer.is_model:
-            inner = tuple(sorted(str(keys[child]) for child in layer.children if keys[child][0] != "path"))
+            inner = tuple(sorted(numbers.setdefault(keys[child], len(numbers))
+                                 for child in layer.children if keys[child][0] != "path"))
             keys[layer.path] = ("model", inner) if inner else ("path", layer.path)
         else:
             keys[layer.path] = ("path", layer.path)
@@ -80,21 +87,28 @@ def _object_keys(graph: Graph, model_file: ModelFile) -> dict[str, tuple[object,
 def analyze_graph(model_file: ModelFile, graph: Graph) -> ModelReport:
     """Effective calls, sharing, identity and trainability for every layer of ``graph``."""
     effective: dict[str, int] = {"": 1}
+    frozen = _frozen_models(graph)
     reports: list[LayerReport] = []
     for layer in graph.layers.values():
         effective[layer.path] = layer.calls * effective.get(layer.parent or "", 1)
-        reports.append(
-            LayerReport(layer=layer, effective_calls=effective[layer.path],
-                        trainable=own_trainable(graph, layer, model_file), frozen_by=_frozen_by(graph, layer))
-        )
+        frozen_by = frozen.get(layer.parent or "")
+        reports.append(LayerReport(layer=layer, effective_calls=effective[layer.path], frozen_by=frozen_by,
+                                   trainable=own_trainable(graph, layer, model_file, frozen_by)))
     keys = _object_keys(graph, model_file)
     members: dict[tuple[object, ...], list[LayerReport]] = {}
     for report in reports:
         members.setdefault(keys[report.layer.path], []).append(report)
+    groups = [group for group in members.values() if len(group) > 1]
+    listed = sum((len(group) - 1) * sum(len(report.layer.path) + 1 for report in group) for group in groups)
+    if listed > MAX_SAME_LAYER_CHARACTERS:
+        raise ReadError(model_file.path, f"config too large: {listed:,} characters of paths that name one layer "
+                        f"object several times (limit {MAX_SAME_LAYER_CHARACTERS:,})")
     for group in members.values():
         total = sum(report.effective_calls for report in group)
         for report in group:
             report.object_calls = total
+    for group in groups:
+        for report in group:
             report.same_as = [other.layer.path for other in group if other is not report]
     _containers_train_with_their_layers(reports, model_file.format != "savedmodel")
     seen: set[str] = set()
@@ -142,6 +156,7 @@ def analyze(model_file: ModelFile) -> ModelReport:
 def read_and_analyze(path: str | os.PathLike[str], timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> ModelReport:
     """``analyze(read_model(path, timeout))``, the graph built from the configs while the weights are still read
     (for ``.keras`` archives and folders, whose configs are read first)."""
+    allow_deep_pickles()  # the same limit for every file, first or not: nothing depends on what was read before
     early: list[Graph] = []
     model_file = read_model(path, timeout, while_reading=lambda configs_only: early.append(graph_of_config(configs_only)))
     if not early:

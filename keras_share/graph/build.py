@@ -5,8 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from keras_share import configs
+from keras_share.errors import ReadError
 from keras_share.graph.model import CallSite, Graph, Layer, Shape, TensorRef
 from keras_share.graph.nodes import RawRef, as_shape, node_refs
+from keras_share.limits import (
+    MAX_CALLS,
+    MAX_LAYERS,
+    MAX_PATH_CHARACTERS,
+    MAX_SHAPE_DIMENSIONS,
+    MAX_TENSOR_REFERENCES,
+)
 from keras_share.read.base import LayerKey, ModelFile, WeightIndex
 
 _GRAPH_CLASSES = ("Functional", "Sequential", "Model")
@@ -29,6 +37,31 @@ def _input_shape(layer: Layer) -> Shape | None:
     return None
 
 
+def _too_large(model_file: ModelFile, count: int, what: str, limit: int) -> ReadError:
+    return ReadError(model_file.path, f"config too large: {count:,} {what} (limit {limit:,})")
+
+
+def check_size(model_file: ModelFile) -> None:
+    """Refuse a config with more layer entries or calls than ``MAX_LAYERS`` and ``MAX_CALLS``, before any layer
+    is made (a ReadError: ``config too large: N layers (limit M)``)."""
+    layers = calls = 0
+    pending: list[Any] = [model_file.config]
+    while pending:
+        entries = configs.layer_entries(pending.pop())
+        if entries is None:
+            continue
+        layers += len(entries)
+        for child in entries:
+            nodes = child.get("inbound_nodes")
+            calls += len(nodes) if isinstance(nodes, list) else 1  # a Sequential calls each of its layers once
+            if isinstance(child.get("config"), (dict, list)):
+                pending.append(child)
+    if layers > MAX_LAYERS:
+        raise _too_large(model_file, layers, "layers", MAX_LAYERS)
+    if calls > MAX_CALLS:
+        raise _too_large(model_file, calls, "calls", MAX_CALLS)
+
+
 class _Builder:
     def __init__(self, model_file: ModelFile) -> None:
         self.model_file = model_file
@@ -36,9 +69,33 @@ class _Builder:
         self.layers: dict[str, Layer] = {}
         self.keys: dict[LayerKey, str] = {}
         self.notes: list[str] = []
+        self.path_characters = 0
+        self.references = 0
+        self.shape_dimensions = 0
+
+    def count_path(self, path: str) -> None:
+        """Count a path the graph holds against ``MAX_PATH_CHARACTERS``."""
+        self.path_characters += len(path) + 1
+        if self.path_characters > MAX_PATH_CHARACTERS:
+            raise ReadError(self.model_file.path, f"config too large: over {MAX_PATH_CHARACTERS:,} characters of "
+                            f"layer paths (limit {MAX_PATH_CHARACTERS:,}); nesting and long names multiply them")
+
+    def count_reference(self, ref: TensorRef) -> TensorRef:
+        """Count a tensor reference the graph holds against ``MAX_TENSOR_REFERENCES``, its path and its shape."""
+        self.references += 1
+        if self.references > MAX_TENSOR_REFERENCES:
+            raise ReadError(self.model_file.path, f"config too large: over {MAX_TENSOR_REFERENCES:,} tensor "
+                            f"references (limit {MAX_TENSOR_REFERENCES:,})")
+        self.count_path(ref.layer)
+        self.shape_dimensions += len(ref.shape or ())
+        if self.shape_dimensions > MAX_SHAPE_DIMENSIONS:
+            raise ReadError(self.model_file.path, f"config too large: over {MAX_SHAPE_DIMENSIONS:,} dimensions in "
+                            f"the shapes of tensor references (limit {MAX_SHAPE_DIMENSIONS:,})")
+        return ref
 
     def new_layer(self, entry: dict[str, Any], key: LayerKey, parent: str) -> Layer:
         path = "/".join(key)
+        self.count_path(path)
         shared_id = entry.get("shared_object_id")
         module = entry.get("module")
         layer = Layer(
@@ -87,10 +144,11 @@ class _Builder:
                 continue
             if previous is None:
                 shape = _input_shape(layer) or declared
-                layer.call_sites.append(CallSite(0, [TensorRef(model.path, None, 0, shape=shape)] if shape else []))
+                refs = [self.count_reference(TensorRef(model.path, None, 0, shape=shape))] if shape else []
+                layer.call_sites.append(CallSite(0, refs))
             else:
                 shape = _input_shape(previous) if previous.kind == "input" else None
-                layer.call_sites.append(CallSite(0, [TensorRef(previous.path, 0, 0, shape=shape)]))
+                layer.call_sites.append(CallSite(0, [self.count_reference(TensorRef(previous.path, 0, 0, shape=shape))]))
             previous = layer
 
     def _connect(self, model: Layer, made: list[tuple[dict[str, Any], Layer, LayerKey]]) -> None:
@@ -100,12 +158,14 @@ class _Builder:
             layer.name: len(entry["inbound_nodes"]) if isinstance(entry.get("inbound_nodes"), list) else 0
             for entry, layer, _ in made
         }
+        shifted: dict[str, bool] = {}
         for entry, layer, _ in made:
             nodes = entry.get("inbound_nodes")
             if not isinstance(nodes, list):
                 continue
             for index, node in enumerate(nodes):
-                refs = [self._resolve(raw, by_name, entries, call_counts, model) for raw in node_refs(node)]
+                refs = [self.count_reference(self._resolve(raw, by_name, entries, call_counts, shifted, model))
+                        for raw in node_refs(node)]
                 layer.call_sites.append(CallSite(index, refs))
         cycle = _find_cycle([layer for _, layer, _ in made])
         if cycle:
@@ -126,16 +186,20 @@ class _Builder:
         by_name: dict[str, Layer],
         entries: dict[str, dict[str, Any]],
         call_counts: dict[str, int],
+        shifted: dict[str, bool],
         model: Layer,
     ) -> TensorRef:
-        """Point a raw reference at a call of a layer of the same model (docs/keras-formats.md §4.3)."""
+        """Point a raw reference at a call of a layer of the same model (docs/keras-formats.md §4.3);
+        ``shifted`` remembers which producers count a construction node."""
         producer = by_name.get(raw.layer)
         if producer is None:
             self.notes.append(f"{model.path or 'the top model'} references unknown layer {raw.layer!r}")
             return TensorRef(raw.layer, None, raw.tensor_index, raw.keyword, raw.shape)
         calls = call_counts[producer.name]
         index: int | None = raw.node_index
-        if self.generation == 2 and self._has_construction_node(entries[producer.name]):
+        if producer.name not in shifted:
+            shifted[producer.name] = self.generation == 2 and self._has_construction_node(entries[producer.name])
+        if shifted[producer.name]:
             index = raw.node_index - 1
         if producer.kind == "input":
             index = 0 if raw.node_index == 0 else None
@@ -218,6 +282,7 @@ def graph_of_config(model_file: ModelFile) -> Graph:
         config=configs.entry_config(config),
         trainable_flag=configs.trainable_flag(config),
     )
+    check_size(model_file)
     builder = _Builder(model_file)
     if kind is None and root.class_name in _GRAPH_CLASSES:
         builder.notes.append(f"the {root.class_name} config has no readable layers list: no graph to rebuild")

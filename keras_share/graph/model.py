@@ -78,13 +78,3 @@ class Graph:
     notes: list[str] = field(default_factory=list)
     keys: dict[LayerKey, str] = field(default_factory=dict)
     """The path of the layer each config position made (the weight index is keyed by positions)."""
-
-    def walk_up(self, layer: Layer) -> list[Layer]:
-        """The enclosing models of ``layer``, innermost first, ending with the root."""
-        chain: list[Layer] = []
-        parent = layer.parent
-        while parent is not None:
-            model = self.layers.get(parent, self.root) if parent else self.root
-            chain.append(model)
-            parent = model.parent
-        return chain

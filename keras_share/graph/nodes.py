@@ -91,7 +91,7 @@ def _keras2_kwarg_refs(kwargs: dict[str, Any]) -> Iterator[RawRef]:
 
 def _keras2_refs(node: Any) -> Iterator[RawRef]:
     """Leaves ``[name, node, tensor, kwargs]`` of the first argument, then tensors in kwargs."""
-    seen_kwargs: list[RawRef] = []
+    seen_kwargs: dict[RawRef, None] = {}  # an ordered set: each keyword tensor once, in order of appearance
     stack = [node]
     while stack:
         current = stack.pop()
@@ -100,8 +100,7 @@ def _keras2_refs(node: Any) -> Iterator[RawRef]:
                 yield RawRef(current[0], current[1], current[2], None, None)
             if len(current) == 4:
                 for ref in _keras2_kwarg_refs(current[3]):
-                    if ref not in seen_kwargs:
-                        seen_kwargs.append(ref)
+                    seen_kwargs.setdefault(ref, None)
         elif isinstance(current, list):
             stack.extend(reversed(current))
         elif isinstance(current, dict):

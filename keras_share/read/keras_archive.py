@@ -6,7 +6,6 @@ The configs are read here, in the process that asked, while a reader child reads
 
 from __future__ import annotations
 
-import json
 import os
 import struct
 import zipfile
@@ -17,18 +16,18 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, NamedTuple
 
 from keras_share.errors import ReadError, describe
+from keras_share.limits import MAX_JSON_BYTES
 from keras_share.read.base import CONFIG_MEMBER, METADATA_MEMBER, WEIGHTS_MEMBER, ModelFile, WeightIndex
 from keras_share.read.files import open_member, open_regular
+from keras_share.read.json_text import JsonRefused, load_json
 from keras_share.read.stored import StoredGroup
-from keras_share.read.vars_layout import VarsLayoutReader
+from keras_share.read.vars_layout import TooManyLayers, VarsLayoutReader
 
 ZIP_ERRORS = (
     zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, IndexError, KeyError,
     struct.error, zlib.error, NotImplementedError, RuntimeError,
 )
 """What the standard library's zip reader raises on damaged archives."""
-MAX_JSON_BYTES = 64 * 1024 * 1024
-"""Largest config.json / metadata.json accepted (uncompressed); real configs are far smaller."""
 
 
 class KerasConfigs(NamedTuple):
@@ -56,8 +55,10 @@ def _bounded_read(stream: IO[bytes], path: str, member: str) -> bytes:
 
 def _parse_json(data: bytes, path: str, member: str) -> Any:
     try:
-        return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        return load_json(data)
+    except JsonRefused as error:
+        raise ReadError(path, f"{member} {error}") from None
+    except ValueError as error:
         raise ReadError(path, f"{member} is not valid JSON ({describe(error)})") from None
 
 
@@ -133,5 +134,8 @@ def complete(configs: KerasConfigs, weights: StoredGroup | None) -> ModelFile:
     if weights is None:
         model.notes.append(f"no {WEIGHTS_MEMBER}: the file stores an architecture without weights")
     else:
-        model.weights = VarsLayoutReader(weights, WEIGHTS_MEMBER + ":", model.keras_generation).read(configs.config)
+        try:
+            model.weights = VarsLayoutReader(weights, WEIGHTS_MEMBER + ":", model.keras_generation).read(configs.config)
+        except TooManyLayers as error:
+            raise ReadError(configs.path, str(error)) from None
     return model

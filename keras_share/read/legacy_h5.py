@@ -7,7 +7,6 @@ their build scope. Keras 3 weights-only ``.weights.h5`` files use the ``vars`` l
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -16,24 +15,26 @@ import h5py
 
 from keras_share import configs
 from keras_share.errors import ReadError, describe
+from keras_share.limits import MAX_JSON_BYTES
 from keras_share.read import h5util
 from keras_share.read.base import LayerKey, ModelFile, WeightArray, WeightIndex
 from keras_share.read.files import name_of_open_file, open_regular
 from keras_share.read.h5tree import read_tree
+from keras_share.read.json_text import JsonRefused, load_json
 from keras_share.read.stored import StoredDataset, StoredGroup
 from keras_share.read.vars_layout import GROUP_ATTRS, VarsLayoutReader
-
-_MAX_CONFIG_CHARS = 64 * 1024 * 1024
 
 
 def _decode_config(text: str | None, path: str) -> dict[str, Any]:
     if text is None:
         raise ReadError(path, "the model_config attribute is not text")
-    if len(text) > _MAX_CONFIG_CHARS:
-        raise ReadError(path, "the model_config attribute is larger than 64 MiB; refusing to parse it")
+    if len(text) > MAX_JSON_BYTES:
+        raise ReadError(path, f"the model_config attribute is larger than {MAX_JSON_BYTES >> 20} MiB; refusing to parse it")
     try:
-        config = json.loads(text)
-    except (ValueError, RecursionError) as error:
+        config = load_json(text)
+    except JsonRefused as error:
+        raise ReadError(path, f"model_config {error}") from None
+    except ValueError as error:
         raise ReadError(path, f"model_config is not valid JSON ({describe(error)})") from None
     if not isinstance(config, dict):
         raise ReadError(path, "model_config is not a JSON object")

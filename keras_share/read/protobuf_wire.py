@@ -19,6 +19,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
+from keras_share.read.json_text import JsonRefused, load_json
+
 __all__ = [
     "ProtobufError",
     "SavedObjectRecord",
@@ -195,13 +197,13 @@ def decode_metadata_json(text: str) -> dict[str, Any]:
     dicts are left as they are. Raises ``ValueError`` on bad JSON.
     """
     try:
-        value = json.loads(text, object_hook=_undo_json_utils_wrapper)
+        value = load_json(text, object_hook=_undo_json_utils_wrapper)
+    except JsonRefused as exc:
+        raise ValueError(f"metadata JSON {exc}") from None
     except json.JSONDecodeError as exc:
         raise ValueError(
             f"metadata is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from None
-    except RecursionError:
-        raise ValueError("metadata JSON is nested too deeply") from None
     if not isinstance(value, dict):
         raise ValueError(f"metadata JSON is a {type(value).__name__}, expected an object")
     return value

@@ -12,8 +12,10 @@ from typing import Any
 
 from keras_share import configs
 from keras_share.errors import ReadError, describe
+from keras_share.limits import MAX_JSON_VALUES, MAX_METADATA_BYTES
 from keras_share.read.base import ModelFile, WeightIndex
 from keras_share.read.files import open_member
+from keras_share.read.json_text import json_tokens
 from keras_share.read.protobuf_wire import (
     ProtobufError,
     SavedObjectRecord,
@@ -23,7 +25,6 @@ from keras_share.read.protobuf_wire import (
 )
 
 METADATA_FILE = "keras_metadata.pb"
-MAX_METADATA_BYTES = 256 * 1024 * 1024
 
 
 def _trainable_flags(records: list[SavedObjectRecord]) -> dict[tuple[str, str], bool]:
@@ -59,7 +60,7 @@ def read_saved_model(directory: Path) -> ModelFile:
     """Read the model config of a SavedModel directory from its ``keras_metadata.pb``."""
     if not os.path.lexists(directory / METADATA_FILE):
         raise ReadError(str(directory), f"SavedModel without {METADATA_FILE} (TF < 2.5 or a plain tf.saved_model export): no Keras config")
-    too_large = ReadError(str(directory), f"{METADATA_FILE} is larger than 256 MiB; refusing to read it")
+    too_large = ReadError(str(directory), f"{METADATA_FILE} is larger than {MAX_METADATA_BYTES >> 20} MiB; refusing to read it")
     with open_member(directory, METADATA_FILE) as stream:
         if os.fstat(stream.fileno()).st_size > MAX_METADATA_BYTES:
             raise too_large
@@ -69,6 +70,9 @@ def read_saved_model(directory: Path) -> ModelFile:
             raise ReadError(str(directory), f"cannot read {METADATA_FILE} ({error.strerror or error})") from None
     if len(data) > MAX_METADATA_BYTES:
         raise too_large
+    tokens = json_tokens(data)
+    if tokens > MAX_JSON_VALUES:
+        raise ReadError(str(directory), f"{METADATA_FILE} is too large: {tokens:,} JSON values (limit {MAX_JSON_VALUES:,})")
     try:
         records = read_keras_metadata(data)
         metadata = root_model_metadata(records)

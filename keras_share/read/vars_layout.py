@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from keras_share import configs
+from keras_share.limits import MAX_LAYERS
 from keras_share.read.base import LayerKey, WeightArray, WeightIndex
 from keras_share.read.stored import StoredDataset, StoredGroup
 
@@ -16,6 +17,10 @@ GROUP_ATTRS = ("name",)
 """The group attributes the layout is matched with: Keras 3.6+ records a layer's name on its ``vars`` group."""
 
 _TRAINING_STATE_GROUPS = ("optimizer", "metrics")
+
+
+class TooManyLayers(ValueError):
+    """More layer keys than ``MAX_LAYERS`` would get arrays (shared nested models copy theirs to each place)."""
 
 _KERNEL_BIAS = ("kernel", "bias")
 _VARIABLE_NAMES: dict[str, tuple[str, ...]] = {
@@ -75,6 +80,12 @@ class VarsLayoutReader:
         self._prefix = location_prefix
         self._generation = keras_generation
         self._consumed: set[str] = set()
+        self._keys: list[LayerKey] = []
+        """Every key given arrays, in order: a layer's sublayers follow it (``_spans``)."""
+        self._spans: dict[LayerKey, tuple[int, int]] = {}
+        """Where a layer's key and its sublayers' keys lie in ``_keys``."""
+        self._recorded: dict[int, dict[str, list[str]]] = {}
+        """Per ``layers`` group (by id): its member groups by the layer name recorded on them, in order."""
         self.index = WeightIndex()
 
     def read(self, config: dict[str, Any] | None) -> WeightIndex:
@@ -116,7 +127,7 @@ class VarsLayoutReader:
                 self._alias(seen[identity], child_key)
                 continue
             seen[identity] = child_key
-            found = None if layers_group is None else _find_group(layers_group, group_name, configs.entry_name(child), claimed)
+            found = None if layers_group is None else self._find_group(layers_group, group_name, configs.entry_name(child), claimed)
             if found is None:
                 if not configs.is_input_layer(child):
                     self.index.missing.append(child_key)
@@ -127,9 +138,11 @@ class VarsLayoutReader:
             self._consumed.add(group_path)
             is_model = configs.layer_entries(child) is not None
             skip = ("layers",) if is_model else ()
-            self.index.by_layer[child_key] = self._arrays(group, group_path, child, "", skip=skip)
+            start = len(self._keys)
+            self._give(child_key, self._arrays(group, group_path, child, "", skip=skip))
             if is_model:
                 self._walk_model(child, group_path, child_key, seen)
+            self._spans[child_key] = (start, len(self._keys))
 
     def _arrays(
         self, group: StoredGroup, path: str, entry: dict[str, Any], label: str, skip: tuple[str, ...]
@@ -156,11 +169,46 @@ class VarsLayoutReader:
         """The weight array of the dataset at ``path`` below the root, located with this file's prefix."""
         return dataset.weight(name, f"{self._prefix}/{path}", self.index)
 
+    def _give(self, key: LayerKey, arrays: list[WeightArray]) -> None:
+        """Attach ``arrays`` to the layer at ``key``; TooManyLayers past ``MAX_LAYERS`` keys."""
+        if key not in self.index.by_layer:
+            if len(self._keys) >= MAX_LAYERS:
+                raise TooManyLayers(f"config too large: over {MAX_LAYERS:,} layers with weights, shared "
+                                    f"layers' copies included (limit {MAX_LAYERS:,})")
+            self._keys.append(key)
+        self.index.by_layer[key] = arrays
+
     def _alias(self, original: LayerKey, alias: LayerKey) -> None:
         """Make ``alias`` (and, for a model, its sublayers) share the arrays of ``original``."""
-        for key, arrays in list(self.index.by_layer.items()):
-            if key[: len(original)] == original:
-                self.index.by_layer[alias + key[len(original):]] = arrays
+        start, end = self._spans.get(original, (0, 0))
+        for key in self._keys[start:end]:
+            self._give(alias + key[len(original):], self.index.by_layer[key])
+
+    def _find_group(self, layers_group: StoredGroup, group_name: str | None, layer_name: str,
+                    claimed: set[str]) -> tuple[str, StoredGroup] | None:
+        """The group of a layer in its model's ``layers`` group: by the naming rules, confirmed or overridden by
+        ``name`` attributes; None when there is none (``claimed``: the groups other layers of the model took)."""
+        if group_name is not None:
+            group = layers_group.members.get(group_name)
+            if isinstance(group, StoredGroup):
+                recorded = _recorded_name(group)
+                if recorded is None or recorded == layer_name:
+                    return group_name, group
+        by_name = self._recorded.get(id(layers_group))
+        if by_name is None:
+            by_name = self._recorded[id(layers_group)] = {}
+            for name, group in reversed(layers_group.groups()):
+                recorded = _recorded_name(group)
+                if recorded is not None:
+                    by_name.setdefault(recorded, []).append(name)
+        candidates = by_name.get(layer_name, [])
+        while candidates and candidates[-1] in claimed:
+            candidates.pop()  # claimed groups stay claimed: each is passed over once
+        if not candidates:
+            return None
+        group = layers_group.members[candidates[-1]]
+        assert isinstance(group, StoredGroup)
+        return candidates[-1], group
 
     def _collect_unattached(self, group: StoredGroup, path: str) -> None:
         """Record every non-empty ``vars`` group that no config layer claimed."""
@@ -176,22 +224,6 @@ class VarsLayoutReader:
                     self.index.unattached[path or "/"] = arrays
             elif name != "vars":
                 self._collect_unattached(sub, sub_path)
-
-
-def _find_group(layers_group: StoredGroup, group_name: str | None, layer_name: str,
-                claimed: set[str]) -> tuple[str, StoredGroup] | None:
-    """The group of a layer in its model's ``layers`` group: by the naming rules, confirmed or overridden by
-    ``name`` attributes; None when there is none (``claimed``: the groups other layers of the model took)."""
-    if group_name is not None:
-        group = layers_group.members.get(group_name)
-        if isinstance(group, StoredGroup):
-            recorded = _recorded_name(group)
-            if recorded is None or recorded == layer_name:
-                return group_name, group
-    for name, group in layers_group.groups():
-        if name not in claimed and _recorded_name(group) == layer_name:
-            return name, group
-    return None
 
 
 def _recorded_name(group: StoredGroup) -> str | None:

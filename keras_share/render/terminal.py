@@ -26,9 +26,19 @@ def format_shape(shape: Shape | None) -> str:
     return "(" + ", ".join("None" if dim is None else str(dim) for dim in shape) + (",)" if len(shape) == 1 else ")")
 
 
+SHOWN_CALLS = 20
+"""Calls (and inputs of a call) a table cell lists; the JSON report lists every one."""
+SHOWN_PLACES = 5
+"""Other paths of a layer object a table cell lists."""
+SHOWN_ROWS = 200
+"""Shared layers the table lists (a terminal shows no more; a table takes time per row)."""
+
+
 def _weights(arrays: list[WeightArray]) -> Text:
-    return Text("\n".join(f"{visible(array.name)} {'x'.join(map(str, array.shape)) or 'scalar'}" for array in arrays)
-                or "-")
+    lines = [f"{visible(array.name)} {'x'.join(map(str, array.shape)) or 'scalar'}" for array in arrays[:SHOWN_CALLS]]
+    if len(arrays) > SHOWN_CALLS:
+        lines.append(f"and {len(arrays) - SHOWN_CALLS:,} more arrays")
+    return Text("\n".join(lines) or "-")
 
 
 def _calls(report: LayerReport) -> Text:
@@ -36,7 +46,9 @@ def _calls(report: LayerReport) -> Text:
     if report.effective_calls != report.layer.calls:
         text += f" (x{report.effective_calls})"
     if report.same_as:
-        text += f"\n+ {', '.join(map(visible, report.same_as))}"
+        shown = ", ".join(map(visible, report.same_as[:SHOWN_PLACES]))
+        hidden = len(report.same_as) - SHOWN_PLACES
+        text += f"\n+ {shown}" + (f" and {hidden:,} more" if hidden > 0 else "")
     return Text(text)
 
 
@@ -48,9 +60,13 @@ def _trainable(report: LayerReport) -> Text:
 
 def _shapes(report: LayerReport) -> str:
     lines = []
-    for call in report.layer.call_sites:
-        shapes = ", ".join(format_shape(shape) for shape in call.input_shapes) or "?"
-        lines.append(f"#{call.index}: {shapes}")
+    for call in report.layer.call_sites[:SHOWN_CALLS]:
+        shapes = ", ".join(format_shape(shape) for shape in call.input_shapes[:SHOWN_CALLS]) or "?"
+        more = len(call.inputs) - SHOWN_CALLS
+        lines.append(f"#{call.index}: {shapes}" + (f" and {more:,} more inputs" if more > 0 else ""))
+    hidden = len(report.layer.call_sites) - SHOWN_CALLS
+    if hidden > 0:
+        lines.append(f"and {hidden:,} more calls (--format json lists them all)")
     return "\n".join(lines) or "-"
 
 
@@ -85,10 +101,13 @@ def _shared_table(report: ModelReport) -> Table:
     table.add_column("trains", no_wrap=True)
     table.add_column("input shapes per call", overflow="fold", ratio=3)
     table.add_column("weights", overflow="fold", ratio=2)
-    for layer in report.shared_layers:
+    shared = report.shared_layers
+    for layer in shared[:SHOWN_ROWS]:
         name = Text(visible(layer.layer.path) + "\n")
         name.append(visible(layer.layer.class_name), style="dim")
         table.add_row(name, _calls(layer), _trainable(layer), _shapes(layer), _weights(layer.layer.weights))
+    if len(shared) > SHOWN_ROWS:
+        table.caption = f"and {len(shared) - SHOWN_ROWS:,} more shared layers (--format json lists them all)"
     return table
 
 

@@ -7,27 +7,54 @@ from collections.abc import Iterator
 from typing import Any
 
 from keras_share.analysis.report import Finding, LayerReport, ModelReport
+from keras_share.graph.model import Layer
 from keras_share.rules.base import Rule, RuleContext
 
 
-def _comparable(config: dict[str, Any]) -> str:
-    """A config as text without the save-time ``shared_object_id`` annotations."""
-    def strip(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {key: strip(item) for key, item in value.items() if key != "shared_object_id"}
-        if isinstance(value, list):
-            return [strip(item) for item in value]
-        return value
-
-    return json.dumps(strip(config), sort_keys=True)
+SHOWN_MODELS = 5
+"""Models named in a finding's message; the others are counted."""
 
 
-def weighted(report: ModelReport, member: LayerReport) -> bool:
-    """True when the layer, or for a nested model any layer inside it, has stored weights."""
-    prefix = member.layer.path + "/"
-    return bool(member.layer.weights) or (
-        member.layer.is_model and any(layer.layer.weights for layer in report.layers if layer.layer.path.startswith(prefix))
-    )
+def _without_shared_ids(value: Any) -> Any:
+    """A copy of a JSON value without its save-time ``shared_object_id`` annotations, made without recursion."""
+    def shell(item: Any) -> Any:
+        return {} if isinstance(item, dict) else [] if isinstance(item, list) else item
+
+    copy = shell(value)
+    stack = [(value, copy)]
+    while stack:
+        source, target = stack.pop()
+        items = source.items() if isinstance(source, dict) else enumerate(source)
+        for key, item in items:
+            if key == "shared_object_id" and isinstance(source, dict):
+                continue
+            made = shell(item)
+            if isinstance(target, dict):
+                target[key] = made
+            else:
+                target.append(made)
+            if isinstance(item, (dict, list)):
+                stack.append((item, made))
+    return copy
+
+
+def _comparable(layer: Layer) -> str:
+    """A layer's config as text without ``shared_object_id``; a nested model's own layers stand by their names
+    (each is compared in its own group), so no config is written out once per enclosing model."""
+    config = layer.config
+    if layer.is_model:
+        config = {key: value for key, value in config.items() if key != "layers"}
+        config["layers"] = [path[len(layer.path) + 1:] for path in layer.children]
+    return json.dumps(_without_shared_ids(config), sort_keys=True)
+
+
+def _weighted_paths(report: ModelReport) -> set[str]:
+    """Paths of the layers with stored weights and of the nested models that hold any (one pass, children first)."""
+    weighted: set[str] = set()
+    for member in reversed(report.layers):
+        if member.layer.weights or any(child in weighted for child in member.layer.children):
+            weighted.add(member.layer.path)
+    return weighted
 
 
 def placements(report: ModelReport) -> list[list[LayerReport]]:
@@ -41,15 +68,25 @@ def placements(report: ModelReport) -> list[list[LayerReport]]:
     for layer in report.layers:
         if layer.layer.kind not in ("input", "op"):
             groups.setdefault((layer.layer.class_name, layer.layer.name), []).append(layer)
+    weighted = _weighted_paths(report)
     found = []
     for members in groups.values():
-        parents = {member.layer.parent for member in members}
-        if len(members) < 2 or len(parents) < 2 or not any(weighted(report, member) for member in members):
+        if len(members) < 2 or not any(member.layer.path in weighted for member in members):
             continue
-        same_config = len({_comparable(member.layer.config) for member in members}) == 1
+        if len({member.layer.parent for member in members}) < 2:
+            continue
+        first = _comparable(members[0].layer)
+        same_config = all(_comparable(member.layer) == first for member in members[1:])
         if same_config or any(member.layer.shared_object_id is not None for member in members):
             found.append(members)
     return found
+
+
+def _models(members: list[LayerReport]) -> str:
+    """The models holding the members, the first ``SHOWN_MODELS`` by name."""
+    names = ", ".join(repr(member.layer.parent or "the top model") for member in members[:SHOWN_MODELS])
+    hidden = len(members) - SHOWN_MODELS
+    return f"{names} and {hidden:,} more" if hidden > 0 else names
 
 
 class CrossModelSharing(Rule):
@@ -77,7 +114,7 @@ sub_b = keras.Model(xb, shared(xb), name="sub_b")   # KS101: shared lives in sub
     def check(self, report: ModelReport, context: RuleContext) -> Iterator[Finding]:
         for members in placements(report):
             first, others = members[0], members[1:]
-            models = ", ".join(repr(member.layer.parent or "the top model") for member in members)
+            models = _models(members)
             for other in others:
                 if report.file.format in ("keras", "keras-dir"):
                     outcome = (f"the file stores its weights once, at {first.layer.path!r}; loading builds a second "

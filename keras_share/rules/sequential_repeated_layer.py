@@ -8,6 +8,10 @@ from keras_share.analysis.report import Finding, ModelReport
 from keras_share.rules.base import Rule, RuleContext
 
 
+SPELLED_OUT_CALLS = 4
+"""Up to this many repeats the message writes every call out."""
+
+
 class SequentialRepeatedLayer(Rule):
     code = "KS103"
     name = "sequential-repeated-layer"
@@ -38,7 +42,9 @@ model = keras.Sequential([keras.Input((4,)), d, d])   # KS103: the saved file co
             if parent is None or parent.kind != "sequential":
                 continue
             name = parent.name or "the top model"
-            applied = f"{layer.layer.name}(" * calls + "x" + ")" * calls
+            own = layer.layer.name
+            applied = (f"{own}(" * calls + "x" + ")" * calls if calls <= SPELLED_OUT_CALLS
+                       else f"{own}({own}(...x...)) ({calls:,} times)")
             yield self.finding(
                 layer,
                 f"one layer object is listed {calls} times in Sequential {name!r}: it computes {applied} with one "

@@ -1,0 +1,34 @@
+"""Every bound keras-share puts on what one model file may make it hold: sizes, counts and nesting.
+
+A file over any of these is refused with one line (``keras-share: error: PATH: ... too large: N ... (limit M)``,
+exit 3) before the work it would cost is done. Each bound is far above the largest real models (the
+benchmark's 10,000-layer Functional model, KerasHub LLMs) and low enough that any file under all of them is
+read, analysed and reported within the memory and time SECURITY.md promises.
+"""
+
+from __future__ import annotations
+
+MAX_JSON_BYTES = 16 * 1024 * 1024
+"""Largest config JSON text parsed (a ``.keras`` config.json or metadata.json, an ``.h5`` model_config)."""
+MAX_JSON_VALUES = 2_000_000
+"""Most JSON tokens a config may hold before it is parsed, counted as its ``{``, ``[``, ``,`` and ``:`` bytes
+(an upper bound of its objects, arrays, members and elements)."""
+MAX_JSON_DEPTH = 640
+"""Deepest nesting of JSON objects and arrays parsed: the same for every file, whatever was read before it
+and however many processes read (200 nested Sequential models are about 600 levels)."""
+MAX_METADATA_BYTES = 32 * 1024 * 1024
+"""Largest SavedModel ``keras_metadata.pb`` read."""
+
+MAX_LAYERS = 20_000
+"""Most layer entries in one config, nested models' layers included."""
+MAX_CALLS = 40_000
+"""Most call sites (``inbound_nodes`` entries and Sequential steps) in one config."""
+MAX_TENSOR_REFERENCES = 60_000
+"""Most tensor references (the inputs of every call) in one config."""
+MAX_SHAPE_DIMENSIONS = 1_000_000
+"""Most dimensions in the shapes of those tensor references (an input's shape is copied to each of its uses)."""
+MAX_PATH_CHARACTERS = 4_000_000
+"""Most characters of layer paths the graph holds: every layer's path plus the layer named by every tensor
+reference (nesting and long names multiply what a report prints)."""
+MAX_SAME_LAYER_CHARACTERS = 4_000_000
+"""Most characters of paths listed as other places of the same layer object (``same_as``), over all layers."""
