@@ -28,10 +28,12 @@ def _is_model_directory(path: Path) -> bool:
 
 
 def _has_hdf5_signature(path: Path) -> bool:
-    """HDF5 puts its superblock at byte 0, 512, 1024, 2048, ... (a user block may precede it)."""
+    """HDF5 puts its superblock at byte 0, 512, 1024, 2048, ... (a user block may precede it): libhdf5 looks at
+    each of these offsets up to the end of the file, and so does this."""
     with open(path, "rb") as stream:
+        size = os.fstat(stream.fileno()).st_size
         offset = 0
-        while offset <= 1 << 20:
+        while offset + len(HDF5_MAGIC) <= size:
             stream.seek(offset)
             if stream.read(8) == HDF5_MAGIC:
                 return True
