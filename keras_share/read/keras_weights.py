@@ -8,28 +8,29 @@ from __future__ import annotations
 
 import io
 import os
-import struct
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import h5py
 
 from keras_share.errors import ReadError, describe
 from keras_share.read.base import WEIGHTS_MEMBER
 from keras_share.read.h5tree import RawReader, read_tree
-from keras_share.read.keras_archive import ZIP_ERRORS, open_archive
+from keras_share.read.keras_archive import ZIP_ERRORS, member_data_start, open_archive, open_member
 from keras_share.read.stored import StoredGroup
 from keras_share.read.vars_layout import GROUP_ATTRS
 
 MAX_COMPRESSED_WEIGHTS_BYTES = 1024 * 1024 * 1024
-"""Largest compressed model.weights.h5 accepted: h5py seeks, and each backward seek re-inflates."""
+"""Largest compressed model.weights.h5 accepted (uncompressed size): it is inflated whole before it is read."""
 IN_MEMORY_WEIGHTS_BYTES = 32 * 1024 * 1024
 """model.weights.h5 up to this size is read into memory at once (briefly twice: libhdf5 copies it; a compressed
-member's image is kept to hash small arrays from); larger ones are read in place, keeping memory flat whatever
-the weights weigh."""
+member's image is kept to hash small arrays from); larger ones are read in place, or from a temporary file when
+compressed, keeping memory flat whatever the weights weigh."""
+_INFLATE_PIECE_BYTES = 1024 * 1024
 _HDF5_ERRORS = (OSError, ValueError, RuntimeError, KeyError, TypeError)
 
 
@@ -80,44 +81,48 @@ class _StoredMember(io.RawIOBase):
 
 @contextmanager
 def open_weights_h5(archive: zipfile.ZipFile, path: Path) -> Iterator[tuple[h5py.File, RawReader | None]]:
-    """``model.weights.h5`` opened with h5py, and how to read its bytes without libhdf5 (None: no way to).
+    """``model.weights.h5`` opened with h5py, and how to read its bytes without libhdf5.
 
     It is opened from memory when small (libhdf5 then reads without calling back into Python), in place
-    when stored uncompressed (as Keras writes it), streamed otherwise. Its bytes are read from the archive
-    file when the member is stored uncompressed, else from the memory image.
+    when stored uncompressed (as Keras writes it), and otherwise inflated once into a temporary file: libhdf5
+    seeks back and forth, and every backward seek in a compressed stream inflates it again from its start.
+    No more bytes are ever inflated than the member declares. Its bytes are read from the archive file when
+    the member is stored uncompressed, else from the memory image or the temporary file.
     """
     info = archive.getinfo(WEIGHTS_MEMBER)
     with ExitStack() as stack:
-        start = _stored_member_start(path, info)
+        start = member_data_start(path, info) if info.compress_type == zipfile.ZIP_STORED else None
         member = stack.enter_context(_StoredMember(path, start, info.file_size)) if start is not None else None
         if info.file_size <= IN_MEMORY_WEIGHTS_BYTES:
-            image = archive.read(WEIGHTS_MEMBER)  # never more than the file_size just checked
+            with open_member(archive, path, WEIGHTS_MEMBER) as stream:
+                image = stream.read(info.file_size)  # never more than the file_size just checked
             h5 = stack.enter_context(h5py.File(h5py.h5f.open_file_image(image)))  # libhdf5 keeps its own copy
             raw = member.read_at if member is not None else _image_reader(image)
             del image
         elif member is not None:
             h5, raw = stack.enter_context(h5py.File(member, "r")), member.read_at
         else:
-            h5, raw = stack.enter_context(h5py.File(stack.enter_context(archive.open(WEIGHTS_MEMBER)), "r")), None
+            inflated = stack.enter_context(tempfile.TemporaryFile())
+            _inflate(archive, path, inflated)
+            h5, raw = stack.enter_context(h5py.File(inflated, "r")), _descriptor_reader(inflated.fileno())
         yield h5, raw
+
+
+def _inflate(archive: zipfile.ZipFile, path: Path, target: IO[bytes]) -> None:
+    """Write ``model.weights.h5`` decompressed into ``target``, a piece at a time."""
+    with open_member(archive, path, WEIGHTS_MEMBER) as stream:
+        while piece := stream.read(_INFLATE_PIECE_BYTES):
+            target.write(piece)
+    target.seek(0)
+
+
+def _descriptor_reader(descriptor: int) -> RawReader:
+    return lambda offset, size: os.pread(descriptor, size, offset)
 
 
 def _image_reader(image: bytes) -> RawReader:
     view = memoryview(image)
     return lambda offset, size: view[offset:offset + size]
-
-
-def _stored_member_start(path: Path, info: zipfile.ZipInfo) -> int | None:
-    """Where an uncompressed, unencrypted zip member's bytes start in the archive file; None for others."""
-    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
-        return None
-    with open(path, "rb") as stream:
-        stream.seek(info.header_offset)
-        header = stream.read(30)
-    if len(header) != 30 or header[:4] != b"PK\x03\x04":
-        return None
-    name_length, extra_length = struct.unpack("<HH", header[26:30])
-    return info.header_offset + 30 + name_length + extra_length
 
 
 def read_archive_weights(path: Path) -> StoredGroup | None:
@@ -129,7 +134,7 @@ def read_archive_weights(path: Path) -> StoredGroup | None:
             info = archive.getinfo(WEIGHTS_MEMBER)
             if info.compress_type != zipfile.ZIP_STORED and info.file_size > MAX_COMPRESSED_WEIGHTS_BYTES:
                 raise ReadError(str(path), f"{WEIGHTS_MEMBER} is compressed and over 1 GiB uncompressed; Keras stores it "
-                                "uncompressed, and seeking inside a compressed member this large is refused")
+                                "uncompressed, and inflating a compressed member this large is refused")
             try:
                 with open_weights_h5(archive, path) as (h5, raw):
                     return read_tree(h5, GROUP_ATTRS, raw)
