@@ -82,7 +82,7 @@ def _central_directory(stream: IO[bytes]) -> tuple[int, int] | None:
     tail_start = max(0, size - _END_RECORD.size - 0xFFFF)
     stream.seek(tail_start)
     tail = stream.read(size - tail_start)
-    at = tail.rfind(b"PK\x05\x06", 0, max(0, len(tail) - _END_RECORD.size + 1))
+    at = tail.rfind(b"PK\x05\x06", 0, max(0, len(tail) - _END_RECORD.size + 4))
     if at < 0:
         return None
     entries, directory_bytes = _END_RECORD.unpack_from(tail, at)[4:6]

@@ -30,6 +30,9 @@ IN_MEMORY_WEIGHTS_BYTES = 32 * 1024 * 1024
 """model.weights.h5 up to this size is read into memory at once (briefly twice: libhdf5 copies it; a compressed
 member's image is kept to hash small arrays from); larger ones are read in place, or from a temporary file when
 compressed, keeping memory flat whatever the weights weigh."""
+MAX_SLOW_COMPRESSED_WEIGHTS_BYTES = 64 * 1024 * 1024
+"""Largest model.weights.h5 compressed with bzip2 or LZMA accepted (uncompressed size): these decompress ten
+times slower than deflate, and Keras never writes them."""
 _INFLATE_PIECE_BYTES = 1024 * 1024
 _HDF5_ERRORS = (OSError, ValueError, RuntimeError, KeyError, TypeError)
 
@@ -135,6 +138,9 @@ def read_archive_weights(path: Path) -> StoredGroup | None:
             if info.compress_type != zipfile.ZIP_STORED and info.file_size > MAX_COMPRESSED_WEIGHTS_BYTES:
                 raise ReadError(str(path), f"{WEIGHTS_MEMBER} is compressed and over 1 GiB uncompressed; Keras stores it "
                                 "uncompressed, and inflating a compressed member this large is refused")
+            if info.compress_type in (zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA) and info.file_size > MAX_SLOW_COMPRESSED_WEIGHTS_BYTES:
+                raise ReadError(str(path), f"{WEIGHTS_MEMBER} is compressed with bzip2 or LZMA and over 64 MiB uncompressed; "
+                                "Keras stores it uncompressed, and decompressing a member this large is refused")
             try:
                 with open_weights_h5(archive, path) as (h5, raw):
                     return read_tree(h5, GROUP_ATTRS, raw)
