@@ -128,3 +128,81 @@ def test_bzip2_and_lzma_members_are_capped_while_they_expand(tmp_path: Path) -> 
 
 def test_a_huge_zip_directory_is_refused(tmp_path: Path) -> None:
     assert_holds(huge_directory, tmp_path)
+
+
+def _bzip2_bomb_archive(path: Path, declared: int) -> Path:
+    size = 64 << 22
+    write_zip(path, [_stored("metadata.json", b"{}"), ("config.json", zipfile.ZIP_BZIP2, _bzip2_zeros(size >> 22), declared,
+                                                        _zeros_crc(size))])
+    return path
+
+
+def test_a_bzip2_member_decompresses_no_more_than_is_read(tmp_path: Path) -> None:
+    import tracemalloc
+
+    from keras_share.read.keras_archive import open_archive, open_member
+
+    path = _bzip2_bomb_archive(tmp_path / "bomb.keras", 64 << 22)
+    tracemalloc.start()
+    with open_archive(path) as archive, open_member(archive, path, "config.json") as stream:
+        assert stream.read(1 << 20) == bytes(1 << 20)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 32 << 20
+
+
+def test_a_compressed_member_holding_more_than_it_declares_is_refused(tmp_path: Path) -> None:
+    import pytest
+
+    from keras_share.read.keras_archive import open_archive, open_member
+
+    path = _bzip2_bomb_archive(tmp_path / "bomb.keras", 1000)
+    with open_archive(path) as archive, open_member(archive, path, "config.json") as stream:
+        with pytest.raises(zipfile.BadZipFile, match="more bytes than"):
+            stream.read(1 << 20)
+
+
+def test_bzip2_and_lzma_members_read_back_as_zipfile_reads_them(tmp_path: Path) -> None:
+    from keras_share.read.keras_archive import open_archive, open_member
+
+    path = tmp_path / "model.keras"
+    content = json.dumps(CONFIG).encode() * 50
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", content, compress_type=zipfile.ZIP_BZIP2)
+        archive.writestr("metadata.json", content, compress_type=zipfile.ZIP_LZMA)
+    with open_archive(path) as archive:
+        for name in ("config.json", "metadata.json"):
+            with open_member(archive, path, name) as stream:
+                assert stream.read(10) + stream.read() == content
+
+
+def test_a_bzip2_config_bomb_is_refused_quickly_with_little_memory(tmp_path: Path) -> None:
+    import time
+    import tracemalloc
+
+    import pytest
+
+    from keras_share.errors import ReadError
+    from keras_share.read.keras_archive import read_archive_configs
+
+    path = _bzip2_bomb_archive(tmp_path / "bomb.keras", 64 << 22)
+    tracemalloc.start()
+    started = time.perf_counter()
+    with pytest.raises(ReadError, match="larger than 64 MiB"):
+        read_archive_configs(path)
+    elapsed = time.perf_counter() - started
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 200 << 20 and elapsed < 5
+
+
+def test_a_zip_directory_larger_than_its_cap_is_refused_whatever_the_entry_count_says(tmp_path: Path) -> None:
+    import pytest
+
+    from keras_share.errors import ReadError
+    from keras_share.read.keras_archive import open_archive
+
+    path = tmp_path / "model.keras"
+    write_zip(path, [_stored("config.json", b"{}"), _stored("a", b"x")], repeat_last=40_000, declared_entries=2)
+    with pytest.raises(ReadError, match="zip directory larger than"):
+        open_archive(path)
