@@ -143,10 +143,10 @@ def inflating_chunk(folder: Path, rng: random.Random) -> Attack:
 
 @attack("native-written-long-row")
 def written_long_row(folder: Path, rng: random.Random) -> Attack:
-    """A written row of 128 MiB beside a twin that was never written: hashing must read it in blocks."""
+    """A written row of 144 MiB beside a twin that was never written: hashing must read it in blocks."""
     names = ["left", "right"]
     path, h5, groups, weights = _model(folder, rng, names)
-    row = (128 << 20) // 4
+    row = (144 << 20) // 4
     written = rng.randrange(2)
     for index, group in enumerate(groups):
         name = _kernel_name(groups, index)
