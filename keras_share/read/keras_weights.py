@@ -24,8 +24,9 @@ from keras_share.read.keras_archive import ZIP_ERRORS, member_data_start, open_a
 from keras_share.read.stored import StoredGroup
 from keras_share.read.vars_layout import GROUP_ATTRS
 
-MAX_COMPRESSED_WEIGHTS_BYTES = 1024 * 1024 * 1024
-"""Largest compressed model.weights.h5 accepted (uncompressed size): it is inflated whole before it is read."""
+MAX_COMPRESSED_WEIGHTS_BYTES = 256 * 1024 * 1024
+"""Largest compressed model.weights.h5 accepted (uncompressed size): it is inflated whole before it is read, which
+must take a few seconds at most."""
 IN_MEMORY_WEIGHTS_BYTES = 32 * 1024 * 1024
 """model.weights.h5 up to this size is read into memory at once (briefly twice: libhdf5 copies it; a compressed
 member's image is kept to hash small arrays from); larger ones are read in place, or from a temporary file when
@@ -136,8 +137,9 @@ def read_archive_weights(path: Path) -> StoredGroup | None:
                 return None
             info = archive.getinfo(WEIGHTS_MEMBER)
             if info.compress_type != zipfile.ZIP_STORED and info.file_size > MAX_COMPRESSED_WEIGHTS_BYTES:
-                raise ReadError(str(path), f"{WEIGHTS_MEMBER} is compressed and over 1 GiB uncompressed; Keras stores it "
-                                "uncompressed, and inflating a compressed member this large is refused")
+                raise ReadError(str(path), f"{WEIGHTS_MEMBER} is compressed and over "
+                                f"{MAX_COMPRESSED_WEIGHTS_BYTES >> 20} MiB uncompressed; Keras stores it uncompressed, "
+                                "and inflating a compressed member this large is refused")
             if info.compress_type in (zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA) and info.file_size > MAX_SLOW_COMPRESSED_WEIGHTS_BYTES:
                 raise ReadError(str(path), f"{WEIGHTS_MEMBER} is compressed with bzip2 or LZMA and over 64 MiB uncompressed; "
                                 "Keras stores it uncompressed, and decompressing a member this large is refused")

@@ -111,6 +111,28 @@ def bzip2_lzma_bomb(folder: Path, rng: random.Random) -> Attack:
     return Attack(args=["inspect", path.name], cwd=folder, exit_codes=(3,))
 
 
+@functools.cache
+def _raw_deflated_zeros(size: int) -> bytes:
+    """A raw deflate stream (as zip members hold) of ``size`` zero bytes."""
+    compressor = zlib.compressobj(1, zlib.DEFLATED, -15)
+    piece = bytes(8 << 20)
+    return b"".join([*(compressor.compress(piece) for _ in range(size // len(piece))), compressor.flush()])
+
+
+@attack("zip-deflated-weights-bomb")
+def deflated_weights_bomb(folder: Path, rng: random.Random) -> Attack:
+    """A deflated model.weights.h5 of up to 1 GiB of zeros (a megabyte or so): inflated whole before libhdf5 reads
+    it, within the cap on compressed weights, or refused; its declared size the truth or a lie."""
+    size = rng.choice([64, 256, 1024]) << 20
+    declared = rng.choice([size, 1000, 256 << 20])
+    members = [_stored("metadata.json", b'{"keras_version": "3.5.0"}'), _stored("config.json", json.dumps(CONFIG).encode()),
+               ("model.weights.h5", zipfile.ZIP_DEFLATED, _raw_deflated_zeros(size), declared, _zeros_crc(size))]
+    rng.shuffle(members)
+    path = folder / "model.keras"
+    write_zip(path, members)
+    return Attack(args=["inspect", path.name], cwd=folder, exit_codes=(3,))
+
+
 @attack("zip-huge-directory")
 def huge_directory(folder: Path, rng: random.Random) -> Attack:
     """Hundreds of thousands of directory entries, all naming one small member; the end record says so, or that
@@ -124,6 +146,10 @@ def huge_directory(folder: Path, rng: random.Random) -> Attack:
 
 def test_bzip2_and_lzma_members_are_capped_while_they_expand(tmp_path: Path) -> None:
     assert_holds(bzip2_lzma_bomb, tmp_path)
+
+
+def test_deflated_weights_are_inflated_within_their_cap(tmp_path: Path) -> None:
+    assert_holds(deflated_weights_bomb, tmp_path)
 
 
 def test_a_huge_zip_directory_is_refused(tmp_path: Path) -> None:
