@@ -4,6 +4,9 @@ Native code never returns to Python, so no signal handler can stop it; a child p
 Each reader child leads a process group of its own, so the helper it may fork to use a second CPU
 (``in_two_processes``) is killed with it.
 
+Besides the wall deadline, each reader child is held to as many seconds of CPU time (``RLIMIT_CPU``) and to
+MEMORY_LIMIT_BYTES of address space above what it had mapped when its job began (``RLIMIT_AS``).
+
 The command line starts one reader child ahead of time (``start_spare_reader``): it imports h5py and
 the format readers while the parent parses its arguments, and then runs the first read it is sent.
 """

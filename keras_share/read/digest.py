@@ -68,7 +68,8 @@ def value_digest(value: object) -> ArrayDigest:
     array = np.asarray(value)
     array = array if array.flags.c_contiguous else array.copy(order="C")
     flat = array.reshape(-1)
-    return _digest(array.tobytes() if array.dtype.hasobject else memoryview(flat.view(np.uint8)), array.dtype, array.shape, flat)
+    data = array.tobytes() if array.dtype.hasobject else memoryview(flat.view(np.uint8))
+    return _digest(data, array.dtype, array.shape, flat)
 
 
 def buffer_digest(data: bytes | memoryview, dtype: Any, shape: tuple[int, ...]) -> ArrayDigest:
