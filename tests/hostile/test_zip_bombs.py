@@ -66,24 +66,26 @@ def write_zip(path: Path, members: list[tuple[str, int, bytes, int, int]], repea
               declared_entries: int | None = None) -> None:
     """A zip of ``(name, method, compressed bytes, declared size, crc)`` members; the last one's directory entry
     ``repeat_last`` times (each pointing at the same local header); the end record declares ``declared_entries``
-    entries (by default, as many as there are, or 65,535)."""
-    data, directory = bytearray(), bytearray()
-    entries = 0
-    for position, (name, method, compressed, size, crc) in enumerate(members):
-        offset, encoded = len(data), name.encode()
-        flags = 0x2 if method == zipfile.ZIP_LZMA else 0  # the LZMA stream has an end marker
-        data += struct.pack("<4s5H3L2H", b"PK\x03\x04", 63, flags, method, 0, 0x21, crc, len(compressed), size,
-                            len(encoded), 0) + encoded + compressed
-        entry = struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 63, 63, flags, method, 0, 0x21, crc, len(compressed), size,
-                            len(encoded), 0, 0, 0, 0, 0, offset)
-        copies = repeat_last if position == len(members) - 1 else 1
-        for copy in range(copies):
-            unique = encoded if copies == 1 else f"{name}{copy}".encode()
-            directory += entry[:28] + struct.pack("<H", len(unique)) + entry[30:] + unique
-        entries += copies
-    declared = min(entries, 0xFFFF) if declared_entries is None else declared_entries
-    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, declared, declared, len(directory), len(data), 0)
-    path.write_bytes(bytes(data + directory + end))
+    entries (by default, as many as there are, or 65,535). Written as it goes: the test process stays small."""
+    with open(path, "wb") as stream:
+        entries: list[tuple[bytes, int, int]] = []
+        for name, method, compressed, size, crc in members:
+            flags = 0x2 if method == zipfile.ZIP_LZMA else 0  # the LZMA stream has an end marker
+            entries.append((struct.pack("<4s6H3L", b"PK\x01\x02", 63, 63, flags, method, 0, 0x21, crc, len(compressed),
+                                        size), stream.tell(), len(name.encode())))
+            stream.write(struct.pack("<4s5H3L2H", b"PK\x03\x04", 63, flags, method, 0, 0x21, crc, len(compressed), size,
+                                     len(name.encode()), 0) + name.encode() + compressed)
+        directory_start, count = stream.tell(), 0
+        for position, ((start, offset, _), (name, *_)) in enumerate(zip(entries, members)):
+            copies = repeat_last if position == len(members) - 1 else 1
+            for copy in range(copies):
+                unique = name.encode() if copies == 1 else f"{name}{copy}".encode()
+                stream.write(start + struct.pack("<5H2L", len(unique), 0, 0, 0, 0, 0, offset) + unique)
+            count += copies
+        directory_bytes = stream.tell() - directory_start
+        declared = min(count, 0xFFFF) if declared_entries is None else declared_entries
+        stream.write(struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, declared, declared, directory_bytes,
+                                 directory_start, 0))
 
 
 def _stored(name: str, payload: bytes) -> tuple[str, int, bytes, int, int]:
