@@ -172,19 +172,20 @@ class _DecompressedMember(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         size = len(buffer)
         data = b""
-        while size and not data and not self._decompressor.eof:
+        ended = self._decompressor.eof
+        while size and not data and not ended:
             if self._decompressor.needs_input:
                 piece = self._take(_PIECE_BYTES)
-                if not piece:
-                    raise zipfile.BadZipFile("truncated compressed member")
-                data = self._decompressor.decompress(piece, size)
+                ended = not piece  # as zipfile: a stream without an end marker ends with the member's bytes
+                data = self._decompressor.decompress(piece, size) if piece else b""
             else:
                 data = self._decompressor.decompress(b"", size)
+            ended = ended or self._decompressor.eof
         if len(data) > self._left:
             raise zipfile.BadZipFile("member holds more bytes than its header declares")
         self._left -= len(data)
         self._crc = zlib.crc32(data, self._crc)
-        if self._decompressor.eof and self._crc != self._expected_crc:
+        if ended and self._crc != self._expected_crc:
             raise zipfile.BadZipFile("bad CRC of a compressed member")
         buffer[:len(data)] = data
         return len(data)
