@@ -32,3 +32,8 @@ MAX_PATH_CHARACTERS = 4_000_000
 reference (nesting and long names multiply what a report prints)."""
 MAX_SAME_LAYER_CHARACTERS = 4_000_000
 """Most characters of paths listed as other places of the same layer object (``same_as``), over all layers."""
+
+MAX_ZIP_MEMBERS = 10_000
+"""Most members a ``.keras`` archive may have (Keras writes three, and asset files)."""
+MAX_ZIP_DIRECTORY_BYTES = 1024 * 1024
+"""Largest zip central directory read: ``zipfile`` makes an object of every entry in it."""

@@ -1,4 +1,4 @@
-"""Read stored array contents, in bounded chunks, for rules that compare weights by value.
+"""Read stored array contents, in bounded blocks, for rules that compare weights by value.
 
 h5py is imported by the reader child that reads them, never by the process that asks.
 """
@@ -12,12 +12,15 @@ from pathlib import Path
 from keras_share.read.base import WEIGHTS_MEMBER, ArrayDigest, ModelFile, WeightArray
 from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS, call_with_deadline
 
+NUMERIC_KINDS = frozenset("biufc")
+"""The dtype kinds of arrays that are hashed: weights are numbers."""
+
 
 def _digests(model_file: ModelFile, locations: list[str]) -> dict[str, ArrayDigest]:
     import h5py
 
     from keras_share.read import h5util
-    from keras_share.read.digest import dataset_digest
+    from keras_share.read.digest import HashBudget, dataset_digest
     from keras_share.read.files import name_of_open_file, open_member, open_regular
     from keras_share.read.keras_archive import open_archive
     from keras_share.read.keras_weights import open_weights_h5
@@ -26,11 +29,15 @@ def _digests(model_file: ModelFile, locations: list[str]) -> dict[str, ArrayDige
     results: dict[str, ArrayDigest] = {}
 
     def collect(h5: h5py.File, prefix: str) -> None:
+        budget = HashBudget.of_file(h5.id)
         for location in locations:
             inner = location[len(prefix):] if prefix and location.startswith(prefix) else location
             dataset = h5util.child(h5, inner)
-            if isinstance(dataset, h5py.Dataset) and h5util.data_location(dataset.id, dataset.id.get_offset()) == "file":
-                results[location] = dataset_digest(dataset)
+            if (isinstance(dataset, h5py.Dataset) and dataset.dtype.kind in NUMERIC_KINDS
+                    and h5util.data_location(dataset.id, dataset.id.get_offset()) == "file"):
+                digest = dataset_digest(dataset, budget)
+                if digest is not None:
+                    results[location] = digest
 
     prefix = WEIGHTS_MEMBER + ":"
     if model_file.format == "keras":
@@ -49,7 +56,8 @@ def _digests(model_file: ModelFile, locations: list[str]) -> dict[str, ArrayDige
 def array_digests(
     model_file: ModelFile, arrays: Iterable[WeightArray], timeout: float | None = DEFAULT_TIMEOUT_SECONDS
 ) -> dict[str, ArrayDigest]:
-    """Content digests of ``arrays`` by location; arrays the file cannot give are left out."""
+    """Content digests of ``arrays`` by location, read in a reader child given ``timeout`` seconds (None: in this
+    process); arrays the file cannot give, or not within its hashing budget, are left out."""
     locations = sorted({array.location for array in arrays})
     if not locations:
         return {}

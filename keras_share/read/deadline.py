@@ -4,6 +4,9 @@ Native code never returns to Python, so no signal handler can stop it; a child p
 Each reader child leads a process group of its own, so the helper it may fork to use a second CPU
 (``in_two_processes``) is killed with it.
 
+Besides the wall deadline, each reader child is held to as many seconds of CPU time (``RLIMIT_CPU``) and to
+MEMORY_LIMIT_BYTES of address space above what it had mapped when its job began (``RLIMIT_AS``).
+
 The command line starts one reader child ahead of time (``start_spare_reader``): it imports h5py and
 the format readers while the parent parses its arguments, and then runs the first read it is sent.
 """
@@ -11,6 +14,7 @@ the format readers while the parent parses its arguments, and then runs the firs
 from __future__ import annotations
 
 import gc
+import math
 import os
 import pickle
 import select
@@ -26,6 +30,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
+MEMORY_LIMIT_BYTES = 1 << 30
+"""Address space a reader child may map beyond what it had mapped when its job began (``RLIMIT_AS``)."""
 _PICKLE_RECURSION_LIMIT = 20_000
 """Enough for any config json.loads accepts (it stops near 1,000 nested levels, a pickle level each)."""
 
@@ -111,17 +117,53 @@ def _fork_reader() -> tuple[int, int]:
     return pid, read_fd
 
 
-def _run_job(function: Callable[[], T], write_fd: int) -> None:
-    """Run ``function`` as a reader child, send its pickled outcome through ``write_fd``, and end the process."""
+def _mapped_bytes() -> int | None:
+    """The address space this process has mapped (None where ``/proc`` does not say)."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _limit_resources(cpu_seconds: float | None) -> None:
+    """Hold this reader child to ``cpu_seconds`` more of CPU time (then SIGXCPU, and SIGKILL a second later) and
+    to MEMORY_LIMIT_BYTES more of address space (then allocations fail); it writes no core file."""
+    import resource
+
+    def lower(limit: int, soft: int, hard: int) -> None:
+        current = resource.getrlimit(limit)[1]
+        ceiling = hard if current == resource.RLIM_INFINITY else min(hard, current)
+        resource.setrlimit(limit, (min(soft, ceiling), ceiling))
+
+    try:
+        lower(resource.RLIMIT_CORE, 0, 0)
+        if cpu_seconds is not None:
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            soft = math.ceil(usage.ru_utime + usage.ru_stime + cpu_seconds)
+            lower(resource.RLIMIT_CPU, soft, soft + 1)
+        mapped = _mapped_bytes()
+        if mapped is not None:
+            lower(resource.RLIMIT_AS, mapped + MEMORY_LIMIT_BYTES, mapped + MEMORY_LIMIT_BYTES)
+    except (ValueError, OSError):  # a platform without these limits: the wall deadline still holds
+        pass
+
+
+def _run_job(function: Callable[[], T], write_fd: int, cpu_seconds: float | None) -> None:
+    """Run ``function`` as a reader child held to ``cpu_seconds`` of CPU time and to MEMORY_LIMIT_BYTES more of
+    memory, send its pickled outcome through ``write_fd``, and end the process."""
     global _may_fork_helper
     gc.disable()  # a short-lived process: collecting would only slow the reading down
     allow_deep_pickles()
     _may_fork_helper = _helpers_wanted and _spare_cpu()
+    _limit_resources(cpu_seconds)
     try:
         try:
             payload = pickle.dumps(("ok", function()))
         except ReadError as error:
             payload = pickle.dumps(("error", error))
+        except MemoryError:
+            payload = pickle.dumps(("memory", None))
         except BaseException as error:  # the child must always answer, whatever happened
             payload = pickle.dumps(("crash", describe(error)))
         write_all(write_fd, payload)
@@ -167,12 +209,12 @@ def start_spare_reader(warm_up: Callable[[], object]) -> bool:
             pass
         try:
             job = _read_all(job_read)
-            function = pickle.loads(job) if job else None  # our own parent's bytes, never the file's
+            function, cpu_seconds = pickle.loads(job) if job else (None, None)  # our own parent's bytes, never the file's
         except BaseException:
             function = None
         if function is None:
             os._exit(0)
-        _run_job(function, fd)
+        _run_job(function, fd, cpu_seconds)
     os.close(job_read)
     _spare = _Spare(pid, job_write, fd)
     return True
@@ -197,14 +239,14 @@ def discard_spare_reader() -> None:
         _end(spare)
 
 
-def _send_to_spare(function: Callable[[], T]) -> tuple[int, int] | None:
-    """Hand ``function`` to the spare reader child; (pid, answer pipe), or None when there is no spare or it
-    cannot take the job (the function does not pickle, the child is gone)."""
+def _send_to_spare(function: Callable[[], T], cpu_seconds: float | None) -> tuple[int, int] | None:
+    """Hand ``function`` to the spare reader child, with its CPU time limit; (pid, answer pipe), or None when there
+    is no spare or it cannot take the job (the function does not pickle, the child is gone)."""
     spare = _take_spare()
     if spare is None:
         return None
     try:
-        write_all(spare.job_fd, pickle.dumps(function))
+        write_all(spare.job_fd, pickle.dumps((function, cpu_seconds)))
         os.close(spare.job_fd)
     except Exception:  # pickling can fail in many ways (and the pipe if the child is gone): fork instead
         _end(spare)
@@ -223,8 +265,8 @@ class Pending(Generic[T]):
     """A function started by ``start_with_deadline``: ``wait`` for its value, or ``cancel`` it."""
 
     def __init__(self, path: str, seconds: float | None, child: tuple[int, int] | None = None,
-                 outcome: tuple[str, object] | None = None) -> None:
-        self._path, self._seconds = path, seconds
+                 outcome: tuple[str, object] | None = None, cpu_seconds: float | None = None) -> None:
+        self._path, self._seconds, self._cpu_seconds = path, seconds, cpu_seconds
         self._child = child  # (pid, answer pipe) of the reader child running it
         self._outcome = outcome  # its (status, value) when it ran in this process
         self._deadline = time.monotonic() + seconds if seconds is not None else None
@@ -238,6 +280,8 @@ class Pending(Generic[T]):
             raise value  # type: ignore[misc]
         if status == "crash":
             raise ReadError(self._path, f"unexpected failure while reading ({value})")
+        if status == "memory":
+            raise ReadError(self._path, f"reading needed more than the memory limit ({MEMORY_LIMIT_BYTES >> 20} MiB)")
         return value  # type: ignore[return-value]
 
     def cancel(self) -> None:
@@ -271,31 +315,45 @@ class Pending(Generic[T]):
             os.close(read_fd)
             if not answered:  # timed out, interrupted or died: a helper of the child may still run
                 _kill_group(pid)
-            os.waitpid(pid, 0)
+            _, wait_status, usage = os.wait4(pid, 0)
         if not chunks:
-            raise ReadError(self._path, "the reader process died without an answer (damaged file?)")
+            raise ReadError(self._path, self._death(wait_status, usage.ru_utime + usage.ru_stime))
         allow_deep_pickles()
         return pickle.loads(b"".join(chunks))
 
+    def _death(self, wait_status: int, cpu_used: float) -> str:
+        """Why a reader child that ended without an answer ended, from its wait status and the CPU time it used."""
+        signal_number = os.WTERMSIG(wait_status) if os.WIFSIGNALED(wait_status) else None
+        over_cpu = self._cpu_seconds is not None and cpu_used >= self._cpu_seconds
+        if signal_number == signal.SIGXCPU or (signal_number == signal.SIGKILL and over_cpu):
+            return f"reading went over the CPU limit ({self._cpu_seconds:g} s); the file structure is probably damaged"
+        if signal_number == signal.SIGKILL:
+            return f"the reader process was killed, probably for going over the memory limit ({MEMORY_LIMIT_BYTES >> 20} MiB)"
+        return "the reader process died without an answer (damaged file?)"
 
-def start_with_deadline(function: Callable[[], T], path: str, seconds: float | None) -> Pending[T]:
+
+def start_with_deadline(function: Callable[[], T], path: str, seconds: float | None,
+                        cpu_seconds: float | None = None) -> Pending[T]:
     """Start ``function()`` in a child process that is given ``seconds`` (then a ReadError naming ``path``).
 
-    The spare reader child runs it when there is one (``function`` must then pickle; anything else gets
-    a new child). With ``seconds`` None, or where ``fork`` does not exist, it runs in this process, now.
+    The child may use ``cpu_seconds`` of CPU time (by default ``seconds``) and MEMORY_LIMIT_BYTES more of
+    memory; going over either is a ReadError naming ``path``. The spare reader child runs it when there is one
+    (``function`` must then pickle; anything else gets a new child). With ``seconds`` None, or where ``fork``
+    does not exist, it runs in this process, now, without these limits.
     """
     if seconds is None or not hasattr(os, "fork"):
         try:
             return Pending(path, seconds, outcome=("ok", function()))
         except ReadError as error:
             return Pending(path, seconds, outcome=("error", error))
-    started = _send_to_spare(function)
+    cpu_seconds = seconds if cpu_seconds is None else cpu_seconds
+    started = _send_to_spare(function, cpu_seconds)
     if started is None:
         pid, write_fd = _fork_reader()
         if pid == 0:
-            _run_job(function, write_fd)
+            _run_job(function, write_fd, cpu_seconds)
         started = pid, write_fd
-    return Pending(path, seconds, child=started)
+    return Pending(path, seconds, child=started, cpu_seconds=cpu_seconds)
 
 
 def call_with_deadline(function: Callable[[], T], path: str, seconds: float | None) -> T:

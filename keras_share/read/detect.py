@@ -59,11 +59,13 @@ def _is_model_directory(path: Path) -> bool:
 
 
 def _hdf5_signature_at(stream: BinaryIO) -> int | None:
-    """Where the HDF5 superblock is: byte 0, 512, 1024, 2048, ... (a user block may precede it); None if nowhere."""
+    """Where the HDF5 superblock is: byte 0, 512, 1024, 2048, ... (a user block may precede it), each offset up to
+    the end of the file, as libhdf5 looks; None if nowhere."""
+    size = os.fstat(stream.fileno()).st_size
     offset = 0
-    while offset <= 1 << 20:
+    while offset + len(HDF5_MAGIC) <= size:
         stream.seek(offset)
-        if stream.read(8) == HDF5_MAGIC:
+        if stream.read(len(HDF5_MAGIC)) == HDF5_MAGIC:
             return offset
         offset = 512 if offset == 0 else offset * 2
     return None

@@ -28,7 +28,7 @@ import numpy as np
 from keras_share.read import h5util
 from keras_share.read.base import ArrayDigest
 from keras_share.read.deadline import helper_available, in_two_processes, write_all
-from keras_share.read.digest import buffer_digest, value_digest
+from keras_share.read.digest import HashBudget, buffer_digest, read_cost, unwritten_digest, value_digest
 from keras_share.read.stored import StoredDataset, StoredGroup
 
 EAGER_DIGEST_BYTES = 1 << 20
@@ -77,23 +77,34 @@ def _descriptor_reader(file: h5py.File) -> RawReader | None:
 
 
 def _small_digest(dataset: h5py.h5d.DatasetID, memory_type: h5py.h5t.TypeID, dtype: np.dtype,
-                  shape: tuple[int, ...], raw_at: int | None, raw: RawReader | None) -> ArrayDigest | None:
-    """The digest of a small numeric dataset; None for others, and when its data cannot be read.
+                  shape: tuple[int, ...], raw_at: int | None, raw: RawReader | None,
+                  budget: HashBudget) -> ArrayDigest | None:
+    """The digest of a small numeric dataset; None for others, when its data cannot be read, and when ``budget``
+    cannot pay for reading it.
 
-    When its bytes are the dtype's, stored contiguously at ``raw_at``, and ``raw`` can read them, it is
-    hashed straight from the file's bytes, at a fraction of the cost of a library read of a small array.
+    Storage never written is not read: its digest comes from the one value all its elements read as. When its
+    bytes are the dtype's, stored contiguously at ``raw_at``, and ``raw`` can read them, it is hashed straight
+    from the file's bytes, at a fraction of the cost of a library read of a small array.
     """
     size = dtype.itemsize * math.prod(shape)
     if dtype.kind not in _HASHED_KINDS or size > EAGER_DIGEST_BYTES:
         return None
+    stored = dataset.get_storage_size()
+    if stored == 0 and math.prod(shape) > 1:
+        return unwritten_digest(dataset, memory_type, dtype, shape)
     # Only storage that was allocated: in a file with a user block, libhdf5 gives unwritten data an offset too.
-    if raw_at is not None and raw is not None and dataset.get_storage_size() == size:
+    if raw_at is not None and raw is not None and stored == size:
+        if not budget.take(size):
+            return None
         try:
             data = raw(raw_at, size)
         except (OSError, OverflowError):  # an offset past what the system can address: libhdf5 says why
             data = b""
         if len(data) == size:
             return buffer_digest(data, dtype, shape)
+    cost = read_cost(dataset, dtype.itemsize, shape)
+    if cost is None or not budget.take(cost):
+        return None
     values = np.zeros(shape, dtype)  # as h5py reads: storage never written leaves the buffer as it was
     try:
         dataset.read(h5py.h5s.ALL, h5py.h5s.ALL, values, mtype=memory_type)
@@ -102,7 +113,8 @@ def _small_digest(dataset: h5py.h5d.DatasetID, memory_type: h5py.h5t.TypeID, dty
     return value_digest(values)
 
 
-def _describe_dataset(parent: h5py.h5g.GroupID, name: bytes, has_attrs: bool, raw: RawReader | None) -> StoredDataset:
+def _describe_dataset(parent: h5py.h5g.GroupID, name: bytes, has_attrs: bool, raw: RawReader | None,
+                      budget: HashBudget) -> StoredDataset:
     try:
         dataset = h5py.h5d.open(parent, name)
         offset = dataset.get_offset()
@@ -115,7 +127,7 @@ def _describe_dataset(parent: h5py.h5g.GroupID, name: bytes, has_attrs: bool, ra
         shape = tuple(int(dim) for dim in dims) if dims is not None else ()
         declared = h5util.str_attr(dataset, "dtype") if has_attrs else None  # Keras's "bfloat16"
         raw_at = offset if memory_type is file_type else None
-        digest = _small_digest(dataset, memory_type, dtype, shape, raw_at, raw) if location == "file" else None
+        digest = _small_digest(dataset, memory_type, dtype, shape, raw_at, raw, budget) if location == "file" else None
         return StoredDataset(shape, declared or dtype_name, digest)
     except _ERRORS:
         return _UNDESCRIBED
@@ -135,12 +147,14 @@ describes the runs it visits itself, so the helper never waits for work and both
 
 class _Describer:
     """Describes objects below ``root`` by their paths: datasets by their metadata (and digest), groups that have
-    attributes by the ``group_attrs`` among them. Consecutive objects of one group share its opened id."""
+    attributes by the ``group_attrs`` among them. Consecutive objects of one group share its opened id; the
+    small datasets hashed on the way share one hashing budget for the file."""
 
     def __init__(self, root: h5py.h5g.GroupID, group_attrs: tuple[str, ...], raw: RawReader | None) -> None:
         self._root = root
         self._group_attrs = group_attrs
         self._raw = raw
+        self._budget = HashBudget.of_file(h5py.h5i.get_file_id(root))
         self._open_group: tuple[bytes, h5py.h5g.GroupID] = (b"", root)
 
     def _group_at(self, name: bytes) -> h5py.h5g.GroupID:
@@ -152,7 +166,7 @@ class _Describer:
         if kind == h5py.h5o.TYPE_DATASET:
             parent_name, _, own_name = name.rpartition(b"/")
             try:
-                return _describe_dataset(self._group_at(parent_name), own_name, has_attrs, self._raw)
+                return _describe_dataset(self._group_at(parent_name), own_name, has_attrs, self._raw, self._budget)
             except _ERRORS:
                 return _UNDESCRIBED
         if kind == h5py.h5o.TYPE_GROUP and self._group_attrs and has_attrs:

@@ -6,6 +6,9 @@ The configs are read here, in the process that asked, while a reader child reads
 
 from __future__ import annotations
 
+import bz2
+import io
+import lzma
 import os
 import struct
 import zipfile
@@ -16,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, NamedTuple
 
 from keras_share.errors import ReadError, describe
-from keras_share.limits import MAX_JSON_BYTES
+from keras_share.limits import MAX_JSON_BYTES, MAX_ZIP_DIRECTORY_BYTES, MAX_ZIP_MEMBERS
 from keras_share.read.base import CONFIG_MEMBER, METADATA_MEMBER, WEIGHTS_MEMBER, ModelFile, WeightIndex
 from keras_share.read.files import open_member, open_regular
 from keras_share.read.json_text import JsonRefused, load_json
@@ -25,9 +28,14 @@ from keras_share.read.vars_layout import TooManyLayers, VarsLayoutReader
 
 ZIP_ERRORS = (
     zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, IndexError, KeyError,
-    struct.error, zlib.error, NotImplementedError, RuntimeError,
+    struct.error, zlib.error, lzma.LZMAError, NotImplementedError, RuntimeError,
 )
 """What the standard library's zip reader raises on damaged archives."""
+_PIECE_BYTES = 64 * 1024
+"""Compressed bytes fed to a decompressor at a time."""
+_END_RECORD = struct.Struct("<4s4H2LH")
+_ZIP64_LOCATOR = struct.Struct("<4sLQL")
+_ZIP64_END_RECORD = struct.Struct("<4sQ2H2L4Q")
 
 
 class KerasConfigs(NamedTuple):
@@ -68,23 +76,55 @@ def _configs(path: str, form: str, config: Any, metadata: Any) -> KerasConfigs:
     return KerasConfigs(path, form, config, metadata)
 
 
+def _central_directory(stream: BinaryIO) -> tuple[int, int] | None:
+    """(entries, bytes) of the central directory the zip end record at the end of ``stream`` declares, found as
+    ``zipfile`` finds it; None when there is none."""
+    size = stream.seek(0, io.SEEK_END)
+    tail_start = max(0, size - _END_RECORD.size - 0xFFFF)
+    stream.seek(tail_start)
+    tail = stream.read(size - tail_start)
+    at = tail.rfind(b"PK\x05\x06", 0, max(0, len(tail) - _END_RECORD.size + 4))
+    if at < 0:
+        return None
+    entries, directory_bytes = _END_RECORD.unpack_from(tail, at)[4:6]
+    locator_at = tail_start + at - _ZIP64_LOCATOR.size
+    if locator_at >= 0:
+        stream.seek(locator_at)
+        locator = stream.read(_ZIP64_LOCATOR.size)
+        if len(locator) == _ZIP64_LOCATOR.size and locator[:4] == b"PK\x06\x07":
+            stream.seek(_ZIP64_LOCATOR.unpack(locator)[2])
+            record = stream.read(_ZIP64_END_RECORD.size)
+            if len(record) == _ZIP64_END_RECORD.size and record[:4] == b"PK\x06\x06":
+                entries, directory_bytes = _ZIP64_END_RECORD.unpack(record)[7:9]
+    return entries, directory_bytes
+
+
 @contextmanager
 def open_archive(path: Path) -> Iterator[zipfile.ZipFile]:
     """The ``.keras`` zip at ``path`` (a regular file, ``files.open_regular``); a ReadError when its directory
-    cannot be read."""
+    cannot be read or is too large."""
     with open_regular(path, str(path)) as stream:
         try:
+            directory = _central_directory(stream)
+            if directory is not None and directory[0] > MAX_ZIP_MEMBERS:
+                raise ReadError(str(path), f"zip archive of {directory[0]:,} members (more than {MAX_ZIP_MEMBERS:,}); "
+                                "refusing to read it")
+            if directory is not None and directory[1] > MAX_ZIP_DIRECTORY_BYTES:
+                raise ReadError(str(path), f"zip directory larger than {MAX_ZIP_DIRECTORY_BYTES >> 20} MiB; "
+                                "refusing to read it")
+            stream.seek(0)
             archive = zipfile.ZipFile(stream)
         except ZIP_ERRORS as error:
             raise ReadError(str(path), f"not a readable zip archive ({describe(error)})") from None
         with archive:
+            if len(archive.infolist()) > MAX_ZIP_MEMBERS:
+                raise ReadError(str(path), f"zip archive of more than {MAX_ZIP_MEMBERS:,} members; refusing to read it")
             yield archive
 
 
-def stored_data_start(stream: BinaryIO, info: zipfile.ZipInfo) -> int | None:
-    """Where an uncompressed, unencrypted zip member's bytes start in the archive file ``stream``; None for
-    others."""
-    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+def member_data_start(stream: BinaryIO, info: zipfile.ZipInfo) -> int | None:
+    """Where an unencrypted zip member's (compressed) bytes start in the archive file ``stream``; None for others."""
+    if info.flag_bits & 0x1:
         return None
     try:
         header = os.pread(stream.fileno(), 30, info.header_offset)
@@ -96,6 +136,88 @@ def stored_data_start(stream: BinaryIO, info: zipfile.ZipInfo) -> int | None:
     return info.header_offset + 30 + name_length + extra_length
 
 
+def stored_data_start(stream: BinaryIO, info: zipfile.ZipInfo) -> int | None:
+    """Where an uncompressed, unencrypted zip member's bytes start in the archive file ``stream``; None for
+    others."""
+    return member_data_start(stream, info) if info.compress_type == zipfile.ZIP_STORED else None
+
+
+class _DecompressedMember(io.RawIOBase):
+    """A bzip2 or LZMA zip member, decompressed at most as many bytes at a time as are asked for.
+
+    ``zipfile`` hands each piece of such a member to a decompressor without an output bound, so a few
+    kilobytes can expand to gigabytes before any cap is checked. More bytes than the member declares, or
+    a checksum that does not match, is a ``zipfile.BadZipFile``.
+    """
+
+    def __init__(self, archive_file: BinaryIO, info: zipfile.ZipInfo, start: int) -> None:
+        super().__init__()
+        self._fd, self._at = archive_file.fileno(), start  # read with pread: the archive's own position is left alone
+        self._compressed_left, self._left = info.compress_size, info.file_size
+        self._crc, self._expected_crc = 0, info.CRC
+        self._decompressor: Any = bz2.BZ2Decompressor() if info.compress_type == zipfile.ZIP_BZIP2 else self._lzma()
+
+    def _take(self, size: int) -> bytes:
+        data = os.pread(self._fd, min(size, self._compressed_left), self._at)
+        self._at += len(data)
+        self._compressed_left -= len(data)
+        return data
+
+    def _lzma(self) -> Any:
+        """The decompressor of a zip LZMA member, after its header (version, properties' size, properties)."""
+        header = self._take(4)
+        if len(header) != 4:
+            raise zipfile.BadZipFile("truncated LZMA member")
+        properties = self._take(struct.unpack("<H", header[2:4])[0])
+        if len(properties) != 5:
+            raise zipfile.BadZipFile("bad LZMA properties")
+        lc_lp_pb, dictionary = properties[0], struct.unpack("<I", properties[1:5])[0]
+        if lc_lp_pb >= 9 * 5 * 5:
+            raise zipfile.BadZipFile("bad LZMA properties")
+        dictionary = min(dictionary, max(self._left, 4096))  # no match reaches further back than the member's size
+        return lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[{
+            "id": lzma.FILTER_LZMA1, "dict_size": dictionary,
+            "lc": lc_lp_pb % 9, "lp": lc_lp_pb // 9 % 5, "pb": lc_lp_pb // 45}])
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        size = len(buffer)
+        data = b""
+        ended = self._decompressor.eof
+        while size and not data and not ended:
+            if self._decompressor.needs_input:
+                piece = self._take(_PIECE_BYTES)
+                ended = not piece  # as zipfile: a stream without an end marker ends with the member's bytes
+                data = self._decompressor.decompress(piece, size) if piece else b""
+            else:
+                data = self._decompressor.decompress(b"", size)
+            ended = ended or self._decompressor.eof
+        if len(data) > self._left:
+            raise zipfile.BadZipFile("member holds more bytes than its header declares")
+        self._left -= len(data)
+        self._crc = zlib.crc32(data, self._crc)
+        if ended and self._crc != self._expected_crc:
+            raise zipfile.BadZipFile("bad CRC of a compressed member")
+        buffer[:len(data)] = data
+        return len(data)
+
+
+
+def open_zip_member(archive: zipfile.ZipFile, name: str) -> IO[bytes]:
+    """The member ``name`` of ``archive`` (opened by ``open_archive``) as a stream whose ``read(n)`` decompresses
+    no more than ``n`` bytes, whatever the compression method."""
+    info = archive.getinfo(name)
+    if info.compress_type not in (zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA):
+        return archive.open(info)  # stored, or deflated: zipfile bounds each piece it inflates
+    archive_file: Any = archive.fp
+    start = member_data_start(archive_file, info)
+    if start is None:
+        raise zipfile.BadZipFile(f"{name} is encrypted or has no local header")
+    return io.BufferedReader(_DecompressedMember(archive_file, info, start))
+
+
 def read_archive_configs(path: Path) -> KerasConfigs:
     """config.json and metadata.json of a ``.keras`` zip, read without extracting anything to disk."""
     with open_archive(path) as archive:
@@ -103,11 +225,11 @@ def read_archive_configs(path: Path) -> KerasConfigs:
         if CONFIG_MEMBER not in names:
             raise ReadError(str(path), f"zip archive without {CONFIG_MEMBER}: not a .keras model")
         try:
-            with archive.open(CONFIG_MEMBER) as stream:
+            with open_zip_member(archive, CONFIG_MEMBER) as stream:
                 config = _parse_json(_bounded_read(stream, str(path), CONFIG_MEMBER), str(path), CONFIG_MEMBER)
             metadata: Any = {}
             if METADATA_MEMBER in names:
-                with archive.open(METADATA_MEMBER) as stream:
+                with open_zip_member(archive, METADATA_MEMBER) as stream:
                     metadata = _parse_json(_bounded_read(stream, str(path), METADATA_MEMBER), str(path), METADATA_MEMBER)
         except ZIP_ERRORS as error:
             raise ReadError(str(path), f"corrupt zip member ({describe(error)})") from None

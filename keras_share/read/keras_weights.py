@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import h5py
 
@@ -20,16 +21,21 @@ from keras_share.errors import ReadError, describe
 from keras_share.read.base import WEIGHTS_MEMBER
 from keras_share.read.files import name_of_open_file, open_member
 from keras_share.read.h5tree import RawReader, read_tree
-from keras_share.read.keras_archive import ZIP_ERRORS, open_archive, stored_data_start
+from keras_share.read.keras_archive import ZIP_ERRORS, open_archive, open_zip_member, stored_data_start
 from keras_share.read.stored import StoredGroup
 from keras_share.read.vars_layout import GROUP_ATTRS
 
-MAX_COMPRESSED_WEIGHTS_BYTES = 1024 * 1024 * 1024
-"""Largest compressed model.weights.h5 accepted: h5py seeks, and each backward seek re-inflates."""
+MAX_COMPRESSED_WEIGHTS_BYTES = 256 * 1024 * 1024
+"""Largest compressed model.weights.h5 accepted (uncompressed size): it is inflated whole before it is read, which
+must take a few seconds at most."""
 IN_MEMORY_WEIGHTS_BYTES = 32 * 1024 * 1024
 """model.weights.h5 up to this size is read into memory at once (briefly twice: libhdf5 copies it; a compressed
-member's image is kept to hash small arrays from); larger ones are read in place, keeping memory flat whatever
-the weights weigh."""
+member's image is kept to hash small arrays from); larger ones are read in place, or from a temporary file when
+compressed, keeping memory flat whatever the weights weigh."""
+MAX_SLOW_COMPRESSED_WEIGHTS_BYTES = 64 * 1024 * 1024
+"""Largest model.weights.h5 compressed with bzip2 or LZMA accepted (uncompressed size): these decompress ten
+times slower than deflate, and Keras never writes them."""
+_INFLATE_PIECE_BYTES = 1024 * 1024
 _HDF5_ERRORS = (OSError, ValueError, RuntimeError, KeyError, TypeError)
 
 
@@ -77,11 +83,13 @@ class _StoredMember(io.RawIOBase):
 
 @contextmanager
 def open_weights_h5(archive: zipfile.ZipFile) -> Iterator[tuple[h5py.File, RawReader | None]]:
-    """``model.weights.h5`` opened with h5py, and how to read its bytes without libhdf5 (None: no way to).
+    """``model.weights.h5`` opened with h5py, and how to read its bytes without libhdf5.
 
     It is opened from memory when small (libhdf5 then reads without calling back into Python), in place
-    when stored uncompressed (as Keras writes it), streamed otherwise. Its bytes are read from the archive
-    file when the member is stored uncompressed, else from the memory image.
+    when stored uncompressed (as Keras writes it), and otherwise inflated once into a temporary file: libhdf5
+    seeks back and forth, and every backward seek in a compressed stream inflates it again from its start.
+    No more bytes are ever inflated than the member declares. Its bytes are read from the archive file when
+    the member is stored uncompressed, else from the memory image or the temporary file.
     """
     info = archive.getinfo(WEIGHTS_MEMBER)
     archive_file = archive.fp  # the regular file open_archive opened
@@ -90,15 +98,30 @@ def open_weights_h5(archive: zipfile.ZipFile) -> Iterator[tuple[h5py.File, RawRe
         start = stored_data_start(archive_file, info)
         member = stack.enter_context(_StoredMember(archive_file.fileno(), start, info.file_size)) if start is not None else None
         if info.file_size <= IN_MEMORY_WEIGHTS_BYTES:
-            image = archive.read(WEIGHTS_MEMBER)  # never more than the file_size just checked
+            with open_zip_member(archive, WEIGHTS_MEMBER) as stream:
+                image = stream.read(info.file_size)  # never more than the file_size just checked
             h5 = stack.enter_context(h5py.File(h5py.h5f.open_file_image(image)))  # libhdf5 keeps its own copy
             raw = member.read_at if member is not None else _image_reader(image)
             del image
         elif member is not None:
             h5, raw = stack.enter_context(h5py.File(member, "r")), member.read_at
         else:
-            h5, raw = stack.enter_context(h5py.File(stack.enter_context(archive.open(WEIGHTS_MEMBER)), "r")), None
+            inflated = stack.enter_context(tempfile.TemporaryFile())
+            _inflate(archive, inflated)
+            h5, raw = stack.enter_context(h5py.File(inflated, "r")), _descriptor_reader(inflated.fileno())
         yield h5, raw
+
+
+def _inflate(archive: zipfile.ZipFile, target: IO[bytes]) -> None:
+    """Write ``model.weights.h5`` decompressed into ``target``, a piece at a time."""
+    with open_zip_member(archive, WEIGHTS_MEMBER) as stream:
+        while piece := stream.read(_INFLATE_PIECE_BYTES):
+            target.write(piece)
+    target.seek(0)
+
+
+def _descriptor_reader(descriptor: int) -> RawReader:
+    return lambda offset, size: os.pread(descriptor, size, offset)
 
 
 def _image_reader(image: bytes) -> RawReader:
@@ -114,8 +137,12 @@ def read_archive_weights(path: Path) -> StoredGroup | None:
                 return None
             info = archive.getinfo(WEIGHTS_MEMBER)
             if info.compress_type != zipfile.ZIP_STORED and info.file_size > MAX_COMPRESSED_WEIGHTS_BYTES:
-                raise ReadError(str(path), f"{WEIGHTS_MEMBER} is compressed and over 1 GiB uncompressed; Keras stores it "
-                                "uncompressed, and seeking inside a compressed member this large is refused")
+                raise ReadError(str(path), f"{WEIGHTS_MEMBER} is compressed and over "
+                                f"{MAX_COMPRESSED_WEIGHTS_BYTES >> 20} MiB uncompressed; Keras stores it uncompressed, "
+                                "and inflating a compressed member this large is refused")
+            if info.compress_type in (zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA) and info.file_size > MAX_SLOW_COMPRESSED_WEIGHTS_BYTES:
+                raise ReadError(str(path), f"{WEIGHTS_MEMBER} is compressed with bzip2 or LZMA and over 64 MiB uncompressed; "
+                                "Keras stores it uncompressed, and decompressing a member this large is refused")
             try:
                 with open_weights_h5(archive) as (h5, raw):
                     return read_tree(h5, GROUP_ATTRS, raw)

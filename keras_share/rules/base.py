@@ -9,6 +9,7 @@ from typing import ClassVar
 from keras_share.analysis.report import Finding, LayerReport, ModelReport
 from keras_share.read.arrays import array_digests
 from keras_share.read.base import ArrayDigest, WeightArray
+from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS
 
 SEVERITIES = ("info", "warning", "error")
 """In increasing order."""
@@ -21,10 +22,13 @@ def severity_rank(severity: str) -> int:
 
 @dataclass
 class RuleContext:
-    """What a rule may use besides the report: the ``--base`` model and cached array digests."""
+    """What a rule may use besides the report: the ``--base`` model and cached array digests.
+
+    Arrays are hashed in a reader child given ``timeout`` seconds, as every file read is (None: in this process).
+    """
 
     base: ModelReport | None = None
-    timeout: float | None = None
+    timeout: float | None = DEFAULT_TIMEOUT_SECONDS
     _digests: dict[str, dict[str, ArrayDigest]] = field(default_factory=dict)
 
     def digests(self, report: ModelReport, arrays: Iterable[WeightArray]) -> dict[str, ArrayDigest]:
