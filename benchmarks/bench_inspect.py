@@ -18,7 +18,7 @@ Then, in the same run, each model is measured as ``keras-share inspect --format 
 console script, end to end) and as ``python -c 'keras.models.load_model(MODEL); model.summary()'``, each
 run in a fresh process: wall time is taken around the process, peak RSS is the ``ru_maxrss`` that
 ``os.wait4`` returns for it (on Linux the largest of it and the children it reaped, such as keras-share's
-reader child and that child's helper). keras-share gets one untimed warm-up run and ``--repeat`` timed runs,
+reader child). keras-share gets one untimed warm-up run and ``--repeat`` timed runs,
 Keras ``--keras-repeat`` runs within ``--keras-budget`` seconds; medians are reported. keras-share's end-to-end
 runs take turns with its in-process-timed runs and the floor's, so that the three see the same phases of a
 machine whose speed drifts over minutes. A second table splits

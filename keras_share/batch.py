@@ -116,14 +116,12 @@ def inspect_paths(
 
 
 def _init_worker() -> None:
-    """Set up a pool worker: deep configs unpickle, each file's reader child inherits the imported readers,
-    and readers leave the other CPUs to the other workers."""
-    from keras_share.read.deadline import allow_deep_pickles, without_helpers
+    """Set up a pool worker: deep configs unpickle, and each file's reader child inherits the imported readers."""
+    from keras_share.read.deadline import allow_deep_pickles
     from keras_share.read.detect import prepare_reader_process
 
     allow_deep_pickles()
     prepare_reader_process()
-    without_helpers()
 
 
 def _run_pool(items: list[tuple[Path, ReadError | None]], todo: list[int], results: list[Result | None],

@@ -1,5 +1,4 @@
-"""Reader child processes: the spare started ahead of time, the helper that uses a second CPU, and the
-deadline that ends them all."""
+"""Reader child processes: the spare started ahead of time, and the deadline that ends them."""
 
 from __future__ import annotations
 
@@ -20,9 +19,7 @@ from keras_share.read import deadline
 from keras_share.read.deadline import (
     call_with_deadline,
     discard_spare_reader,
-    in_two_processes,
     start_spare_reader,
-    without_helpers,
 )
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists() or not hasattr(os, "fork"),
@@ -48,75 +45,25 @@ def _in_reader(function):  # noqa: ANN001, ANN202 - a job for call_with_deadline
     return lambda: (os.getpid(), function())
 
 
-def _fails() -> NoReturn:
-    raise RuntimeError("the helper fails")
-
-
 @pytest.fixture(autouse=True)
 def _no_spare_left() -> Iterator[None]:
     yield
     discard_spare_reader()
 
 
-@pytest.fixture
-def two_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Reader children act as on a machine with a spare CPU, whatever this one has."""
-    monkeypatch.setattr(deadline, "_spare_cpu", lambda: True)
+def test_the_deadline_kills_what_the_reader_child_started(tmp_path: Path) -> None:
+    started_pid = tmp_path / "started.pid"
 
-
-def test_a_reader_child_runs_the_other_share_in_a_helper(two_cpus: None) -> None:
-    reader, (here, there) = call_with_deadline(_in_reader(lambda: in_two_processes(os.getpid, os.getpid)), "model", 60)
-    assert here == reader
-    assert there not in (None, reader, os.getpid())
-
-
-def test_the_helper_answer_comes_back_whole(two_cpus: None) -> None:
-    _, (here, there) = call_with_deadline(_in_reader(lambda: in_two_processes(lambda: "here", lambda: list(range(10**5)))), "model", 60)
-    assert (here, there) == ("here", list(range(10**5)))
-
-
-def test_a_failed_helper_answers_none(two_cpus: None) -> None:
-    _, (here, there) = call_with_deadline(_in_reader(lambda: in_two_processes(lambda: "here", _fails)), "model", 60)
-    assert (here, there) == ("here", None)
-
-
-class _BreaksWhenUnpickled:
-    def __reduce__(self) -> tuple[object, tuple[()]]:
-        return _fails, ()
-
-
-def test_a_helper_answer_that_does_not_unpickle_counts_as_none(two_cpus: None) -> None:
-    _, (here, there) = call_with_deadline(_in_reader(lambda: in_two_processes(lambda: "here", _BreaksWhenUnpickled)), "model", 60)
-    assert (here, there) == ("here", None)
-
-
-def test_no_helper_runs_outside_a_reader_child(two_cpus: None) -> None:
-    assert in_two_processes(lambda: "here", os.getpid) == ("here", None)
-
-
-def test_no_helper_runs_on_a_single_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(deadline, "_spare_cpu", lambda: False)
-    _, shares = call_with_deadline(_in_reader(lambda: in_two_processes(lambda: "here", os.getpid)), "model", 60)
-    assert shares == ("here", None)
-
-
-def test_batch_workers_fork_no_helpers(two_cpus: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(deadline, "_helpers_wanted", True)  # restored after the test
-    without_helpers()
-    _, shares = call_with_deadline(_in_reader(lambda: in_two_processes(lambda: "here", os.getpid)), "model", 60)
-    assert shares == ("here", None)
-
-
-def test_the_deadline_kills_the_helper_with_the_reader(two_cpus: None, tmp_path: Path) -> None:
-    helper_pid = tmp_path / "helper.pid"
-
-    def stuck() -> None:
-        helper_pid.write_text(str(os.getpid()))
+    def start_and_hang() -> None:
+        if os.fork() == 0:
+            started_pid.write_text(str(os.getpid()))
+            time.sleep(600)
+            os._exit(0)
         time.sleep(600)
 
     with pytest.raises(ReadError, match="took longer than 3 s"):
-        call_with_deadline(lambda: in_two_processes(lambda: "here", stuck), "model", 3)
-    assert _gone(int(helper_pid.read_text()))
+        call_with_deadline(start_and_hang, "model", 3)
+    assert _gone(_pid_in(started_pid))
 
 
 # ---------------------------------------------------------------------------------------------- the spare

@@ -1,8 +1,7 @@
 """Run a reader in a forked child with a time limit: libhdf5 can loop for minutes on a damaged file.
 
 Native code never returns to Python, so no signal handler can stop it; a child process can be killed.
-Each reader child leads a process group of its own, so the helper it may fork to use a second CPU
-(``in_two_processes``) is killed with it.
+Each reader child leads a process group of its own, so whatever it may start is killed with it.
 
 The command line starts one reader child ahead of time (``start_spare_reader``): it imports h5py and
 the format readers while the parent parses its arguments, and then runs the first read it is sent.
@@ -23,7 +22,6 @@ from typing import Generic, NamedTuple, TypeVar
 from keras_share.errors import ReadError, describe
 
 T = TypeVar("T")
-R = TypeVar("R")
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
 _PICKLE_RECURSION_LIMIT = 20_000
@@ -46,26 +44,11 @@ class _Spare(NamedTuple):
 
 
 _spare: _Spare | None = None
-_helpers_wanted = True
-"""False in processes that already share the CPUs with others reading other files (batch workers)."""
-_may_fork_helper = False
-"""True only in a reader child, a disposable process whose state a forked helper may copy."""
 
 
 def allow_deep_pickles() -> None:
     """Raise this process's recursion limit so a deeply nested config can be pickled and unpickled."""
     sys.setrecursionlimit(max(sys.getrecursionlimit(), _PICKLE_RECURSION_LIMIT))
-
-
-def without_helpers() -> None:
-    """Never fork reading helpers from this process's reader children (for workers of a batch pool)."""
-    global _helpers_wanted
-    _helpers_wanted = False
-
-
-def _spare_cpu() -> bool:
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return cpus > 1
 
 
 def write_all(fd: int, payload: bytes) -> None:
@@ -113,10 +96,8 @@ def _fork_reader() -> tuple[int, int]:
 
 def _run_job(function: Callable[[], T], write_fd: int) -> None:
     """Run ``function`` as a reader child, send its pickled outcome through ``write_fd``, and end the process."""
-    global _may_fork_helper
     gc.disable()  # a short-lived process: collecting would only slow the reading down
     allow_deep_pickles()
-    _may_fork_helper = _helpers_wanted and _spare_cpu()
     try:
         try:
             payload = pickle.dumps(("ok", function()))
@@ -241,7 +222,7 @@ class Pending(Generic[T]):
         return value  # type: ignore[return-value]
 
     def cancel(self) -> None:
-        """End the reader child (and its helper) without waiting for its answer."""
+        """End the reader child without waiting for its answer."""
         if self._child is not None:
             pid, read_fd = self._child
             self._child = None
@@ -269,7 +250,7 @@ class Pending(Generic[T]):
             answered = bool(chunks)
         finally:
             os.close(read_fd)
-            if not answered:  # timed out, interrupted or died: a helper of the child may still run
+            if not answered:  # timed out, interrupted or died: the child may still run
                 _kill_group(pid)
             os.waitpid(pid, 0)
         if not chunks:
@@ -302,38 +283,3 @@ def call_with_deadline(function: Callable[[], T], path: str, seconds: float | No
     """``function()`` run in a child process, or a ReadError naming ``path`` after ``seconds``
     (``start_with_deadline``, then ``wait``)."""
     return start_with_deadline(function, path, seconds).wait()
-
-
-def helper_available() -> bool:
-    """Whether ``in_two_processes`` would fork a helper here: in a reader child with a spare CPU."""
-    return _may_fork_helper
-
-
-def in_two_processes(here: Callable[[], T], there: Callable[[], R]) -> tuple[T, R | None]:
-    """``here()`` in this process and, in a reader child with a spare CPU, ``there()`` at the same time in a
-    forked helper: ``(here(), there())``. The second is None when no helper ran (elsewhere), or when it
-    failed, died or sent what does not unpickle; ``there``'s result must pickle.
-    """
-    global _may_fork_helper
-    if not _may_fork_helper:
-        return here(), None
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_fd)
-        _may_fork_helper = False
-        try:
-            write_all(write_fd, pickle.dumps(there()))
-        finally:
-            os._exit(0)
-    os.close(write_fd)
-    try:
-        mine = here()
-        answer = _read_all(read_fd)
-    finally:
-        os.close(read_fd)
-        os.waitpid(pid, 0)
-    try:
-        return mine, pickle.loads(answer) if answer else None
-    except Exception:  # cut short (the helper was killed while writing) or otherwise broken
-        return mine, None
