@@ -14,16 +14,15 @@ are reused between runs, ``--rebuild`` forces new ones):
 * ``weights_1gb`` (skip with ``--skip-large``): 4 Dense layers with 8192 x 8192 float32 kernels, 1.07 GB of
   weights; built only when the disk has 4 GB free.
 
-Then, in the same run, each model is measured as ``keras-share inspect --format json MODEL`` (the installed
-console script, end to end) and as ``python -c 'keras.models.load_model(MODEL); model.summary()'``, each
+Then, in the same run, each model is measured as ``keras-share inspect --format json MODEL`` (end to end, run
+as ``python -m keras_share`` with this checkout first on ``PYTHONPATH``) and as ``python -c 'keras.models.load_model(MODEL); model.summary()'``, each
 run in a fresh process: wall time is taken around the process, peak RSS is the ``ru_maxrss`` that
 ``os.wait4`` returns for it (on Linux the largest of it and the children it reaped, such as keras-share's
 reader child). keras-share gets one untimed warm-up run and ``--repeat`` timed runs,
 Keras ``--keras-repeat`` runs within ``--keras-budget`` seconds; medians are reported. keras-share's end-to-end
 runs take turns with its in-process-timed runs and the floor's, so that the three see the same phases of a
 machine whose speed drifts over minutes. A second table splits
-each side into imports and work with in-process timers (keras-share's reader child already starts, as the
-console script does, while the imports are timed), next to the *floor* of each layers model: one process
+each side into imports and work with in-process timers, next to the *floor* of each layers model: one process
 that only starts Python, imports typer and h5py, and has libhdf5 open every dataset once (what a reader
 doing everything in one process cannot go below).
 Last come ``keras-share --version``, a folder of 16 copies of the smallest
@@ -93,8 +92,6 @@ import sys, time, json
 t0 = time.perf_counter()
 model, report = sys.argv[1:3]
 args = ["inspect", "--format", "json", model]
-from keras_share import launch
-launch.start_reading(args)
 from keras_share.cli import run
 import keras_share.batch, keras_share.read.detect, keras_share.analysis.analyze, keras_share.render.json_format
 t1 = time.perf_counter()
@@ -297,15 +294,6 @@ def cpu_hog(active: bool) -> Iterator[None]:
         hog.wait()
 
 
-def keras_share_script() -> list[str]:
-    """The installed console script next to this interpreter (a pyenv shim in front would add ~0.1 s)."""
-    candidate = Path(sys.executable).parent / "keras-share"
-    if candidate.is_file():
-        return [str(candidate)]
-    found = shutil.which("keras-share")
-    return [found] if found else [sys.executable, "-m", "keras_share"]
-
-
 def static_facts(run: Run) -> dict[str, object]:
     """Layer counts and sharing as keras-share reported them (a sanity check of the built model)."""
     try:
@@ -496,8 +484,8 @@ def main() -> None:
                   file=sys.stderr)
 
     builds = {case.name: ensure_built(case, args.rebuild) for case in cases}
-    script = keras_share_script()
-    static_env = {**env, "NO_COLOR": "1"}
+    script = [sys.executable, "-m", "keras_share"]
+    static_env = {**env, "NO_COLOR": "1", "PYTHONPATH": str(HERE.parent)}
     keras_env = {**env, **QUIET_TF}
 
     with cpu_hog(args.hog):
@@ -592,7 +580,7 @@ def print_report(args: argparse.Namespace, results: list[Result], version: Stats
     print("where the time goes (in-process timers, medians):")
     print()
     print(table(["model", "shared layers", "most calls", "params", "floor (python, typer, h5py, libhdf5 walk)",
-                 "keras-share imports (reader child starting meanwhile)",
+                 "keras-share imports",
                  "keras-share read+analyse+rules+JSON", "Keras import", "Keras load+summary"], detail))
     print()
     print(f"keras-share --version: {fmt_time(version.wall)} (bare `python -c pass`: {fmt_time(startup.wall)})")

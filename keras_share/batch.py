@@ -129,10 +129,9 @@ def _run_pool(items: list[tuple[Path, ReadError | None]], todo: list[int], resul
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
-    from keras_share.read.deadline import allow_deep_pickles, discard_spare_reader
+    from keras_share.read.deadline import allow_deep_pickles
 
     allow_deep_pickles()
-    discard_spare_reader()  # each worker forks its own reader children
     with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
         # Submit everything (which starts the workers) before the progress bar starts its refresh thread.
         futures = {pool.submit(inspect_one, items[index][0], settings): index for index in todo}

@@ -2,9 +2,6 @@
 
 Native code never returns to Python, so no signal handler can stop it; a child process can be killed.
 Each reader child leads a process group of its own, so whatever it may start is killed with it.
-
-The command line starts one reader child ahead of time (``start_spare_reader``): it imports h5py and
-the format readers while the parent parses its arguments, and then runs the first read it is sent.
 """
 
 from __future__ import annotations
@@ -17,7 +14,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from typing import Generic, NamedTuple, TypeVar
+from typing import Generic, TypeVar
 
 from keras_share.errors import ReadError, describe
 
@@ -26,24 +23,6 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT_SECONDS = 60.0
 _PICKLE_RECURSION_LIMIT = 20_000
 """Enough for any config json.loads accepts (it stops near 1,000 nested levels, a pickle level each)."""
-
-
-class _Spare(NamedTuple):
-    """A reader child started ahead of time: where to send its job, and where its answer comes."""
-
-    pid: int
-    job_fd: int
-    answer_fd: int
-
-    def close(self) -> None:
-        for fd in (self.job_fd, self.answer_fd):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-
-_spare: _Spare | None = None
 
 
 def allow_deep_pickles() -> None:
@@ -56,25 +35,6 @@ def write_all(fd: int, payload: bytes) -> None:
     view = memoryview(payload)
     while view:
         view = view[os.write(fd, view):]
-
-
-def _read_all(fd: int) -> bytes:
-    chunks: list[bytes] = []
-    while data := os.read(fd, 1 << 20):
-        chunks.append(data)
-    return b"".join(chunks)
-
-
-def _forget_spare() -> None:
-    """In every forked child: the spare belongs to the parent, so drop this copy of its pipes."""
-    global _spare
-    if _spare is not None:
-        _spare.close()
-        _spare = None
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_spare)
 
 
 def _fork_reader() -> tuple[int, int]:
@@ -97,6 +57,7 @@ def _fork_reader() -> tuple[int, int]:
 def _run_job(function: Callable[[], T], write_fd: int) -> None:
     """Run ``function`` as a reader child, send its pickled outcome through ``write_fd``, and end the process."""
     gc.disable()  # a short-lived process: collecting would only slow the reading down
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
     allow_deep_pickles()
     try:
         try:
@@ -108,89 +69,6 @@ def _run_job(function: Callable[[], T], write_fd: int) -> None:
         write_all(write_fd, payload)
     finally:
         os._exit(0)
-
-
-def _standard_streams_open() -> bool:
-    """Whether file descriptors 0, 1 and 2 are open (else new pipes could take their numbers)."""
-    try:
-        for fd in (0, 1, 2):
-            os.fstat(fd)
-    except OSError:
-        return False
-    return True
-
-
-def start_spare_reader(warm_up: Callable[[], object]) -> bool:
-    """Fork a reader child now that runs ``warm_up`` (imports) and then waits; the next ``start_with_deadline``
-    sends it its job instead of forking. Returns whether a spare now waits: there is none without ``fork``,
-    or when a standard stream is closed.
-
-    The child's standard input and output are ``/dev/null`` (only this process writes the report; a pipe
-    reading it never waits for the child); it shares standard error, as every reader child does. It ends
-    as soon as its job pipe closes without a job (this process ended, or ``discard_spare_reader``).
-    """
-    global _spare
-    if _spare is not None:
-        return True
-    if not hasattr(os, "fork") or not _standard_streams_open():
-        return False
-    job_read, job_write = os.pipe()
-    pid, fd = _fork_reader()
-    if pid == 0:
-        gc.disable()  # as in every reader child: numpy's and h5py's imports alone set off 50 collections (0.012 s)
-        os.close(job_write)
-        quiet = os.open(os.devnull, os.O_RDWR)
-        for stream_fd in (0, 1):
-            os.dup2(quiet, stream_fd)
-        try:
-            warm_up()
-        except BaseException:  # the job will then fail the same way, with an answer
-            pass
-        try:
-            job = _read_all(job_read)
-            function = pickle.loads(job) if job else None  # our own parent's bytes, never the file's
-        except BaseException:
-            function = None
-        if function is None:
-            os._exit(0)
-        _run_job(function, fd)
-    os.close(job_read)
-    _spare = _Spare(pid, job_write, fd)
-    return True
-
-
-def _take_spare() -> _Spare | None:
-    global _spare
-    spare, _spare = _spare, None
-    return spare
-
-
-def _end(spare: _Spare) -> None:
-    spare.close()
-    _kill_group(spare.pid)
-    os.waitpid(spare.pid, 0)
-
-
-def discard_spare_reader() -> None:
-    """End the spare reader child, if one waits (before work that will not use it)."""
-    spare = _take_spare()
-    if spare is not None:
-        _end(spare)
-
-
-def _send_to_spare(function: Callable[[], T]) -> tuple[int, int] | None:
-    """Hand ``function`` to the spare reader child; (pid, answer pipe), or None when there is no spare or it
-    cannot take the job (the function does not pickle, the child is gone)."""
-    spare = _take_spare()
-    if spare is None:
-        return None
-    try:
-        write_all(spare.job_fd, pickle.dumps(function))
-        os.close(spare.job_fd)
-    except Exception:  # pickling can fail in many ways (and the pipe if the child is gone): fork instead
-        _end(spare)
-        return None
-    return spare.pid, spare.answer_fd
 
 
 def _kill_group(leader: int) -> None:
@@ -262,21 +140,17 @@ class Pending(Generic[T]):
 def start_with_deadline(function: Callable[[], T], path: str, seconds: float | None) -> Pending[T]:
     """Start ``function()`` in a child process that is given ``seconds`` (then a ReadError naming ``path``).
 
-    The spare reader child runs it when there is one (``function`` must then pickle; anything else gets
-    a new child). With ``seconds`` None, or where ``fork`` does not exist, it runs in this process, now.
+    With ``seconds`` None, or where ``fork`` does not exist, it runs in this process, now.
     """
     if seconds is None or not hasattr(os, "fork"):
         try:
             return Pending(path, seconds, outcome=("ok", function()))
         except ReadError as error:
             return Pending(path, seconds, outcome=("error", error))
-    started = _send_to_spare(function)
-    if started is None:
-        pid, write_fd = _fork_reader()
-        if pid == 0:
-            _run_job(function, write_fd)
-        started = pid, write_fd
-    return Pending(path, seconds, child=started)
+    pid, write_fd = _fork_reader()
+    if pid == 0:
+        _run_job(function, write_fd)
+    return Pending(path, seconds, child=(pid, write_fd))
 
 
 def call_with_deadline(function: Callable[[], T], path: str, seconds: float | None) -> T:
