@@ -38,7 +38,8 @@ last CPU while anything is timed.
 --format json MODEL`` of each (``PYTHONPATH`` and the working folder set to its tree) in ``--pairs`` interleaved
 pairs, the order inside a pair alternating, for each ``--sizes`` model (default: 1,000 layers), once on the
 machine as it is and once with the busy loop on the other CPU. It prints the median times, the median paired
-difference, that difference as a share of this code's time, and how many pairs ``REV`` won.
+difference, that difference as a share of this code's time, how many pairs ``REV`` won, and the median
+paired difference of CPU time (user + system of the process and its reader child; less disturbed by other load).
 """
 from __future__ import annotations
 
@@ -195,6 +196,7 @@ def ensure_built(case: Case, rebuild: bool) -> float | None:
 @dataclass
 class Run:
     wall: float
+    cpu: float
     rss_mb: float
     inner: dict[str, float]
     error: str | None = None
@@ -203,7 +205,8 @@ class Run:
 
 def run_once(command: list[str], env: dict[str, str], report: bool = False, keep_stdout: bool = False,
              cwd: Path | None = None) -> Run:
-    """Run ``command``: wall time, peak RSS of the child and its reaped descendants, and its own timing report.
+    """Run ``command``: wall time, CPU time and peak RSS of the child and its reaped descendants, and its own
+    timing report.
 
     ``os.wait4`` returns the child's rusage; on Linux its ``ru_maxrss`` (KiB) covers the process and the
     children it waited for (keras-share reads each file in a forked child, Keras does not fork).
@@ -226,12 +229,13 @@ def run_once(command: list[str], env: dict[str, str], report: bool = False, keep
             error = f"exit {process.returncode}: " + (stderr.splitlines()[-1] if stderr else "(no message)")
         inner = json.loads(Path(report_path).read_text()) if report and os.path.exists(report_path) else {}
         stdout = Path(out_path).read_bytes() if keep_stdout else b""
-    return Run(wall=wall, rss_mb=usage.ru_maxrss / 1024, inner=inner, error=error, stdout=stdout)
+    return Run(wall=wall, cpu=usage.ru_utime + usage.ru_stime, rss_mb=usage.ru_maxrss / 1024, inner=inner, error=error, stdout=stdout)
 
 
 @dataclass
 class Stats:
     wall: float
+    cpu: float
     rss_mb: float
     inner: dict[str, float]
     walls: list[float]
@@ -246,6 +250,7 @@ def summarize(runs: list[Run]) -> Stats:
     keys = set.intersection(*(set(run.inner) for run in runs)) if runs else set()
     return Stats(
         wall=statistics.median(run.wall for run in runs),
+        cpu=statistics.median(run.cpu for run in runs),
         rss_mb=statistics.median(run.rss_mb for run in runs),
         inner={key: statistics.median(run.inner[key] for run in runs) for key in sorted(keys)},
         walls=[run.wall for run in runs],
@@ -383,7 +388,9 @@ class Comparison:
     this: Stats
     other: Stats
     differences: list[float]
-    """Per pair: the other revision's time minus this code's."""
+    """Per pair: the other revision's wall time minus this code's."""
+    cpu_differences: list[float]
+    """Per pair: the same for CPU time (user + system, the reader child's included)."""
 
 
 def compare_in_pairs(trees: tuple[Path, Path], model: Path, env: dict[str, str], pairs: int, hog: bool) -> Comparison:
@@ -398,9 +405,9 @@ def compare_in_pairs(trees: tuple[Path, Path], model: Path, env: dict[str, str],
         for pair in range(pairs):
             for side in ((0, 1) if pair % 2 == 0 else (1, 0)):
                 runs[side].append(run_once(command, envs[side], cwd=trees[side]))
-    differences = [other.wall - this.wall for this, other in zip(*runs)]
     return Comparison("CPU hog on the other CPU" if hog else "as it is", summarize(runs[0]), summarize(runs[1]),
-                      differences)
+                      [other.wall - this.wall for this, other in zip(*runs)],
+                      [other.cpu - this.cpu for this, other in zip(*runs)])
 
 
 def run_comparison(args: argparse.Namespace, env: dict[str, str]) -> None:
@@ -410,6 +417,7 @@ def run_comparison(args: argparse.Namespace, env: dict[str, str]) -> None:
     for case in cases:
         ensure_built(case, args.rebuild)
     env = {**env, "NO_COLOR": "1"}
+    load_before = os.getloadavg()[0]
     this_tree = HERE.parent
     subject = _git("log", "-1", "--format=%h %s", args.compare_rev)[:72]
     with checked_out(args.compare_rev) as other_tree:
@@ -423,7 +431,8 @@ def run_comparison(args: argparse.Namespace, env: dict[str, str]) -> None:
                 print(f"comparing on {case.name}{' with a CPU hog' if hog else ''} ...", file=sys.stderr, flush=True)
                 results.append((case, compare_in_pairs((this_tree, other_tree), case.path, env, args.pairs, hog)))
     print(f"this code ({_git('log', '-1', '--format=%h')}{' + uncommitted changes' if _git('status', '--porcelain', '--untracked-files=no') else ''}) "
-          f"against {args.compare_rev} ({subject}); {os.cpu_count()} CPUs, Python {platform.python_version()}")
+          f"against {args.compare_rev} ({subject}); {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+          f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
     print(f"`python -m keras_share inspect --format json MODEL`, {args.pairs} interleaved pairs per row after a "
           "warm-up run of each; medians")
     print()
@@ -435,10 +444,12 @@ def run_comparison(args: argparse.Namespace, env: dict[str, str]) -> None:
         rows.append([case.name, result.load, fmt_time(result.this.wall), fmt_time(result.other.wall),
                      f"{difference * 1000:+.0f} ms ({quartiles[0] * 1000:+.0f} .. {quartiles[2] * 1000:+.0f})",
                      f"{difference / result.this.wall * 100:+.1f} %", f"{wins} of {len(result.differences)}",
+                     f"{statistics.median(result.cpu_differences) / result.this.cpu * 100:+.1f} % of {fmt_time(result.this.cpu)}",
                      f"{result.this.rss_mb:.0f} / {result.other.rss_mb:.0f} MB"
                      + (" FAILED" if result.this.errors or result.other.errors else "")])
     print(table(["model", "machine", "this code", args.compare_rev, f"{args.compare_rev} - this code (quartiles)",
-                 "of this code's time", f"pairs {args.compare_rev} was faster", "peak RSS this / other"], rows))
+                 "of this code's time", f"pairs {args.compare_rev} was faster", "CPU time difference",
+                 "peak RSS this / other"], rows))
 
 
 def main() -> None:

@@ -118,10 +118,10 @@ def inspect_paths(
 def _init_worker() -> None:
     """Set up a pool worker: deep configs unpickle, and each file's reader child inherits the imported readers."""
     from keras_share.read.deadline import allow_deep_pickles
-    from keras_share.read.detect import prepare_reader_process
+    from keras_share.read.detect import import_readers
 
     allow_deep_pickles()
-    prepare_reader_process()
+    import_readers()
 
 
 def _run_pool(items: list[tuple[Path, ReadError | None]], todo: list[int], results: list[Result | None],

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -59,23 +57,6 @@ def test_the_deadline_kills_what_the_reader_child_started(tmp_path: Path) -> Non
     with pytest.raises(ReadError, match="took longer than 3 s"):
         call_with_deadline(start_and_hang, "model", 3)
     assert _gone(_pid_in(started_pid))
-
-
-def _printed_by(code: str) -> list[str]:
-    """What ``code`` prints, run by a new interpreter whose environment does not limit numpy's threads."""
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                          env={key: value for key, value in os.environ.items() if key != "OPENBLAS_NUM_THREADS"})
-    return done.stdout.split()
-
-
-def test_a_process_that_only_reads_runs_numpy_on_one_thread() -> None:
-    code = "from keras_share.read.detect import prepare_reader_process; prepare_reader_process(); import os; "
-    assert _printed_by(code + "print(len(os.listdir('/proc/self/task')))") == ["1"]
-
-
-def test_the_api_leaves_numpys_threads_to_the_user() -> None:
-    code = "from keras_share.read.detect import import_readers; import_readers(); import os; "
-    assert _printed_by(code + "print(os.environ.get('OPENBLAS_NUM_THREADS'))") == ["None"]
 
 
 def test_a_cancelled_read_ends_its_reader_child() -> None:

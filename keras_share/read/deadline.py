@@ -57,7 +57,6 @@ def _fork_reader() -> tuple[int, int]:
 def _run_job(function: Callable[[], T], write_fd: int) -> None:
     """Run ``function`` as a reader child, send its pickled outcome through ``write_fd``, and end the process."""
     gc.disable()  # a short-lived process: collecting would only slow the reading down
-    os.environ["OPENBLAS_NUM_THREADS"] = "1"
     allow_deep_pickles()
     try:
         try:

@@ -1,7 +1,6 @@
 """Content digests of arrays: the same digest for a stored dataset, read in chunks, and an in-memory array.
 
-Imported where arrays are hashed (the reader child, live mode): loading hashlib loads OpenSSL's library (4 ms),
-which the process that renders a report does without.
+Imported where arrays are hashed (the reader child, live mode), not by the process that renders a report.
 """
 
 from __future__ import annotations
