@@ -14,16 +14,15 @@ are reused between runs, ``--rebuild`` forces new ones):
 * ``weights_1gb`` (skip with ``--skip-large``): 4 Dense layers with 8192 x 8192 float32 kernels, 1.07 GB of
   weights; built only when the disk has 4 GB free.
 
-Then, in the same run, each model is measured as ``keras-share inspect --format json MODEL`` (the installed
-console script, end to end) and as ``python -c 'keras.models.load_model(MODEL); model.summary()'``, each
+Then, in the same run, each model is measured as ``keras-share inspect --format json MODEL`` (end to end, run
+as ``python -m keras_share`` with this checkout first on ``PYTHONPATH``) and as ``python -c 'keras.models.load_model(MODEL); model.summary()'``, each
 run in a fresh process: wall time is taken around the process, peak RSS is the ``ru_maxrss`` that
 ``os.wait4`` returns for it (on Linux the largest of it and the children it reaped, such as keras-share's
-reader child and that child's helper). keras-share gets one untimed warm-up run and ``--repeat`` timed runs,
+reader child). keras-share gets one untimed warm-up run and ``--repeat`` timed runs,
 Keras ``--keras-repeat`` runs within ``--keras-budget`` seconds; medians are reported. keras-share's end-to-end
 runs take turns with its in-process-timed runs and the floor's, so that the three see the same phases of a
 machine whose speed drifts over minutes. A second table splits
-each side into imports and work with in-process timers (keras-share's reader child already starts, as the
-console script does, while the imports are timed), next to the *floor* of each layers model: one process
+each side into imports and work with in-process timers, next to the *floor* of each layers model: one process
 that only starts Python, imports typer and h5py, and has libhdf5 open every dataset once (what a reader
 doing everything in one process cannot go below).
 Last come ``keras-share --version``, a folder of 16 copies of the smallest
@@ -31,11 +30,21 @@ model with ``--jobs 1`` and ``--jobs <CPU count>``, the log-log scaling exponent
 and the issue's targets, printed as met / MISSED, never asserted.
 
 The measured commands run with ``PYTHONDONTWRITEBYTECODE`` cleared (``--no-bytecode-cache`` keeps it), so
-that they start from cached bytecode as an installed package does.
+that they start from cached bytecode as an installed package does. ``--hog`` keeps a busy loop running on the
+last CPU while anything is timed.
+
+``--compare-rev REV`` measures only what this code gains or loses against git revision ``REV``: it checks
+``REV`` out into a temporary ``git worktree`` under ``benchmarks/_work/`` and runs ``python -m keras_share inspect
+--format json MODEL`` of each (``PYTHONPATH`` and the working folder set to its tree) in ``--pairs`` interleaved
+pairs, the order inside a pair alternating, for each ``--sizes`` model (default: 1,000 layers), once on the
+machine as it is and once with the busy loop on the other CPU. It prints the median times, the median paired
+difference, that difference as a share of this code's time, how many pairs ``REV`` won, and the median
+paired difference of CPU time (user + system of the process and its reader child; less disturbed by other load).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -46,6 +55,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,8 +93,6 @@ import sys, time, json
 t0 = time.perf_counter()
 model, report = sys.argv[1:3]
 args = ["inspect", "--format", "json", model]
-from keras_share import launch
-launch.start_reading(args)
 from keras_share.cli import run
 import keras_share.batch, keras_share.read.detect, keras_share.analysis.analyze, keras_share.render.json_format
 t1 = time.perf_counter()
@@ -188,14 +196,17 @@ def ensure_built(case: Case, rebuild: bool) -> float | None:
 @dataclass
 class Run:
     wall: float
+    cpu: float
     rss_mb: float
     inner: dict[str, float]
     error: str | None = None
     stdout: bytes = b""
 
 
-def run_once(command: list[str], env: dict[str, str], report: bool = False, keep_stdout: bool = False) -> Run:
-    """Run ``command``: wall time, peak RSS of the child and its reaped descendants, and its own timing report.
+def run_once(command: list[str], env: dict[str, str], report: bool = False, keep_stdout: bool = False,
+             cwd: Path | None = None) -> Run:
+    """Run ``command``: wall time, CPU time and peak RSS of the child and its reaped descendants, and its own
+    timing report.
 
     ``os.wait4`` returns the child's rusage; on Linux its ``ru_maxrss`` (KiB) covers the process and the
     children it waited for (keras-share reads each file in a forked child, Keras does not fork).
@@ -207,7 +218,7 @@ def run_once(command: list[str], env: dict[str, str], report: bool = False, keep
         with open(out_path, "wb") if keep_stdout else open(os.devnull, "wb") as out, \
                 tempfile.TemporaryFile() as err:
             start = time.perf_counter()
-            process = subprocess.Popen(full, stdout=out, stderr=err, env=env)
+            process = subprocess.Popen(full, stdout=out, stderr=err, env=env, cwd=cwd)
             _, status, usage = os.wait4(process.pid, 0)
             wall = time.perf_counter() - start
             process.returncode = os.waitstatus_to_exitcode(status)
@@ -218,12 +229,13 @@ def run_once(command: list[str], env: dict[str, str], report: bool = False, keep
             error = f"exit {process.returncode}: " + (stderr.splitlines()[-1] if stderr else "(no message)")
         inner = json.loads(Path(report_path).read_text()) if report and os.path.exists(report_path) else {}
         stdout = Path(out_path).read_bytes() if keep_stdout else b""
-    return Run(wall=wall, rss_mb=usage.ru_maxrss / 1024, inner=inner, error=error, stdout=stdout)
+    return Run(wall=wall, cpu=usage.ru_utime + usage.ru_stime, rss_mb=usage.ru_maxrss / 1024, inner=inner, error=error, stdout=stdout)
 
 
 @dataclass
 class Stats:
     wall: float
+    cpu: float
     rss_mb: float
     inner: dict[str, float]
     walls: list[float]
@@ -238,6 +250,7 @@ def summarize(runs: list[Run]) -> Stats:
     keys = set.intersection(*(set(run.inner) for run in runs)) if runs else set()
     return Stats(
         wall=statistics.median(run.wall for run in runs),
+        cpu=statistics.median(run.cpu for run in runs),
         rss_mb=statistics.median(run.rss_mb for run in runs),
         inner={key: statistics.median(run.inner[key] for run in runs) for key in sorted(keys)},
         walls=[run.wall for run in runs],
@@ -267,13 +280,23 @@ def measure(command: list[str], repeat: int, env: dict[str, str], report: bool =
     return summarize(runs)
 
 
-def keras_share_script() -> list[str]:
-    """The installed console script next to this interpreter (a pyenv shim in front would add ~0.1 s)."""
-    candidate = Path(sys.executable).parent / "keras-share"
-    if candidate.is_file():
-        return [str(candidate)]
-    found = shutil.which("keras-share")
-    return [found] if found else [sys.executable, "-m", "keras_share"]
+@contextlib.contextmanager
+def cpu_hog(active: bool) -> Iterator[None]:
+    """While the block runs, a busy loop pinned to the last CPU (where the system lets us pin); nothing when not
+    ``active``."""
+    if not active:
+        yield
+        return
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        if len(cpus) > 1:
+            os.sched_setaffinity(hog.pid, {cpus[-1]})
+        time.sleep(0.2)  # let it start spinning
+        yield
+    finally:
+        hog.kill()
+        hog.wait()
 
 
 def static_facts(run: Run) -> dict[str, object]:
@@ -330,6 +353,105 @@ def slope(small: float, big: float, n_small: int, n_big: int) -> float:
     return math.log(big / small) / math.log(n_big / n_small)
 
 
+# ----------------------------------------------------------------------------------------------- comparing
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", "-C", str(HERE.parent), *args], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+@contextlib.contextmanager
+def checked_out(rev: str) -> Iterator[Path]:
+    """A temporary ``git worktree`` of ``rev`` under WORK, removed afterwards."""
+    sha = _git("rev-parse", "--verify", f"{rev}^{{commit}}")
+    tree = WORK / f"rev_{sha[:12]}"
+    if tree.exists():
+        _git("worktree", "remove", "--force", str(tree))
+    _git("worktree", "add", "--detach", str(tree), sha)
+    try:
+        yield tree
+    finally:
+        _git("worktree", "remove", "--force", str(tree))
+
+
+def imported_from(tree: Path, env: dict[str, str]) -> Path:
+    """Where ``python -m keras_share`` run as ``compare_command`` does would import keras_share from."""
+    code = "import keras_share; print(keras_share.__file__)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tree, check=True)
+    return Path(done.stdout.strip()).resolve().parent.parent
+
+
+@dataclass
+class Comparison:
+    load: str
+    this: Stats
+    other: Stats
+    differences: list[float]
+    """Per pair: the other revision's wall time minus this code's."""
+    cpu_differences: list[float]
+    """Per pair: the same for CPU time (user + system, the reader child's included)."""
+
+
+def compare_in_pairs(trees: tuple[Path, Path], model: Path, env: dict[str, str], pairs: int, hog: bool) -> Comparison:
+    """``pairs`` runs of ``inspect --format json model`` from each tree (this code's first), interleaved, the
+    order inside a pair alternating; with ``hog``, a busy loop occupies the last CPU meanwhile."""
+    command = [sys.executable, "-m", "keras_share", "inspect", "--format", "json", str(model)]
+    envs = [{**env, "PYTHONPATH": str(tree)} for tree in trees]
+    runs: tuple[list[Run], list[Run]] = ([], [])
+    with cpu_hog(hog):
+        for side in (0, 1):
+            run_once(command, envs[side], cwd=trees[side])  # warm-up, and the bytecode cache
+        for pair in range(pairs):
+            for side in ((0, 1) if pair % 2 == 0 else (1, 0)):
+                runs[side].append(run_once(command, envs[side], cwd=trees[side]))
+    return Comparison("CPU hog on the other CPU" if hog else "as it is", summarize(runs[0]), summarize(runs[1]),
+                      [other.wall - this.wall for this, other in zip(*runs)],
+                      [other.cpu - this.cpu for this, other in zip(*runs)])
+
+
+def run_comparison(args: argparse.Namespace, env: dict[str, str]) -> None:
+    """``--compare-rev``: this code against another revision, on the machine as it is and with a CPU hog."""
+    sizes = args.sizes if args.sizes_given else (1000,)
+    cases = [Case(f"layers_{n}", WORK / f"layers_{n}.keras", n, {"layers": n, "depth": BRANCH_DEPTH}) for n in sizes]
+    for case in cases:
+        ensure_built(case, args.rebuild)
+    env = {**env, "NO_COLOR": "1"}
+    load_before = os.getloadavg()[0]
+    this_tree = HERE.parent
+    subject = _git("log", "-1", "--format=%h %s", args.compare_rev)[:72]
+    with checked_out(args.compare_rev) as other_tree:
+        for tree in (this_tree, other_tree):
+            found = imported_from(tree, {**env, "PYTHONPATH": str(tree)})
+            if found != tree.resolve():
+                sys.exit(f"python -m keras_share in {tree} imports keras_share from {found}")
+        results = []
+        for case in cases:
+            for hog in (False, True):
+                print(f"comparing on {case.name}{' with a CPU hog' if hog else ''} ...", file=sys.stderr, flush=True)
+                results.append((case, compare_in_pairs((this_tree, other_tree), case.path, env, args.pairs, hog)))
+    print(f"this code ({_git('log', '-1', '--format=%h')}{' + uncommitted changes' if _git('status', '--porcelain', '--untracked-files=no') else ''}) "
+          f"against {args.compare_rev} ({subject}); {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+          f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
+    print(f"`python -m keras_share inspect --format json MODEL`, {args.pairs} interleaved pairs per row after a "
+          "warm-up run of each; medians")
+    print()
+    rows = []
+    for case, result in results:
+        difference = statistics.median(result.differences)
+        quartiles = statistics.quantiles(result.differences, n=4) if len(result.differences) > 1 else [difference] * 3
+        wins = sum(1 for value in result.differences if value < 0)
+        rows.append([case.name, result.load, fmt_time(result.this.wall), fmt_time(result.other.wall),
+                     f"{difference * 1000:+.0f} ms ({quartiles[0] * 1000:+.0f} .. {quartiles[2] * 1000:+.0f})",
+                     f"{difference / result.this.wall * 100:+.1f} %", f"{wins} of {len(result.differences)}",
+                     f"{statistics.median(result.cpu_differences) / result.this.cpu * 100:+.1f} % of {fmt_time(result.this.cpu)}",
+                     f"{result.this.rss_mb:.0f} / {result.other.rss_mb:.0f} MB"
+                     + (" FAILED" if result.this.errors or result.other.errors else "")])
+    print(table(["model", "machine", "this code", args.compare_rev, f"{args.compare_rev} - this code (quartiles)",
+                 "of this code's time", f"pairs {args.compare_rev} was faster", "CPU time difference",
+                 "peak RSS this / other"], rows))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--skip-large", action="store_true", help="leave out the 1 GB-weights model")
@@ -342,13 +464,25 @@ def main() -> None:
     parser.add_argument("--no-bytecode-cache", action="store_true",
                         help="keep PYTHONDONTWRITEBYTECODE as set (by default it is cleared for the measured "
                              "commands, so they run from cached bytecode as an installed package does)")
-    parser.add_argument("--sizes", type=lambda text: tuple(int(s) for s in text.split(",")), default=SIZES,
-                        help="layer counts, comma-separated (default 100,1000,10000)")
+    parser.add_argument("--sizes", type=lambda text: tuple(int(s) for s in text.split(",")), default=None,
+                        help="layer counts, comma-separated (default 100,1000,10000; with --compare-rev 1000)")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the models even if cached")
     parser.add_argument("--no-keras", action="store_true", help="measure keras-share only")
+    parser.add_argument("--hog", action="store_true", help="keep a busy loop running on the last CPU while timing")
+    parser.add_argument("--compare-rev", metavar="REV",
+                        help="only compare this code with git revision REV, on the machine as it is and with a CPU hog")
+    parser.add_argument("--pairs", type=int, default=30, help="interleaved pairs of runs for --compare-rev (default 30)")
     args = parser.parse_args()
+    args.sizes_given = args.sizes is not None
+    args.sizes = args.sizes or SIZES
 
     WORK.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    if not args.no_bytecode_cache:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if args.compare_rev:
+        run_comparison(args, env)
+        return
     cases = [Case(f"layers_{n}", WORK / f"layers_{n}.keras", n, {"layers": n, "depth": BRANCH_DEPTH})
              for n in args.sizes]
     if not args.skip_large:
@@ -361,34 +495,32 @@ def main() -> None:
                   file=sys.stderr)
 
     builds = {case.name: ensure_built(case, args.rebuild) for case in cases}
-    script = keras_share_script()
-    env = dict(os.environ)
-    if not args.no_bytecode_cache:
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-    static_env = {**env, "NO_COLOR": "1"}
+    script = [sys.executable, "-m", "keras_share"]
+    static_env = {**env, "NO_COLOR": "1", "PYTHONPATH": str(HERE.parent)}
     keras_env = {**env, **QUIET_TF}
 
-    version = measure(script + ["--version"], max(args.repeat, 10), static_env)
-    startup = measure([sys.executable, "-c", "pass"], max(args.repeat, 10), env)
+    with cpu_hog(args.hog):
+        version = measure(script + ["--version"], max(args.repeat, 10), static_env)
+        startup = measure([sys.executable, "-c", "pass"], max(args.repeat, 10), env)
 
-    results: list[Result] = []
-    for case in cases:
-        print(f"measuring {case.name} ...", file=sys.stderr, flush=True)
-        command = script + ["inspect", "--format", "json", str(case.path)]
-        warm = run_once(command, static_env, keep_stdout=True)  # warm-up run, also the source of the facts
-        repeat = 1 if warm.error else args.repeat  # a failing read is not worth repeating (it may be a timeout)
-        turns = [(command, static_env, False), ([sys.executable, "-c", STATIC_SNIPPET, str(case.path)], static_env, True)]
-        if case.layers:
-            turns.append(([sys.executable, "-c", FLOOR_SNIPPET, str(case.path)], static_env, False))
-        static, inner, *floors = measure_in_turns(turns, repeat)
-        floor = floors[0] if floors else None
-        keras_stats = None
-        if not args.no_keras:
-            keras_stats = measure([sys.executable, "-c", KERAS_SNIPPET, str(case.path)], args.keras_repeat,
-                                  keras_env, report=True, warmup=False, budget=args.keras_budget)
-        results.append(Result(case, case.path.stat().st_size, static_facts(warm), static, inner, keras_stats, floor))
+        results: list[Result] = []
+        for case in cases:
+            print(f"measuring {case.name} ...", file=sys.stderr, flush=True)
+            command = script + ["inspect", "--format", "json", str(case.path)]
+            warm = run_once(command, static_env, keep_stdout=True)  # warm-up run, also the source of the facts
+            repeat = 1 if warm.error else args.repeat  # a failing read is not worth repeating (it may be a timeout)
+            turns = [(command, static_env, False), ([sys.executable, "-c", STATIC_SNIPPET, str(case.path)], static_env, True)]
+            if case.layers:
+                turns.append(([sys.executable, "-c", FLOOR_SNIPPET, str(case.path)], static_env, False))
+            static, inner, *floors = measure_in_turns(turns, repeat)
+            floor = floors[0] if floors else None
+            keras_stats = None
+            if not args.no_keras:
+                keras_stats = measure([sys.executable, "-c", KERAS_SNIPPET, str(case.path)], args.keras_repeat,
+                                      keras_env, report=True, warmup=False, budget=args.keras_budget)
+            results.append(Result(case, case.path.stat().st_size, static_facts(warm), static, inner, keras_stats, floor))
 
-    folder = measure_folder(script, static_env, args, cases)
+        folder = measure_folder(script, static_env, args, cases)
     keras_version = subprocess.run([sys.executable, "-c", "import keras; print(keras.__version__)"],
                                    capture_output=True, text=True, env=keras_env, check=False).stdout.strip() or "?"
     print_report(args, results, version, startup, script, keras_version, builds, folder)
@@ -439,7 +571,7 @@ def print_report(args: argparse.Namespace, results: list[Result], version: Stats
           f"{platform.system()} {platform.machine()}")
     print(f"median of {args.repeat} runs after a warm-up run (Keras: up to {args.keras_repeat} runs, "
           f"no warm-up, stopping after {args.keras_budget:g} s); every run is a fresh process, wall time "
-          f"includes interpreter start and imports")
+          f"includes interpreter start and imports" + ("; a busy loop ran on the last CPU throughout" if args.hog else ""))
     print()
     print(table(["model", "layers", "file", "keras-share", "keras-share peak RSS", "Keras load+summary",
                  "Keras peak RSS", "speed-up", "memory ratio"], rows))
@@ -459,7 +591,7 @@ def print_report(args: argparse.Namespace, results: list[Result], version: Stats
     print("where the time goes (in-process timers, medians):")
     print()
     print(table(["model", "shared layers", "most calls", "params", "floor (python, typer, h5py, libhdf5 walk)",
-                 "keras-share imports (reader child starting meanwhile)",
+                 "keras-share imports",
                  "keras-share read+analyse+rules+JSON", "Keras import", "Keras load+summary"], detail))
     print()
     print(f"keras-share --version: {fmt_time(version.wall)} (bare `python -c pass`: {fmt_time(startup.wall)})")

@@ -1,5 +1,5 @@
 """``python -m keras_share``."""
 
-from keras_share.launch import main
+from keras_share.cli import main
 
 main()

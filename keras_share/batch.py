@@ -117,14 +117,12 @@ def inspect_paths(
 
 
 def _init_worker() -> None:
-    """Set up a pool worker: deep configs unpickle, each file's reader child inherits the imported readers,
-    and readers leave the other CPUs to the other workers."""
-    from keras_share.read.deadline import allow_deep_pickles, without_helpers
-    from keras_share.read.detect import prepare_reader_process
+    """Set up a pool worker: deep configs unpickle, and each file's reader child inherits the imported readers."""
+    from keras_share.read.deadline import allow_deep_pickles
+    from keras_share.read.detect import import_readers
 
     allow_deep_pickles()
-    prepare_reader_process()
-    without_helpers()
+    import_readers()
 
 
 def _run_pool(items: list[tuple[Path, ReadError | None]], todo: list[int], results: list[Result | None],
@@ -132,10 +130,9 @@ def _run_pool(items: list[tuple[Path, ReadError | None]], todo: list[int], resul
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
-    from keras_share.read.deadline import allow_deep_pickles, discard_spare_reader
+    from keras_share.read.deadline import allow_deep_pickles
 
     allow_deep_pickles()
-    discard_spare_reader()  # each worker forks its own reader children
     with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
         # Submit everything (which starts the workers) before the progress bar starts its refresh thread.
         futures = {pool.submit(inspect_one, items[index][0], settings): index for index in todo}

@@ -245,8 +245,8 @@ def show_rule(name: Annotated[str, typer.Argument(help="Rule code (KS201) or nam
 
 
 GC_THRESHOLDS = (100_000, 50, 100)
-"""A model config is millions of small long-lived objects: collecting the young generation every 700
-allocations (Python's default) costs a quarter of a large model's run time and frees nothing."""
+"""A model config is millions of small long-lived objects: the young generation is collected every 100,000
+allocations instead of Python's 700, which would scan them again and again and free nothing."""
 
 
 def run(args: list[str] | None = None) -> int:
@@ -265,10 +265,9 @@ def run(args: list[str] | None = None) -> int:
 def main() -> None:
     """Console-script entry point: ``run``, flush the output, and end the process at once.
 
-    Skipping the interpreter's teardown matters: freeing a large report's millions of small objects
-    one by one took 0.08 s of a 0.7 s run at 1,000 layers. Nothing is left to clean up by then
-    (files are closed, worker pools shut down, temporary folders removed where they were made; a
-    spare reader child that got no job ends when its pipe closes with this process).
+    The interpreter's teardown would free a large report's millions of small objects one by one
+    (docs/performance.md says what that costs). Nothing is left to clean up by then
+    (files are closed, worker pools shut down, temporary folders removed where they were made).
     """
     status = run()
     for stream in (sys.stdout, sys.stderr):

@@ -262,21 +262,18 @@ _NAMES = st.sampled_from(["vars", "layers", "dense", "0", "1", "kernel:0", "x"])
 _DTYPES = st.sampled_from(["<f4", ">f8", "<f2", "i1", "<u2", "<i8", "c8", "?", "S3"])
 
 
-def _layouts(depth: int, links: tuple[str, ...] = ("soft",)) -> st.SearchStrategy[dict]:
-    """Nested dicts: a dict is a group, a (dtype, shape) pair a dataset, "soft" a soft link to the root and
-    "hard" a hard link to it."""
-    leaf = st.one_of(st.tuples(_DTYPES, st.lists(st.integers(0, 3), max_size=3).map(tuple)), st.sampled_from(links))
+def _layouts(depth: int) -> st.SearchStrategy[dict]:
+    """Nested dicts: a dict is a group, a (dtype, shape) pair a dataset, "soft" a soft link to the root."""
+    leaf = st.one_of(st.tuples(_DTYPES, st.lists(st.integers(0, 3), max_size=3).map(tuple)), st.just("soft"))
     if depth == 0:
         return st.dictionaries(_NAMES, leaf, max_size=3)
-    return st.dictionaries(_NAMES, st.one_of(leaf, _layouts(depth - 1, links)), max_size=3)
+    return st.dictionaries(_NAMES, st.one_of(leaf, _layouts(depth - 1)), max_size=3)
 
 
 def _write(group: h5py.Group, layout: dict) -> None:
     for name, item in layout.items():
         if item == "soft":
             group[name] = h5py.SoftLink("/")
-        elif item == "hard":
-            group[name] = group.file["/"]
         elif isinstance(item, dict):
             _write(group.create_group(name), item)
         else:
@@ -315,7 +312,7 @@ def test_the_tree_shows_what_h5py_shows_through_hard_links(layout: dict, tmp_pat
 
 
 def _many_layers(path: Path, layers: int) -> None:
-    """A vars-layout file with enough objects for a helper process to share the reading."""
+    """A vars-layout file of ``layers`` layers, each with a name and two small datasets."""
     rng = np.random.default_rng(0)
     with h5py.File(path, "w") as h5:
         for index in range(layers):
@@ -326,8 +323,7 @@ def _many_layers(path: Path, layers: int) -> None:
 
 
 @pytest.mark.parametrize("opened", ["path", "memory image", "file object"])
-def test_a_tree_read_with_a_helper_process_is_the_tree_read_alone(
-        opened: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_tree_read_in_a_reader_child_is_the_tree_read_here(opened: str, tmp_path: Path) -> None:
     path = tmp_path / "many.h5"
     _many_layers(path, 200)
 
@@ -341,148 +337,9 @@ def test_a_tree_read_with_a_helper_process_is_the_tree_read_alone(
         with h5:
             return read_tree(h5, group_attrs=("name",))
 
-    monkeypatch.setattr(deadline, "_spare_cpu", lambda: True)
     alone = read()
     assert alone.group("layers/dense_7/vars").attrs == {"name": "layer_7"}
     assert deadline.call_with_deadline(read, str(path), 60) == alone
-
-
-def _whole_walk(h5: h5py.File) -> list:
-    return [(name, kind, described) for name, kind, _, described in h5tree._walk(h5.id, ("name",), None)]
-
-
-class _RecordedHandoff:
-    """A hand-off without a helper: the helper wants the runs numbered in ``wanted``, and they are kept here."""
-
-    def __init__(self, wanted: set[int]) -> None:
-        self.wanted = wanted
-        self.asked = 0
-        self.runs: list[list[h5tree.HandedObject]] = []
-
-    def wants_more(self) -> bool:
-        self.asked += 1
-        return self.asked - 1 in self.wanted
-
-    def hand(self, run: list[h5tree.HandedObject]) -> None:
-        self.runs.append(run)
-
-
-def _described_by_a_helper(h5: h5py.File, runs: list[list[h5tree.HandedObject]]) -> list:
-    describe = h5tree._Describer(h5.id, ("name",), None)
-    return [(index, name, describe(name, kind, has_attrs)) for run in runs for index, name, kind, has_attrs in run]
-
-
-@given(layout=_layouts(3, links=("soft", "hard")), attrs=st.booleans(), handed=st.sets(st.integers(0, 8)))
-@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_a_walk_completed_with_the_runs_the_helper_described_is_the_whole_walk(
-    layout: dict, attrs: bool, handed: set[int], scratch_dir: Path
-) -> None:
-    path = scratch_dir / "runs.h5"
-    with h5py.File(path, "w") as h5:
-        _write(h5, layout)
-        if attrs:
-            h5.visit(lambda name: h5[name].attrs.__setitem__("name", name) if isinstance(h5[name], h5py.Group) else None)
-    handoff = _RecordedHandoff(handed)
-    with h5py.File(path, "r") as h5:
-        mine = h5tree._walk(h5.id, ("name",), None, handoff)  # type: ignore[arg-type]
-        assert h5tree.merge_walks(mine, _described_by_a_helper(h5, handoff.runs)) == _whole_walk(h5)
-    assert [described for _, _, described, _ in mine] == [
-        index // h5tree.HANDOFF_RUN not in handed for index in range(len(mine))
-    ]
-
-
-def test_the_helper_is_handed_at_most_a_few_runs_it_has_not_described(tmp_path: Path) -> None:
-    path = tmp_path / "many.h5"
-    _many_layers(path, 20)
-    handoff = h5tree._Handoff()  # its read end stays open here, and no helper describes anything
-    with h5py.File(path, "r") as h5:
-        mine = h5tree._walk(h5.id, ("name",), None, handoff)
-        runs = list(handoff.runs())
-        assert h5tree.merge_walks(mine, _described_by_a_helper(h5, runs)) == _whole_walk(h5)
-    assert len(runs) == h5tree.HANDOFF_AHEAD
-    assert [index for run in runs for index, *_ in run] == list(range(h5tree.HANDOFF_AHEAD * h5tree.HANDOFF_RUN))
-    assert all(described for _, _, described, _ in mine[h5tree.HANDOFF_AHEAD * h5tree.HANDOFF_RUN:])
-
-
-def test_a_helper_that_is_gone_leaves_the_rest_of_the_walk_to_the_reader_child(tmp_path: Path) -> None:
-    path = tmp_path / "many.h5"
-    _many_layers(path, 20)
-    handoff = h5tree._Handoff()
-    handoff.start_handing()  # no helper holds the read end: the first run cannot be handed
-    with h5py.File(path, "r") as h5:
-        mine = h5tree._walk(h5.id, ("name",), None, handoff)
-    handoff.stop_handing()
-    assert [index for index, (_, _, described, _) in enumerate(mine) if not described] == list(range(h5tree.HANDOFF_RUN))
-    assert h5tree.merge_walks(mine, []) is None  # so the tree is walked again, whole
-
-
-def test_walks_that_listed_other_objects_are_not_merged(tmp_path: Path) -> None:
-    path = tmp_path / "many.h5"
-    _many_layers(path, 20)
-    handoff = _RecordedHandoff({1})
-    with h5py.File(path, "r") as h5:
-        mine = h5tree._walk(h5.id, ("name",), None, handoff)  # type: ignore[arg-type]
-        theirs = _described_by_a_helper(h5, handoff.runs)
-    assert h5tree.merge_walks(mine, theirs) is not None
-    renamed = [(index, name + b"x", described) for index, name, described in theirs]
-    for other in (theirs[1:], theirs[:-1], renamed, []):
-        assert h5tree.merge_walks(mine, other) is None
-
-
-def test_the_helper_describes_part_of_a_large_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "many.h5"
-    _many_layers(path, 200)
-
-    def objects_the_helper_described() -> int:
-        in_two = h5tree.in_two_processes
-
-        def counting(here: object, there: object) -> tuple:
-            mine, theirs = in_two(here, there)  # type: ignore[arg-type]
-            counted.append(len(theirs))
-            return mine, theirs
-
-        counted: list[int] = []
-        h5tree.in_two_processes = counting  # in the reader child only
-        with h5py.File(path, "r") as h5:
-            read_tree(h5, group_attrs=("name",))
-        return counted[0]
-
-    monkeypatch.setattr(deadline, "_spare_cpu", lambda: True)
-    assert deadline.call_with_deadline(objects_the_helper_described, str(path), 60) >= h5tree.HANDOFF_RUN
-
-
-def test_lookups_by_path_leave_libhdf5s_metadata_cache_at_its_initial_size(tmp_path: Path) -> None:
-    path = tmp_path / "many.h5"
-    _many_layers(path, 2000)  # enough lookups for libhdf5 to grow an adaptive cache fourfold
-    objects: list[tuple[bytes, int, bool]] = []
-    with h5py.File(path, "r") as h5:
-        initial = h5.id.get_mdc_size()[0]
-        h5tree._keep_metadata_cache_small(h5.id)
-        h5py.h5o.visit(h5.id, lambda name, info: objects.append((name, info.type, info.num_attrs > 0)), info=True)
-        describe = h5tree._Describer(h5.id, ("name",), None)
-        for name, kind, has_attrs in objects:  # as the helper does, away from the visit
-            describe(name, kind, has_attrs)
-        assert h5.id.get_mdc_size()[0] == initial
-
-
-def test_a_tree_whose_helper_failed_is_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "many.h5"
-    _many_layers(path, 50)
-
-    def read_with_a_failing_helper() -> StoredGroup:
-        def fails_in_the_helper(root: h5py.h5g.GroupID, group_attrs: tuple[str, ...], raw: h5tree.RawReader | None,
-                                handoff: h5tree._Handoff) -> list:
-            next(handoff.runs())  # it was handed a run, then failed: the reader child must not trust what it left
-            raise RuntimeError("the helper fails")
-
-        h5tree._helper_part = fails_in_the_helper  # in the reader child only
-        with h5py.File(path, "r") as h5:
-            return read_tree(h5, group_attrs=("name",))
-
-    monkeypatch.setattr(deadline, "_spare_cpu", lambda: True)
-    with h5py.File(path, "r") as h5:
-        alone = read_tree(h5, group_attrs=("name",))
-    assert deadline.call_with_deadline(read_with_a_failing_helper, str(path), 60) == alone
 
 
 def test_a_dataset_never_written_has_the_digest_of_what_h5py_reads_without_being_read(tmp_path: Path) -> None:

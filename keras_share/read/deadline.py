@@ -1,14 +1,10 @@
 """Run a reader in a forked child with a time limit: libhdf5 can loop for minutes on a damaged file.
 
 Native code never returns to Python, so no signal handler can stop it; a child process can be killed.
-Each reader child leads a process group of its own, so the helper it may fork to use a second CPU
-(``in_two_processes``) is killed with it.
+Each reader child leads a process group of its own, so whatever it may start is killed with it.
 
 Besides the wall deadline, each reader child is held to as many seconds of CPU time (``RLIMIT_CPU``) and to
 MEMORY_LIMIT_BYTES of address space above what it had mapped when its job began (``RLIMIT_AS``).
-
-The command line starts one reader child ahead of time (``start_spare_reader``): it imports h5py and
-the format readers while the parent parses its arguments, and then runs the first read it is sent.
 """
 
 from __future__ import annotations
@@ -22,12 +18,11 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from typing import Generic, NamedTuple, TypeVar
+from typing import Generic, TypeVar
 
 from keras_share.errors import ReadError, describe
 
 T = TypeVar("T")
-R = TypeVar("R")
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
 MEMORY_LIMIT_BYTES = 1 << 30
@@ -36,42 +31,9 @@ _PICKLE_RECURSION_LIMIT = 20_000
 """Enough for any config json.loads accepts (it stops near 1,000 nested levels, a pickle level each)."""
 
 
-class _Spare(NamedTuple):
-    """A reader child started ahead of time: where to send its job, and where its answer comes."""
-
-    pid: int
-    job_fd: int
-    answer_fd: int
-
-    def close(self) -> None:
-        for fd in (self.job_fd, self.answer_fd):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-
-_spare: _Spare | None = None
-_helpers_wanted = True
-"""False in processes that already share the CPUs with others reading other files (batch workers)."""
-_may_fork_helper = False
-"""True only in a reader child, a disposable process whose state a forked helper may copy."""
-
-
 def allow_deep_pickles() -> None:
     """Raise this process's recursion limit so a deeply nested config can be pickled and unpickled."""
     sys.setrecursionlimit(max(sys.getrecursionlimit(), _PICKLE_RECURSION_LIMIT))
-
-
-def without_helpers() -> None:
-    """Never fork reading helpers from this process's reader children (for workers of a batch pool)."""
-    global _helpers_wanted
-    _helpers_wanted = False
-
-
-def _spare_cpu() -> bool:
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return cpus > 1
 
 
 def write_all(fd: int, payload: bytes) -> None:
@@ -79,25 +41,6 @@ def write_all(fd: int, payload: bytes) -> None:
     view = memoryview(payload)
     while view:
         view = view[os.write(fd, view):]
-
-
-def _read_all(fd: int) -> bytes:
-    chunks: list[bytes] = []
-    while data := os.read(fd, 1 << 20):
-        chunks.append(data)
-    return b"".join(chunks)
-
-
-def _forget_spare() -> None:
-    """In every forked child: the spare belongs to the parent, so drop this copy of its pipes."""
-    global _spare
-    if _spare is not None:
-        _spare.close()
-        _spare = None
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_spare)
 
 
 def _fork_reader() -> tuple[int, int]:
@@ -152,10 +95,11 @@ def _limit_resources(cpu_seconds: float | None) -> None:
 def _run_job(function: Callable[[], T], write_fd: int, cpu_seconds: float | None) -> None:
     """Run ``function`` as a reader child held to ``cpu_seconds`` of CPU time and to MEMORY_LIMIT_BYTES more of
     memory, send its pickled outcome through ``write_fd``, and end the process."""
-    global _may_fork_helper
     gc.disable()  # a short-lived process: collecting would only slow the reading down
     allow_deep_pickles()
-    _may_fork_helper = _helpers_wanted and _spare_cpu()
+    # numpy's OpenBLAS maps a buffer per thread, one thread per CPU, as it loads: a reader multiplies no matrices,
+    # and its address space must not grow with the machine's CPU count.
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
     _limit_resources(cpu_seconds)
     try:
         try:
@@ -169,89 +113,6 @@ def _run_job(function: Callable[[], T], write_fd: int, cpu_seconds: float | None
         write_all(write_fd, payload)
     finally:
         os._exit(0)
-
-
-def _standard_streams_open() -> bool:
-    """Whether file descriptors 0, 1 and 2 are open (else new pipes could take their numbers)."""
-    try:
-        for fd in (0, 1, 2):
-            os.fstat(fd)
-    except OSError:
-        return False
-    return True
-
-
-def start_spare_reader(warm_up: Callable[[], object]) -> bool:
-    """Fork a reader child now that runs ``warm_up`` (imports) and then waits; the next ``start_with_deadline``
-    sends it its job instead of forking. Returns whether a spare now waits: there is none without ``fork``,
-    or when a standard stream is closed.
-
-    The child's standard input and output are ``/dev/null`` (only this process writes the report; a pipe
-    reading it never waits for the child); it shares standard error, as every reader child does. It ends
-    as soon as its job pipe closes without a job (this process ended, or ``discard_spare_reader``).
-    """
-    global _spare
-    if _spare is not None:
-        return True
-    if not hasattr(os, "fork") or not _standard_streams_open():
-        return False
-    job_read, job_write = os.pipe()
-    pid, fd = _fork_reader()
-    if pid == 0:
-        gc.disable()  # as in every reader child: numpy's and h5py's imports alone set off 50 collections (0.012 s)
-        os.close(job_write)
-        quiet = os.open(os.devnull, os.O_RDWR)
-        for stream_fd in (0, 1):
-            os.dup2(quiet, stream_fd)
-        try:
-            warm_up()
-        except BaseException:  # the job will then fail the same way, with an answer
-            pass
-        try:
-            job = _read_all(job_read)
-            function, cpu_seconds = pickle.loads(job) if job else (None, None)  # our own parent's bytes, never the file's
-        except BaseException:
-            function = None
-        if function is None:
-            os._exit(0)
-        _run_job(function, fd, cpu_seconds)
-    os.close(job_read)
-    _spare = _Spare(pid, job_write, fd)
-    return True
-
-
-def _take_spare() -> _Spare | None:
-    global _spare
-    spare, _spare = _spare, None
-    return spare
-
-
-def _end(spare: _Spare) -> None:
-    spare.close()
-    _kill_group(spare.pid)
-    os.waitpid(spare.pid, 0)
-
-
-def discard_spare_reader() -> None:
-    """End the spare reader child, if one waits (before work that will not use it)."""
-    spare = _take_spare()
-    if spare is not None:
-        _end(spare)
-
-
-def _send_to_spare(function: Callable[[], T], cpu_seconds: float | None) -> tuple[int, int] | None:
-    """Hand ``function`` to the spare reader child, with its CPU time limit; (pid, answer pipe), or None when there
-    is no spare or it cannot take the job (the function does not pickle, the child is gone)."""
-    spare = _take_spare()
-    if spare is None:
-        return None
-    try:
-        write_all(spare.job_fd, pickle.dumps((function, cpu_seconds)))
-        os.close(spare.job_fd)
-    except Exception:  # pickling can fail in many ways (and the pipe if the child is gone): fork instead
-        _end(spare)
-        return None
-    return spare.pid, spare.answer_fd
 
 
 def _kill_group(leader: int) -> None:
@@ -285,7 +146,7 @@ class Pending(Generic[T]):
         return value  # type: ignore[return-value]
 
     def cancel(self) -> None:
-        """End the reader child (and its helper) without waiting for its answer."""
+        """End the reader child without waiting for its answer."""
         if self._child is not None:
             pid, read_fd = self._child
             self._child = None
@@ -313,7 +174,7 @@ class Pending(Generic[T]):
             answered = bool(chunks)
         finally:
             os.close(read_fd)
-            if not answered:  # timed out, interrupted or died: a helper of the child may still run
+            if not answered:  # timed out, interrupted or died: the child may still run
                 _kill_group(pid)
             _, wait_status, usage = os.wait4(pid, 0)
         if not chunks:
@@ -337,9 +198,8 @@ def start_with_deadline(function: Callable[[], T], path: str, seconds: float | N
     """Start ``function()`` in a child process that is given ``seconds`` (then a ReadError naming ``path``).
 
     The child may use ``cpu_seconds`` of CPU time (by default ``seconds``) and MEMORY_LIMIT_BYTES more of
-    memory; going over either is a ReadError naming ``path``. The spare reader child runs it when there is one
-    (``function`` must then pickle; anything else gets a new child). With ``seconds`` None, or where ``fork``
-    does not exist, it runs in this process, now, without these limits.
+    memory; going over either is a ReadError naming ``path``. With ``seconds`` None, or where ``fork`` does not
+    exist, it runs in this process, now, without these limits.
     """
     if seconds is None or not hasattr(os, "fork"):
         try:
@@ -347,51 +207,13 @@ def start_with_deadline(function: Callable[[], T], path: str, seconds: float | N
         except ReadError as error:
             return Pending(path, seconds, outcome=("error", error))
     cpu_seconds = seconds if cpu_seconds is None else cpu_seconds
-    started = _send_to_spare(function, cpu_seconds)
-    if started is None:
-        pid, write_fd = _fork_reader()
-        if pid == 0:
-            _run_job(function, write_fd, cpu_seconds)
-        started = pid, write_fd
-    return Pending(path, seconds, child=started, cpu_seconds=cpu_seconds)
+    pid, write_fd = _fork_reader()
+    if pid == 0:
+        _run_job(function, write_fd, cpu_seconds)
+    return Pending(path, seconds, child=(pid, write_fd), cpu_seconds=cpu_seconds)
 
 
 def call_with_deadline(function: Callable[[], T], path: str, seconds: float | None) -> T:
     """``function()`` run in a child process, or a ReadError naming ``path`` after ``seconds``
     (``start_with_deadline``, then ``wait``)."""
     return start_with_deadline(function, path, seconds).wait()
-
-
-def helper_available() -> bool:
-    """Whether ``in_two_processes`` would fork a helper here: in a reader child with a spare CPU."""
-    return _may_fork_helper
-
-
-def in_two_processes(here: Callable[[], T], there: Callable[[], R]) -> tuple[T, R | None]:
-    """``here()`` in this process and, in a reader child with a spare CPU, ``there()`` at the same time in a
-    forked helper: ``(here(), there())``. The second is None when no helper ran (elsewhere), or when it
-    failed, died or sent what does not unpickle; ``there``'s result must pickle.
-    """
-    global _may_fork_helper
-    if not _may_fork_helper:
-        return here(), None
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_fd)
-        _may_fork_helper = False
-        try:
-            write_all(write_fd, pickle.dumps(there()))
-        finally:
-            os._exit(0)
-    os.close(write_fd)
-    try:
-        mine = here()
-        answer = _read_all(read_fd)
-    finally:
-        os.close(read_fd)
-        os.waitpid(pid, 0)
-    try:
-        return mine, pickle.loads(answer) if answer else None
-    except Exception:  # cut short (the helper was killed while writing) or otherwise broken
-        return mine, None

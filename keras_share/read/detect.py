@@ -190,15 +190,6 @@ def import_readers() -> None:
         importlib.import_module(f"keras_share.read.{reader}")
 
 
-def prepare_reader_process() -> None:
-    """Import the format readers in a process that does nothing but read (a reader child started ahead of time,
-    a batch worker), with numpy's OpenBLAS held to one thread: loading, it starts a thread per CPU that spins
-    for 0.1 s of another CPU's time, which the other processes of the run need, and reading multiplies no
-    matrices."""
-    os.environ["OPENBLAS_NUM_THREADS"] = "1"
-    import_readers()
-
-
 def _read_model(path: str | os.PathLike[str], form: Form) -> ModelFile:
     """Read an ``h5`` or ``savedmodel`` input (``input_form``), in the reader child."""
     from keras_share.read.legacy_h5 import read_h5

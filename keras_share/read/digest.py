@@ -9,8 +9,7 @@ fill value, chunks are decompressed, chunks are read again when reads cut across
 the reads of one file to a multiple of the file's stored bytes, and a dataset the budget cannot pay for is not
 hashed.
 
-Imported where arrays are hashed (the reader child, live mode): loading hashlib loads OpenSSL's library (4 ms),
-which the process that renders a report does without.
+Imported where arrays are hashed (the reader child, live mode), not by the process that renders a report.
 """
 
 from __future__ import annotations

@@ -216,7 +216,7 @@ def test_a_bzip2_config_bomb_is_refused_quickly_with_little_memory(tmp_path: Pat
     path = _bzip2_bomb_archive(tmp_path / "bomb.keras", 64 << 22)
     tracemalloc.start()
     started = time.perf_counter()
-    with pytest.raises(ReadError, match="larger than 64 MiB"):
+    with pytest.raises(ReadError, match="larger than 16 MiB"):
         read_archive_configs(path)
     elapsed = time.perf_counter() - started
     peak = tracemalloc.get_traced_memory()[1]
