@@ -125,9 +125,10 @@ def _usage_error(message: str) -> typer.Exit:
 @app.command(help="Report the layers applied more than once, weight identity, trainability and call shapes, "
              "and flag weight-sharing pitfalls.\n\n" + EXIT_CODES_HELP)
 def inspect(
-    paths: Annotated[list[Path], typer.Argument(
-        help="Model files (.keras, .h5, SavedModel folders), folders of them, or package.module:function returning live models."
-    )],
+    paths: Annotated[Optional[list[Path]], typer.Argument(
+        help="Model files (.keras, .h5, SavedModel folders) or folders of them; always read as paths.",
+        show_default=False,
+    )] = None,
     output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.rich,
     all_layers: Annotated[bool, typer.Option("--all-layers", help="Also show every layer as a nesting tree.")] = False,
     jobs: Annotated[
@@ -154,6 +155,13 @@ def inspect(
     unsafe: Annotated[
         bool, typer.Option("--unsafe", help="With --live: load with safe_mode=False (runs Lambda bytecode!).")
     ] = False,
+    call: Annotated[
+        Optional[list[str]],
+        typer.Option("--call", metavar="package.module:function", help=(
+            "IMPORTS AND RUNS CODE: import package.module (the working directory is importable), call function() "
+            "and inspect the live Keras model(s) it returns; repeatable. Only for code you trust."
+        )),
+    ] = None,
 ) -> None:
     """Inspect each input and print one report per model."""
     from keras_share.batch import inspect_inputs
@@ -162,6 +170,8 @@ def inspect(
     from keras_share.rules import select_rules
     from keras_share.settings import SettingsError, load_settings
 
+    if not paths and not call:
+        raise _usage_error("give at least one model path, or --call package.module:function")
     try:
         settings = load_settings(config)
         settings.select = select if select is not None else settings.select
@@ -183,7 +193,8 @@ def inspect(
     formatter = _formatter(output_format, all_layers)  # its imports run while the reader child reads
     reports: list[ModelReport] = []
     errors: list[ReadError] = []
-    for result in inspect_inputs(paths, jobs if jobs is not None else os.cpu_count() or 1, settings, live, unsafe):
+    for result in inspect_inputs(paths or [], jobs if jobs is not None else os.cpu_count() or 1, settings, live, unsafe,
+                                 call or []):
         if isinstance(result, ReadError):
             errors.append(result)
         else:
