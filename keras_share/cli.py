@@ -171,7 +171,7 @@ def inspect(
     from keras_share.settings import SettingsError, load_settings
 
     if not paths and not call:
-        raise _usage_error("give at least one model path, or --call package.module:function")
+        raise typer.BadParameter("give at least one model path, or --call package.module:function", param_hint="'PATHS...'")
     try:
         settings = load_settings(config)
         settings.select = select if select is not None else settings.select

@@ -13,6 +13,7 @@ import zlib
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
+from keras_share import configs as config_facts
 from keras_share.errors import ReadError, describe
 from keras_share.read.base import CONFIG_MEMBER, METADATA_MEMBER, WEIGHTS_MEMBER, ModelFile, WeightIndex
 from keras_share.read.stored import StoredGroup
@@ -34,12 +35,14 @@ class KerasConfigs(NamedTuple):
     form: str
     config: dict[str, Any]
     metadata: Any
+    bytecode_free: bool = False
+    """config.json's text cannot hold a serialized function (``configs.text_may_hold_bytecode``)."""
 
     def model_file(self) -> ModelFile:
         """The model file these configs describe, with no weights read yet."""
         version = self.metadata.get("keras_version") if isinstance(self.metadata, dict) else None
         return ModelFile(path=self.path, format=self.form, keras_version=version if isinstance(version, str) else None,
-                         config=self.config, weights=WeightIndex())
+                         config=self.config, weights=WeightIndex(), config_bytecode_free=self.bytecode_free)
 
 
 def _bounded_read(stream: IO[bytes], path: str, member: str) -> bytes:
@@ -57,10 +60,12 @@ def _parse_json(data: bytes, path: str, member: str) -> Any:
         raise ReadError(path, f"{member} is not valid JSON ({describe(error)})") from None
 
 
-def _configs(path: str, form: str, config: Any, metadata: Any) -> KerasConfigs:
+def _model_config(text: bytes, path: str) -> tuple[dict[str, Any], bool]:
+    """config.json's model config, and whether its text cannot hold a serialized function."""
+    config = _parse_json(text, path, CONFIG_MEMBER)
     if not isinstance(config, dict):
         raise ReadError(path, f"{CONFIG_MEMBER} does not hold a model config object")
-    return KerasConfigs(path, form, config, metadata)
+    return config, not config_facts.text_may_hold_bytecode(text)
 
 
 def open_archive(path: Path) -> zipfile.ZipFile:
@@ -79,27 +84,28 @@ def read_archive_configs(path: Path) -> KerasConfigs:
             raise ReadError(str(path), f"zip archive without {CONFIG_MEMBER}: not a .keras model")
         try:
             with archive.open(CONFIG_MEMBER) as stream:
-                config = _parse_json(_bounded_read(stream, str(path), CONFIG_MEMBER), str(path), CONFIG_MEMBER)
+                config, bytecode_free = _model_config(_bounded_read(stream, str(path), CONFIG_MEMBER), str(path))
             metadata: Any = {}
             if METADATA_MEMBER in names:
                 with archive.open(METADATA_MEMBER) as stream:
                     metadata = _parse_json(_bounded_read(stream, str(path), METADATA_MEMBER), str(path), METADATA_MEMBER)
         except ZIP_ERRORS as error:
             raise ReadError(str(path), f"corrupt zip member ({describe(error)})") from None
-    return _configs(str(path), "keras", config, metadata)
+    return KerasConfigs(str(path), "keras", config, metadata, bytecode_free)
 
 
 def read_folder_configs(path: Path) -> KerasConfigs:
     """config.json and metadata.json of an unzipped ``.keras`` folder."""
-    def load(member: str) -> Any:
+    def load(member: str) -> bytes:
         try:
             with open(path / member, "rb") as stream:
-                return _parse_json(_bounded_read(stream, str(path), member), str(path), member)
+                return _bounded_read(stream, str(path), member)
         except OSError as error:
             raise ReadError(str(path), f"cannot read {member} ({error.strerror or error})") from None
 
-    metadata = load(METADATA_MEMBER) if (path / METADATA_MEMBER).is_file() else {}
-    return _configs(str(path), "keras-dir", load(CONFIG_MEMBER), metadata)
+    metadata = _parse_json(load(METADATA_MEMBER), str(path), METADATA_MEMBER) if (path / METADATA_MEMBER).is_file() else {}
+    config, bytecode_free = _model_config(load(CONFIG_MEMBER), str(path))
+    return KerasConfigs(str(path), "keras-dir", config, metadata, bytecode_free)
 
 
 def complete(configs: KerasConfigs, weights: StoredGroup | None) -> ModelFile:
