@@ -233,11 +233,25 @@ GC_THRESHOLDS = (100_000, 50, 100)
 allocations (Python's default) costs a quarter of a large model's run time and frees nothing."""
 
 
+def file_names_stay_paths(args: list[str]) -> list[str]:
+    """``inspect``'s ``args`` with each one before ``--`` that starts with ``-`` but names an existing file, folder
+    or symlink moved after ``--``: a file name is read as a path, never as an option (``$(git ls-files)`` can
+    list a file named ``--call=evil:x.keras`` or ``--unsafe``)."""
+    if args[:1] != ["inspect"]:
+        return args
+    end = args.index("--") if "--" in args else len(args)
+    named = [arg for arg in args[1:end] if arg.startswith("-") and os.path.lexists(arg)]
+    if not named:
+        return args
+    options = [arg for arg in args[1:end] if arg not in named]
+    return ["inspect", *options, "--", *named, *args[end + 1:]]
+
+
 def run(args: list[str] | None = None) -> int:
     """Run the command line (``args``, default ``sys.argv[1:]``) in this process; return its exit status."""
     gc.set_threshold(*GC_THRESHOLDS)
     try:
-        app(args)
+        app(file_names_stay_paths(sys.argv[1:] if args is None else list(args)))
     except SystemExit as stop:
         if stop.code is None or isinstance(stop.code, int):
             return stop.code or 0

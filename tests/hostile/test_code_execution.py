@@ -39,21 +39,37 @@ Bidirectional), a nested model, or a Dense layer's activation."""
 
 @attack("file-name-import-target")
 def file_name_import_target(folder: Path, rng: random.Random) -> Attack:
-    """``evil.py`` beside a dangling symlink (or a missing path) named like ``evil:x.keras``."""
+    """``evil.py`` beside file names a shell expands into ``inspect``'s arguments: a dangling symlink (or a
+    missing path) named like ``evil:x.keras``, a file named ``--call=evil:x.keras``, or files named ``--call``
+    and ``evil:x.keras``."""
     package = rng.choice([None, "pkg"])
     module_folder = folder / package if package else folder
     module_folder.mkdir(exist_ok=True)
     if package:
         (module_folder / "__init__.py").write_text("")
     (module_folder / "evil.py").write_text(EVIL_MODULE.format(marker=str(folder / MARKER)))
-    name = f"{package + '.' if package else ''}evil:{rng.choice(['x.keras', 'x', 'x.h5'])}"
-    if rng.random() < 0.7:
-        (folder / name).symlink_to(folder / "no-such-model.keras")
-    return Attack(args=["inspect", name], cwd=folder, marker=folder / MARKER, exit_codes=(3,), stderr_mentions=name)
+    spec = f"{package + '.' if package else ''}evil:{rng.choice(['x.keras', 'x', 'x.h5'])}"
+    form = rng.choice(["name", "name", "glued option", "option and name"])
+    names = {"name": [spec], "glued option": [f"--call={spec}"], "option and name": ["--call", spec]}[form]
+    for name in names:
+        if name.startswith("-") or rng.random() < 0.7:
+            (folder / name).symlink_to(folder / "no-such-model.keras")
+    return Attack(args=["inspect", *names], cwd=folder, marker=folder / MARKER, exit_codes=(3,), stderr_mentions=spec)
 
 
 def test_a_file_name_never_imports_code(tmp_path: Path) -> None:
     assert_holds(file_name_import_target, tmp_path)
+
+
+@pytest.mark.parametrize("names", [["--call=evil:x.keras"], ["--call", "evil:x.keras"], ["--unsafe"]])
+def test_a_file_name_that_looks_like_an_option_is_a_path(names: list[str], tmp_path: Path) -> None:
+    (tmp_path / "evil.py").write_text(EVIL_MODULE.format(marker=str(tmp_path / MARKER)))
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    attack_ = Attack(args=["inspect", *names], cwd=tmp_path, marker=tmp_path / MARKER, exit_codes=(3,))
+    outcome = run(attack_.args, attack_.cwd)
+    assert check(attack_, outcome) == []
+    assert sorted(line.split(": ")[2] for line in outcome.stderr.splitlines()) == sorted(names)
 
 
 # --------------------------------------------------------------------------
