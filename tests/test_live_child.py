@@ -70,3 +70,18 @@ def test_what_the_child_sends_back_pickles() -> None:
     outcome = LiveLoad(keras="Keras 3", load_error=None, mismatches=[LiveMismatch("a", "b", "warning")],
                        tie_groups=[["a/kernel", "b/kernel"]], layers={"a": LiveLayer(external_calls=1)})
     assert pickle.loads(pickle.dumps(outcome)) == outcome
+
+
+def test_what_keras_prints_in_the_child_never_reaches_the_output(
+        forked: None, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+    def prints(report: ModelReport, unsafe: bool) -> LiveLoad:
+        os.write(1, b"::error file=x::from the file\n")
+        os.write(2, b"\x1b[2J::add-mask::secret\n")
+        return LiveLoad(keras="Keras 9")
+
+    monkeypatch.setattr(crosscheck, "load_and_compare", prints)
+    report = inspect_file(SAMPLE)
+    capfd.readouterr()
+    cross_check(report)
+    assert report.live is not None and report.live.keras == "Keras 9"
+    assert capfd.readouterr() == ("", "")

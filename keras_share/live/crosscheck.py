@@ -221,6 +221,17 @@ def load_and_compare(report: ModelReport, unsafe: bool) -> LiveLoad:
     return outcome
 
 
+def _load_quietly(report: ModelReport, unsafe: bool) -> LiveLoad:
+    """``load_and_compare`` in the loading child, its standard output and error sent to the null device: Keras
+    and TensorFlow print what they like (names from the file among it); what the report says is this
+    child's answer, which the parent renders."""
+    quiet = os.open(os.devnull, os.O_WRONLY)
+    for stream_fd in (1, 2):
+        os.dup2(quiet, stream_fd)
+    os.close(quiet)
+    return load_and_compare(report, unsafe)
+
+
 def _keras_imported() -> bool:
     """Whether this process already runs Keras or TensorFlow (a forked child could not use them safely)."""
     return any(name in sys.modules for name in ("tensorflow", "keras", "tf_keras"))
@@ -231,8 +242,8 @@ def cross_check(report: ModelReport, unsafe: bool = False, timeout: float | None
 
     Without ``unsafe``, a file carrying a serialized Python function anywhere in its configs is refused
     (``refuse_bytecode``) before anything is handed to Keras. Keras loads the file in a child process
-    killed after ``timeout`` seconds (a ReadError then), which alone imports TensorFlow; a process that
-    already runs Keras loads it itself.
+    killed after ``timeout`` seconds (a ReadError then), which alone imports TensorFlow and whose output
+    is discarded; a process that already runs Keras (or ``timeout`` None) loads it itself.
     """
     live = LiveModel(source="file")
     report.live = live
@@ -241,9 +252,10 @@ def cross_check(report: ModelReport, unsafe: bool = False, timeout: float | None
         return
     if not unsafe:
         refuse_bytecode(report)
-    seconds = None if _keras_imported() else timeout
+    in_child = timeout is not None and not _keras_imported()
     try:
-        outcome = call_with_deadline(partial(load_and_compare, report, unsafe), report.file.path, seconds)
+        outcome = call_with_deadline(partial(_load_quietly if in_child else load_and_compare, report, unsafe),
+                                     report.file.path, timeout if in_child else None)
     except ReadError as error:
         raise ReadError(report.file.path, f"--live: loading with Keras failed ({error.problem})") from None
     live.keras, live.load_error, live.tie_groups = outcome.keras, outcome.load_error, outcome.tie_groups
