@@ -195,6 +195,15 @@ def test_a_lambda_in_a_saved_model_node_the_root_config_does_not_show_is_found(t
         ("td", "function", "keras_metadata.pb node root.layer-0")]
 
 
+def test_a_node_path_from_the_file_is_escaped_where_it_is_shown(tmp_path: Path) -> None:
+    hidden = {"class_name": "Lambda", "name": "l", "config": {"name": "l", "function": "4wE", "function_type": "lambda"}}
+    root = {"class_name": "Sequential", "name": "s", "config": {"name": "s", "layers": []}}
+    folder = _saved_model(tmp_path / "sm", [("root", "_tf_keras_sequential", root),
+                                            ("root.x\n::error::\x1b[2J", "_tf_keras_layer", hidden)])
+    [site] = inspect_file(folder).bytecode
+    assert site.source == "keras_metadata.pb node root.x\\n::error::\\x1b[2J"
+
+
 def test_live_refuses_before_importing_keras_or_tensorflow(tmp_path: Path) -> None:
     folder = _hidden_lambda_saved_model(tmp_path)
     script = (

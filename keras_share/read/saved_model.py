@@ -56,7 +56,7 @@ def _node_bytecode(nodes: list[tuple[SavedObjectRecord, dict[str, Any]]]) -> lis
     for record, node in nodes:
         if not configs.text_may_hold_bytecode(record.metadata):
             continue
-        label = f"{METADATA_FILE} node {record.node_path}"
+        label = f"{METADATA_FILE} node {ascii(record.node_path)[1:-1]}"  # escaped: the path comes from the file
         if record.node_path == "root" and not root_seen:  # the record root_model_metadata reads
             root_seen = True
             node = {key: value for key, value in node.items() if key != "config"}
