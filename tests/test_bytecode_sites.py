@@ -195,6 +195,16 @@ def test_a_lambda_in_a_saved_model_node_the_root_config_does_not_show_is_found(t
         ("td", "function", "keras_metadata.pb node root.layer-0")]
 
 
+def test_a_second_root_node_is_walked_whole(tmp_path: Path) -> None:
+    clean = {"class_name": "Sequential", "name": "s", "config": {"name": "s", "layers": []}}
+    hidden = {"class_name": "Sequential", "name": "s", "config": {"name": "s", "layers": [
+        {"class_name": "Lambda", "config": {"name": "l", "function": "4wE", "function_type": "lambda"}}]}}
+    folder = _saved_model(tmp_path / "sm", [("root", "_tf_keras_sequential", clean),
+                                            ("root", "_tf_keras_sequential", hidden)])
+    assert [(site.location, site.source) for site in inspect_file(folder).bytecode] == [
+        ("function", "keras_metadata.pb node root")]
+
+
 def test_a_node_path_from_the_file_is_escaped_where_it_is_shown(tmp_path: Path) -> None:
     hidden = {"class_name": "Lambda", "name": "l", "config": {"name": "l", "function": "4wE", "function_type": "lambda"}}
     root = {"class_name": "Sequential", "name": "s", "config": {"name": "s", "layers": []}}

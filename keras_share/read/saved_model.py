@@ -54,11 +54,12 @@ def _node_bytecode(nodes: list[tuple[SavedObjectRecord, dict[str, Any]]]) -> lis
     sites: list[BytecodeSite] = []
     root_seen = False
     for record, node in nodes:
+        is_root = record.node_path == "root" and not root_seen  # the record root_model_metadata reads
+        root_seen = root_seen or is_root
         if not configs.text_may_hold_bytecode(record.metadata):
             continue
         label = f"{METADATA_FILE} node {ascii(record.node_path)[1:-1]}"  # escaped: the path comes from the file
-        if record.node_path == "root" and not root_seen:  # the record root_model_metadata reads
-            root_seen = True
+        if is_root:
             node = {key: value for key, value in node.items() if key != "config"}
             model_config = node.get("model_config")
             owners = _layer_owners(model_config, "") if isinstance(model_config, dict) else {}
