@@ -8,6 +8,7 @@ it runs: loading any of them with tf_keras (or with ``safe_mode=False``) writes 
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import json
 import os
@@ -86,6 +87,7 @@ def lambda_files() -> Path:
         if importlib.util.find_spec("keras") is None or importlib.util.find_spec("tf_keras") is None:
             pytest.skip("needs Keras 3 and tf_keras")  # found, not imported: a forked run would inherit their memory
         folder = Path(tempfile.mkdtemp(prefix="keras-share-lambdas-"))
+        atexit.register(shutil.rmtree, folder, True)
         env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
         subprocess.run([sys.executable, __file__, str(folder)], check=True, env=env, capture_output=True, timeout=600)
         _built["folder"] = folder
