@@ -110,11 +110,11 @@ def _location(parents: list[int], keys: list[Any], index: int, last: str | None)
 
 
 def text_may_hold_bytecode(text: str | bytes) -> bool:
-    """False only when the JSON ``text`` cannot decode to a config holding a serialized function: no string
-    in it is ``"lambda"``, ``"__lambda__"`` or ``"function"``, and it has no ``\\u`` escape (the one way to
+    """False only when the JSON ``text`` cannot decode to a config holding a serialized function: it has no
+    ``lambda`` (in ``"lambda"`` and ``"__lambda__"``), no ``"function"`` and no ``\\u`` escape (the one way to
     spell those otherwise)."""
     data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
-    return any(word in data for word in (b'"lambda"', b'"__lambda__"', b'"function"', b"\\u"))
+    return b"lambda" in data or b'"function"' in data or b"\\u" in data
 
 
 def bytecode_sites(value: Any, layer_of: Mapping[int, str] | None = None, top: str = "",
