@@ -149,49 +149,40 @@ def _run_pool(items: list[tuple[Path, ReadError | None]], todo: list[int], resul
 
 
 def inspect_inputs(
-    paths: Sequence[str | os.PathLike[str]], jobs: int, settings: LintSettings, live: bool = False, unsafe: bool = False
+    paths: Sequence[str | os.PathLike[str]], jobs: int, settings: LintSettings, live: bool = False, unsafe: bool = False,
+    calls: Sequence[str] = (),
 ) -> list[Result]:
-    """Reports (with findings) or errors for every input, in order.
+    """Reports (with findings) or errors for every path, then for the models of every ``calls`` target.
 
-    Files are read statically, and also loaded with Keras when ``live``; ``package.module:function``
-    targets are inspected as live models.
+    A path is only ever read as a file or folder, statically, and also loaded with Keras when ``live``.
+    Each ``calls`` target, ``package.module:function``, is imported and run (``--call``): its models are
+    inspected live.
     """
-    from keras_share.live.targets import is_target_spec
-
     results: list[Result] = []
-    files: list[str | os.PathLike[str]] = []
+    if paths and not live:
+        results.extend(result for _, result in inspect_paths(paths, jobs, settings))
+    elif paths:
+        from keras_share.lint import lint_report
+        from keras_share.live.crosscheck import live_file_report
 
-    def flush() -> None:
-        if files and not live:
-            results.extend(result for _, result in inspect_paths(files, jobs, settings))
-        elif files:
-            from keras_share.lint import lint_report
-            from keras_share.live.crosscheck import live_file_report
-
-            for path, error in expand(files):
-                try:
-                    if error is not None:
-                        raise error
-                    report = live_file_report(path, unsafe)
-                    lint_report(report, settings)
-                    results.append(report)
-                except ReadError as failure:
-                    results.append(failure)
-        files.clear()
-
-    for path in paths:
-        if not is_target_spec(str(path)):
-            files.append(path)
-            continue
-        flush()
+        for path, error in expand(paths):
+            try:
+                if error is not None:
+                    raise error
+                report = live_file_report(path, unsafe)
+                lint_report(report, settings)
+                results.append(report)
+            except ReadError as failure:
+                results.append(failure)
+    if calls:
         from keras_share.live.lint import lint_live_report
         from keras_share.live.targets import target_reports
 
-        try:
-            for report in target_reports(str(path)):
-                lint_live_report(report, settings)
-                results.append(report)
-        except ReadError as error:
-            results.append(error)
-    flush()
+        for spec in calls:
+            try:
+                for report in target_reports(spec):
+                    lint_live_report(report, settings)
+                    results.append(report)
+            except ReadError as error:
+                results.append(error)
     return results

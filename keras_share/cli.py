@@ -149,10 +149,11 @@ def _usage_error(message: str) -> typer.Exit:
 @app.command(help="Report the layers applied more than once, weight identity, trainability and call shapes, "
              "and flag weight-sharing pitfalls.\n\n" + EXIT_CODES_HELP)
 def inspect(
-    paths: Annotated[list[Path], typer.Argument(
-        help="Model files (.keras, .h5, SavedModel folders), folders of them, or package.module:function returning live models.",
+    paths: Annotated[Optional[list[Path]], typer.Argument(
+        help="Model files (.keras, .h5, SavedModel folders) or folders of them; always read as paths.",
+        show_default=False,
         readable=False,  # an unreadable input is reported with the others, not a usage error
-    )],
+    )] = None,
     output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.rich,
     all_layers: Annotated[bool, typer.Option("--all-layers", help="Also show every layer as a nesting tree.")] = False,
     jobs: Annotated[
@@ -180,6 +181,13 @@ def inspect(
     unsafe: Annotated[
         bool, typer.Option("--unsafe", help="With --live: load with safe_mode=False (runs Lambda bytecode!).")
     ] = False,
+    call: Annotated[
+        Optional[list[str]],
+        typer.Option("--call", metavar="package.module:function", help=(
+            "IMPORTS AND RUNS CODE: import package.module (the working directory is importable), call function() "
+            "and inspect the live Keras model(s) it returns; repeatable. Only for code you trust."
+        )),
+    ] = None,
 ) -> None:
     """Inspect each input and print one report per model."""
     from keras_share.batch import inspect_inputs
@@ -189,6 +197,8 @@ def inspect(
     from keras_share.rules import select_rules
     from keras_share.settings import SettingsError, load_settings
 
+    if not paths and not call:
+        raise typer.BadParameter("give at least one model path, or --call package.module:function", param_hint="'PATHS...'")
     try:
         settings = load_settings(config)
         settings.select = select if select is not None else settings.select
@@ -210,7 +220,8 @@ def inspect(
     formatter = _formatter(output_format, all_layers)  # its imports run while the reader child reads
     reports: list[ModelReport] = []
     errors: list[ReadError] = []
-    for result in inspect_inputs(paths, jobs if jobs is not None else os.cpu_count() or 1, settings, live, unsafe):
+    for result in inspect_inputs(paths or [], jobs if jobs is not None else os.cpu_count() or 1, settings, live, unsafe,
+                                 call or []):
         if isinstance(result, ReadError):
             errors.append(result)
         else:
@@ -249,11 +260,25 @@ GC_THRESHOLDS = (100_000, 50, 100)
 allocations instead of Python's 700, which would scan them again and again and free nothing."""
 
 
+def file_names_stay_paths(args: list[str]) -> list[str]:
+    """``inspect``'s ``args`` with each one before ``--`` that starts with ``-`` but names an existing file, folder
+    or symlink moved after ``--``: a file name is read as a path, never as an option (``$(git ls-files)`` can
+    list a file named ``--call=evil:x.keras`` or ``--unsafe``)."""
+    if args[:1] != ["inspect"]:
+        return args
+    end = args.index("--") if "--" in args else len(args)
+    named = [arg for arg in args[1:end] if arg.startswith("-") and os.path.lexists(arg)]
+    if not named:
+        return args
+    options = [arg for arg in args[1:end] if arg not in named]
+    return ["inspect", *options, "--", *named, *args[end + 1:]]
+
+
 def run(args: list[str] | None = None) -> int:
     """Run the command line (``args``, default ``sys.argv[1:]``) in this process; return its exit status."""
     gc.set_threshold(*GC_THRESHOLDS)
     try:
-        app(args)
+        app(file_names_stay_paths(sys.argv[1:] if args is None else list(args)))
     except SystemExit as stop:
         if stop.code is None or isinstance(stop.code, int):
             return stop.code or 0

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 _OPS_MODULE_PREFIXES = ("keras.src.ops", "keras.ops")
@@ -77,6 +79,93 @@ def trainable_flag(entry: Any) -> bool:
     """The entry's own recorded ``trainable`` flag (True when absent)."""
     flag = entry_config(entry).get("trainable", True)
     return flag if isinstance(flag, bool) else True
+
+
+LAMBDA_CLASS_NAME = "__lambda__"
+"""Keras 3's (and tf_keras's new format's) class name for a serialized lambda: its config holds marshalled code."""
+MAX_BYTECODE_SITES = 100
+"""Places listed per config; one is enough to refuse loading a file."""
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _location(parents: list[int], keys: list[Any], index: int, last: str | None) -> str:
+    """The keys from the nearest layer config (or the top) down to container ``index``, then ``last``."""
+    path: list[Any] = [] if last is None else [last]
+    while index >= 0 and keys[index] is not None:
+        path.append(keys[index])
+        index = parents[index]
+    path.reverse()
+    if len(path) > 16:
+        path = path[:6] + [...] + path[-8:]
+    text = ""
+    for key in path:
+        if isinstance(key, int):
+            text += f"[{key}]"
+        elif key is ...:
+            text += "..."
+        else:
+            shown = key if _IDENTIFIER.fullmatch(str(key)) else json.dumps(str(key))
+            text += f".{shown}" if text and not text.endswith("...") else shown
+    return text
+
+
+def text_may_hold_bytecode(text: str | bytes) -> bool:
+    """False only when the JSON ``text`` cannot decode to a config holding a serialized function: it has no
+    ``lambda`` (in ``"lambda"`` and ``"__lambda__"``), no ``"function"`` and no ``\\u`` escape (the one way to
+    spell those otherwise)."""
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    return b"lambda" in data or b'"function"' in data or b"\\u" in data
+
+
+def bytecode_sites(value: Any, layer_of: Mapping[int, str] | None = None, top: str = "",
+                   limit: int = MAX_BYTECODE_SITES) -> list[tuple[str, str]]:
+    """``(layer, location)`` of each serialized Python function in a config's JSON ``value``, at any depth, in
+    document order; at most ``limit``.
+
+    Found by how Keras serializes a function, whatever class holds it (a Lambda, a wrapper's inner layer, a
+    nested model, a cell wrapper): a ``{"class_name": "__lambda__"}`` object (Keras 3, tf_keras's new format),
+    an ``X_type: "lambda"`` key beside ``X`` (tf_keras's ``func_dump``: base64 text or a
+    ``[code, defaults, closure]`` list), and a ``function`` list starting with a string (which Keras 3 turns
+    into a ``__lambda__`` when it loads a legacy Lambda). Nothing is decoded.
+
+    ``layer_of`` maps ``id()`` of each layer's config dict to the layer's path: a site belongs to the innermost
+    layer config around it (``top`` outside every one), and its location is the keys from that dict down.
+    The walk is iterative and visits each value once.
+    """
+    owners = layer_of or {}
+    found: list[tuple[str, str]] = []
+    parents: list[int] = []
+    keys: list[Any] = []
+    stack: list[tuple[Any, int, Any, str]] = [(value, -1, None, top)]
+    while stack and len(found) < limit:
+        node, parent, key, layer = stack.pop()
+        here = len(parents)
+        owner = owners.get(id(node))
+        if owner is not None:
+            layer, parent, key = owner, -1, None
+        parents.append(parent)
+        keys.append(key)
+        children: list[tuple[Any, int, Any, str]] = []
+        if isinstance(node, dict):
+            kind = node.get("class_name")
+            if isinstance(kind, str) and kind == LAMBDA_CLASS_NAME:
+                found.append((layer, _location(parents, keys, here, None)))
+            named: list[str] = []
+            for name, item in node.items():
+                if isinstance(item, str) and item == "lambda" and isinstance(name, str) and name.endswith("_type"):
+                    if name[:-5] not in named:
+                        named.append(name[:-5])
+                elif name == "function" and isinstance(item, list) and item and isinstance(item[0], str):
+                    if name not in named:
+                        named.append(name)
+                if isinstance(item, (dict, list)):
+                    children.append((item, here, name, layer))
+            found.extend((layer, _location(parents, keys, here, name)) for name in named)
+        elif isinstance(node, list):
+            children = [(item, here, index, layer) for index, item in enumerate(node) if isinstance(item, (dict, list))]
+        children.reverse()
+        stack.extend(children)
+    return found[:limit]
 
 
 @functools.lru_cache(maxsize=1024)

@@ -311,7 +311,7 @@ def target_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def test_load_target_returns_named_models(keras3: Any, target_module: str) -> None:
-    from keras_share.live.targets import is_target_spec, load_target, target_reports
+    from keras_share.live.targets import load_target, target_reports
 
     assert list(load_target(f"{target_module}:one")) == ["single"]
     assert list(load_target(f"{target_module}:several")) == ["base", "transfer"]
@@ -320,8 +320,6 @@ def test_load_target_returns_named_models(keras3: Any, target_module: str) -> No
     assert [r.file.path for r in reports] == [f"{target_module}:named[pretrained]", f"{target_module}:named[fine_tuned]"]
     feature = next(layer for layer in reports[1].layers if layer.layer.path == "feature")
     assert feature.live is not None and feature.live.other_models == ["pretrained"]
-    assert is_target_spec("pkg.module:function") and not is_target_spec("model.keras")
-    assert not is_target_spec("C:\\models\\m.keras")
 
 
 @pytest.mark.parametrize(("suffix", "problem"), [

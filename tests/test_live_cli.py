@@ -1,4 +1,4 @@
-"""The CLI's live inputs: ``package.module:function`` targets and ``--live`` on saved files."""
+"""The CLI's live inputs: ``--call package.module:function`` targets and ``--live`` on saved files."""
 
 from __future__ import annotations
 
@@ -41,20 +41,20 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_a_function_target_returning_a_sequential_with_a_repeated_layer_fails_the_lint(project: Path) -> None:
-    result = _run(project, "mymodels:repeated")
+    result = _run(project, "--call", "mymodels:repeated")
     assert result.returncode == 1, result.stderr
     findings = [(f["rule"], f["layer"]) for f in json.loads(result.stdout)["models"][0]["findings"]]
     assert ("KS103", "d") in findings
 
 
 def test_a_clean_function_target_passes(project: Path) -> None:
-    result = _run(project, "mymodels:clean")
+    result = _run(project, "--call", "mymodels:clean")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["models"][0]["findings"] == []
 
 
 def test_a_target_that_raises_is_one_error_line_and_exit_3(project: Path) -> None:
-    result = _run(project, "mymodels:broken", str(SAMPLES / "shared_dense.keras"))
+    result = _run(project, "--call", "mymodels:broken", str(SAMPLES / "shared_dense.keras"))
     assert result.returncode == 3
     ours = [line for line in result.stderr.splitlines() if line.startswith("keras-share:")]
     assert len(ours) == 1 and "mymodels:broken" in ours[0] and "no model today" in ours[0]

@@ -18,6 +18,7 @@ from conftest import build_trained_base, build_transfer
 
 import keras_share
 from keras_share.analysis.report import ModelReport
+from keras_share.errors import ReadError
 from keras_share.live.crosscheck import live_file_report
 from keras_share.live.lint import lint
 
@@ -303,9 +304,8 @@ def test_unsafe_lambda_file_is_not_loaded_without_unsafe(keras3: Any, tmp_path: 
     model = keras3.Model(x, keras3.layers.Lambda(lambda t: t * 2, name="double")(x), name="lam")
     path = tmp_path / "lambda.keras"
     model.save(str(path))
-    report = _live_lint(path)
-    assert found(report, "live-static-mismatch") == [("live-static-mismatch", "warning", "")]
-    assert report.live is not None and report.live.keras is None
+    with pytest.raises(ReadError, match="layer 'double', config.function .*unsafe-lambda"):
+        _live_lint(path)
     trusted = _live_lint(path, unsafe=True)
     assert found(trusted, "live-static-mismatch") == []
     assert trusted.live is not None and trusted.live.keras is not None

@@ -10,7 +10,7 @@ from keras_share.errors import ReadError
 from keras_share.graph.build import attach_weights, build_graph, graph_of_config
 from keras_share.graph.model import Graph, Layer
 from keras_share.limits import MAX_SAME_LAYER_CHARACTERS
-from keras_share.read.base import ModelFile
+from keras_share.read.base import BytecodeSite, ModelFile
 from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS, allow_deep_pickles
 from keras_share.read.detect import read_model
 
@@ -126,7 +126,33 @@ def analyze_graph(model_file: ModelFile, graph: Graph) -> ModelReport:
         + sum(array.size for arrays in model_file.weights.unattached.values() for array in arrays),
         optimizer_arrays=len(model_file.weights.optimizer),
     )
-    return ModelReport(file=model_file, graph=graph, layers=reports, summary=summary)
+    return ModelReport(file=model_file, graph=graph, layers=reports, summary=summary,
+                       bytecode=bytecode_sites(model_file, graph))
+
+
+def bytecode_sites(model_file: ModelFile, graph: Graph) -> list[BytecodeSite]:
+    """Every serialized Python function in the file's configs, placed on the layer whose config holds it.
+
+    The model config is walked whole (``configs.bytecode_sites``), so a Lambda inside a wrapper, a nested
+    model or any other config is found. A site a reader found outside it (a SavedModel's other metadata
+    nodes) is placed on the deepest graph layer its path names, and kept unless that layer already has one.
+    """
+    found: list[BytecodeSite] = []
+    if not model_file.config_bytecode_free:
+        layer_of = {id(layer.config): layer.path for layer in graph.layers.values()}
+        layer_of[id(graph.root.config)] = ""
+        found = [BytecodeSite(layer, location) for layer, location in configs.bytecode_sites(model_file.config, layer_of)]
+    if len(found) == configs.MAX_BYTECODE_SITES:
+        model_file.notes.append(f"more serialized Python functions than the {configs.MAX_BYTECODE_SITES} listed")
+    placed = {site.layer for site in found}
+    for site in model_file.bytecode:
+        parts = site.layer.split("/")
+        owner = next((path for path in ("/".join(parts[:end]) for end in range(len(parts), 0, -1))
+                      if path in graph.layers), "")
+        if owner not in placed:
+            placed.add(owner)
+            found.append(BytecodeSite(owner, site.location, site.source))
+    return found
 
 
 def _containers_train_with_their_layers(reports: list[LayerReport], weights_read: bool) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from keras_share.graph.model import Graph, Layer
-from keras_share.read.base import ModelFile
+from keras_share.read.base import BytecodeSite, ModelFile
 
 
 @dataclass(frozen=True)
@@ -128,6 +128,9 @@ class ModelReport:
     findings: list[Finding] = field(default_factory=list)
     live: LiveModel | None = None
     """Live-mode facts; None for a report read from a file without ``--live``."""
+    bytecode: list[BytecodeSite] = field(default_factory=list)
+    """Every serialized Python function in the file's configs, at any depth, by layer path: what loading
+    the file with Keras could run (``unsafe-lambda``; ``--live`` refuses such a file without ``--unsafe``)."""
 
     @property
     def shared_layers(self) -> list[LayerReport]:

@@ -6,6 +6,6 @@ Nothing here imports TensorFlow or Keras at import time: the Keras modules are i
 
 * ``reader.read_live`` turns live models into the ``ModelFile`` the static readers produce (format
   ``live``) plus the facts only the objects know; ``report.live_reports`` analyses them.
-* ``targets`` holds what the command line needs: ``load_target`` for ``package.module:function``
+* ``targets`` holds what the command line needs: ``load_target`` for ``--call package.module:function``
   specs, ``target_reports`` and ``live_file_report`` (``--live``), ``lint_live_report``.
 """

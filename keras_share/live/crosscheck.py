@@ -11,22 +11,28 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from keras_share.analysis.report import (
     LayerReport,
+    LiveLayer,
     LiveMismatch,
     LiveModel,
     ModelReport,
 )
+from keras_share.errors import ReadError
+from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS, call_with_deadline
 from keras_share.rules.base import RuleContext
 from keras_share.rules.cross_model_sharing import placements
 from keras_share.rules.missing_weights import MissingWeights
-from keras_share.rules.unsafe_lambda import UnsafeLambda
+from keras_share.rules.unsafe_lambda import describe_site
 
 WEIGHTS_ONLY_FORMATS = ("h5-weights", "weights-h5")
 _CUSTOM_CLASS_HINTS = ("Could not locate", "Unknown layer", "Unknown object", "custom_objects", "not a KerasSaveable",
@@ -104,7 +110,7 @@ def _load_failure(report: ModelReport, keras: str, error: BaseException) -> list
     if any(hint in str(error) for hint in _CUSTOM_CLASS_HINTS):
         return [LiveMismatch("", f"{keras} cannot rebuild a custom class without its code, so nothing was "
                              "cross-checked; inspect the code that builds the model instead "
-                             f"(keras-share inspect package.module:function): {message}", "warning")]
+                             f"(keras-share inspect --call package.module:function): {message}", "warning")]
     return [LiveMismatch("", f"{keras} cannot load this file: {message}")]
 
 
@@ -153,59 +159,117 @@ def compare(static: ModelReport, loaded: ModelReport, keras: str) -> list[LiveMi
     return found
 
 
-def _attach(static: ModelReport, loaded: ModelReport) -> None:
+@dataclass
+class LiveLoad:
+    """What loading a file with Keras showed: plain data, computed where the file was loaded."""
+
+    keras: str | None = None
+    load_error: str | None = None
+    mismatches: list[LiveMismatch] = field(default_factory=list)
+    tie_groups: list[list[str]] = field(default_factory=list)
+    layers: dict[str, LiveLayer] = field(default_factory=dict)
+    """The loaded model's live facts by layer path."""
+
+
+def _attach(static: ModelReport, layers: dict[str, LiveLayer]) -> None:
     """Give the static layers the loaded layers' live facts (variables matched in order)."""
-    theirs = {layer.layer.path: layer for layer in loaded.layers}
     for layer in static.layers:
-        other = theirs.get(layer.layer.path)
-        if other is None or other.live is None:
+        live = layers.get(layer.layer.path)
+        if live is None:
             continue
-        layer.live = other.live
-        if len(layer.layer.weights) == len(other.live.variables):
-            for variable, array in zip(other.live.variables, layer.layer.weights):
+        layer.live = live
+        if len(layer.layer.weights) == len(live.variables):
+            for variable, array in zip(live.variables, layer.layer.weights):
                 variable.location = array.location
 
 
-def cross_check(report: ModelReport, unsafe: bool = False) -> None:
-    """Load ``report``'s file with Keras and record every disagreement in ``report.live``."""
+def refuse_bytecode(report: ModelReport) -> None:
+    """Raise a ReadError naming where the file carries a serialized Python function, if it carries one: such
+    a file is never handed to Keras without ``--unsafe``."""
+    if not report.bytecode:
+        return
+    more = len(report.bytecode) - 1
+    also = f" (and {more} more)" if more else ""
+    raise ReadError(report.file.path, f"--live will not load it with Keras: {describe_site(report.bytecode[0])}{also} "
+                    "holds a serialized Python function that loading could run (unsafe-lambda); "
+                    "pass --unsafe only for a file you trust")
+
+
+def load_and_compare(report: ModelReport, unsafe: bool) -> LiveLoad:
+    """Load ``report``'s file with Keras and compare the model with the static reading (in the loading child)."""
+    outcome = LiveLoad()
+    try:
+        keras, load_model = _loader(report)
+    except ImportError as error:
+        outcome.mismatches.append(LiveMismatch(
+            "", f"--live needs Keras (pip install 'keras-share[tensorflow]'): {_one_line(error)}", "warning"))
+        return outcome
+    outcome.keras = keras
+    try:
+        with _loadable(report.file.path, report.file.format) as path:
+            model = load_model(path, compile=False, safe_mode=not unsafe)
+    except Exception as error:  # noqa: BLE001 - whatever Keras raises is the answer
+        outcome.load_error = _one_line(error)
+        outcome.mismatches.extend(_load_failure(report, keras, error))
+        return outcome
+    from keras_share.live.report import live_reports
+
+    loaded = live_reports({report.graph.root.name or os.path.basename(report.file.path): model}, discover=False)[0]
+    outcome.mismatches.extend(compare(report, loaded, keras))
+    outcome.tie_groups = loaded.live.tie_groups if loaded.live is not None else []
+    outcome.layers = {layer.layer.path: layer.live for layer in loaded.layers if layer.live is not None}
+    return outcome
+
+
+def _load_quietly(report: ModelReport, unsafe: bool) -> LiveLoad:
+    """``load_and_compare`` in the loading child, its standard output and error sent to the null device: Keras
+    and TensorFlow print what they like (names from the file among it); what the report says is this
+    child's answer, which the parent renders."""
+    quiet = os.open(os.devnull, os.O_WRONLY)
+    for stream_fd in (1, 2):
+        os.dup2(quiet, stream_fd)
+    os.close(quiet)
+    return load_and_compare(report, unsafe)
+
+
+def _keras_imported() -> bool:
+    """Whether this process already runs Keras or TensorFlow (a forked child could not use them safely)."""
+    return any(name in sys.modules for name in ("tensorflow", "keras", "tf_keras"))
+
+
+def cross_check(report: ModelReport, unsafe: bool = False, timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> None:
+    """Load ``report``'s file with Keras and record every disagreement in ``report.live``.
+
+    Without ``unsafe``, a file carrying a serialized Python function anywhere in its configs is refused
+    (``refuse_bytecode``) before anything is handed to Keras. Keras loads the file in a child process
+    killed after ``timeout`` seconds (a ReadError then), which alone imports TensorFlow and whose output
+    is discarded; a process that already runs Keras (or ``timeout`` None) loads it itself.
+    """
     live = LiveModel(source="file")
     report.live = live
     if report.file.config is None or report.file.format in WEIGHTS_ONLY_FORMATS:
         report.file.notes.append("--live: a weights-only file holds no model for Keras to load; nothing was cross-checked")
         return
-    if not unsafe and any(True for _ in UnsafeLambda().check(report, RuleContext())):
-        live.mismatches.append(LiveMismatch(
-            "", "not loaded: a Lambda layer carries Python bytecode, which safe mode will not run (unsafe-lambda); "
-            "nothing was cross-checked (pass --unsafe only for a file you trust)", "warning"))
-        return
+    if not unsafe:
+        refuse_bytecode(report)
+    in_child = timeout is not None and not _keras_imported()
     try:
-        keras, load_model = _loader(report)
-    except ImportError as error:
-        live.mismatches.append(LiveMismatch(
-            "", f"--live needs Keras (pip install 'keras-share[tensorflow]'): {_one_line(error)}", "warning"))
-        return
-    live.keras = keras
-    try:
-        with _loadable(report.file.path, report.file.format) as path:
-            model = load_model(path, compile=False, safe_mode=not unsafe)
-    except Exception as error:  # noqa: BLE001 - whatever Keras raises is the answer
-        live.load_error = _one_line(error)
-        live.mismatches.extend(_load_failure(report, keras, error))
-        return
-    from keras_share.live.report import live_reports
-
-    loaded = live_reports({report.graph.root.name or os.path.basename(report.file.path): model}, discover=False)[0]
-    live.mismatches.extend(compare(report, loaded, keras))
-    live.tie_groups = loaded.live.tie_groups if loaded.live is not None else []
-    _attach(report, loaded)
+        outcome = call_with_deadline(partial(_load_quietly if in_child else load_and_compare, report, unsafe),
+                                     report.file.path, timeout if in_child else None)
+    except ReadError as error:
+        raise ReadError(report.file.path, f"--live: loading with Keras failed ({error.problem})") from None
+    live.keras, live.load_error, live.tie_groups = outcome.keras, outcome.load_error, outcome.tie_groups
+    live.mismatches.extend(outcome.mismatches)
+    _attach(report, outcome.layers)
 
 
 def live_file_report(path: str | os.PathLike[str], unsafe: bool = False) -> ModelReport:
     """The static report of a file, cross-checked against the model Keras loads from it (``--live``).
 
-    Raises ``ReadError`` when the file cannot be read statically (as ``inspect_file`` does). The file
-    is loaded with ``safe_mode=True`` unless ``unsafe``; a file carrying Lambda bytecode is not loaded at
-    all without ``unsafe``. Findings are not filled in: lint the report as any other.
+    Raises ``ReadError`` when the file cannot be read statically (as ``inspect_file`` does), when it
+    carries a serialized Python function and ``unsafe`` is not given, and when loading it takes longer
+    than static reading may. The file is loaded with ``safe_mode=True`` unless ``unsafe``. Findings are
+    not filled in: lint the report as any other.
     """
     from keras_share.api import inspect_file
 

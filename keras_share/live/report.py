@@ -175,7 +175,7 @@ def analyze_reading(reading: LiveReading, tree: ModelTree, census: Census, inspe
 def live_reports(models: Mapping[str, Any], *, source: str | None = None, discover: bool = True) -> list[ModelReport]:
     """Reports of live models inspected together (sharing across them is reported), in the given order.
 
-    ``source`` names where the models came from (a ``package.module:function`` spec): each report's
+    ``source`` names where the models came from (a ``--call package.module:function`` spec): each report's
     ``file`` is ``source[name]``, or ``live:name`` without a source. ``discover`` also looks for other
     live models in the process (through the garbage collector) that share layers with these.
     """

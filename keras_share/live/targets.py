@@ -1,11 +1,12 @@
 """What the command line needs for live mode.
 
-* ``is_target_spec(arg)``: whether a command-line argument is a ``package.module:function`` spec.
 * ``load_target(spec)``: import the module, call the function with no arguments; it returns a model, or a
   list/dict of models: ``name -> model``.
 * ``target_reports(spec)``: the reports of those models, inspected together (not linted).
 * ``live_file_report(path, unsafe)``: ``--live`` on a file (see ``keras_share.live.crosscheck``).
 * ``lint_live_report(report, settings)``: ``lint_report`` for live reports (hashes variables in memory).
+
+A spec comes only from ``--call``: a positional argument is always a path, never a spec.
 
 Every failure to produce models raises ``TargetError``, a ``ReadError`` whose ``path`` is the spec and
 whose ``problem`` is one line: handle it as an unreadable input.
@@ -24,18 +25,13 @@ from keras_share.errors import ReadError, describe
 from keras_share.live.crosscheck import live_file_report
 from keras_share.live.lint import lint_live_report
 
-__all__ = ["TargetError", "is_target_spec", "lint_live_report", "live_file_report", "load_target", "target_reports"]
+__all__ = ["TargetError", "lint_live_report", "live_file_report", "load_target", "target_reports"]
 
 _SPEC = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*")
 
 
 class TargetError(ReadError):
     """A ``package.module:function`` spec that yields no models (bad spec, import error, wrong return value)."""
-
-
-def is_target_spec(arg: str) -> bool:
-    """True for ``package.module:function`` (and ``module:obj.attr``) that is not an existing path."""
-    return bool(_SPEC.fullmatch(arg)) and not os.path.exists(arg)
 
 
 def load_target(spec: str) -> dict[str, object]:

@@ -60,6 +60,20 @@ class WeightIndex:
     """Content digests by location, of the arrays small enough to hash while reading."""
 
 
+@dataclass(frozen=True)
+class BytecodeSite:
+    """A serialized Python function in a config: Keras unmarshals its bytecode, and may run it, when loading."""
+
+    layer: str
+    """Path of the layer whose config holds it (``""``: the top model). Where a reader found it outside the
+    model config, the path of layer names the file gives for that place (which may go below the graph's
+    layers, into a wrapper's inner layer)."""
+    location: str
+    """The keys from that layer's config down to the serialized function, e.g. ``layer.config.function``."""
+    source: str = ""
+    """Empty for the model config; else the part of the file outside it (``keras_metadata.pb node root.layer-1``)."""
+
+
 @dataclass
 class ModelFile:
     """What a reader found in one file, in a form that no longer depends on the format."""
@@ -73,6 +87,11 @@ class ModelFile:
     notes: list[str] = field(default_factory=list)
     ambiguity: str | None = None
     """For an input that is also another model to another loader (a polyglot file), what that is; else None."""
+    bytecode: list[BytecodeSite] = field(default_factory=list)
+    """Serialized functions the reader found outside ``config`` (in a SavedModel's other metadata nodes)."""
+    config_bytecode_free: bool = False
+    """True when the reader saw the config's JSON text and it cannot hold a serialized function
+    (``configs.text_may_hold_bytecode``): nothing to walk for one."""
 
     @property
     def keras_generation(self) -> int:

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, BinaryIO, NamedTuple
 
+from keras_share import configs as config_facts
 from keras_share.errors import ReadError, describe
 from keras_share.limits import MAX_JSON_BYTES, MAX_ZIP_DIRECTORY_BYTES, MAX_ZIP_MEMBERS
 from keras_share.read.base import CONFIG_MEMBER, METADATA_MEMBER, WEIGHTS_MEMBER, ModelFile, WeightIndex
@@ -45,12 +46,14 @@ class KerasConfigs(NamedTuple):
     form: str
     config: dict[str, Any]
     metadata: Any
+    bytecode_free: bool = False
+    """config.json's text cannot hold a serialized function (``configs.text_may_hold_bytecode``)."""
 
     def model_file(self) -> ModelFile:
         """The model file these configs describe, with no weights read yet."""
         version = self.metadata.get("keras_version") if isinstance(self.metadata, dict) else None
         return ModelFile(path=self.path, format=self.form, keras_version=version if isinstance(version, str) else None,
-                         config=self.config, weights=WeightIndex())
+                         config=self.config, weights=WeightIndex(), config_bytecode_free=self.bytecode_free)
 
 
 def _bounded_read(stream: IO[bytes], path: str, member: str) -> bytes:
@@ -70,10 +73,12 @@ def _parse_json(data: bytes, path: str, member: str) -> Any:
         raise ReadError(path, f"{member} is not valid JSON ({describe(error)})") from None
 
 
-def _configs(path: str, form: str, config: Any, metadata: Any) -> KerasConfigs:
+def _model_config(text: bytes, path: str) -> tuple[dict[str, Any], bool]:
+    """config.json's model config, and whether its text cannot hold a serialized function."""
+    config = _parse_json(text, path, CONFIG_MEMBER)
     if not isinstance(config, dict):
         raise ReadError(path, f"{CONFIG_MEMBER} does not hold a model config object")
-    return KerasConfigs(path, form, config, metadata)
+    return config, not config_facts.text_may_hold_bytecode(text)
 
 
 def _central_directory(stream: BinaryIO) -> tuple[int, int] | None:
@@ -226,28 +231,28 @@ def read_archive_configs(path: Path) -> KerasConfigs:
             raise ReadError(str(path), f"zip archive without {CONFIG_MEMBER}: not a .keras model")
         try:
             with open_zip_member(archive, CONFIG_MEMBER) as stream:
-                config = _parse_json(_bounded_read(stream, str(path), CONFIG_MEMBER), str(path), CONFIG_MEMBER)
+                config, bytecode_free = _model_config(_bounded_read(stream, str(path), CONFIG_MEMBER), str(path))
             metadata: Any = {}
             if METADATA_MEMBER in names:
                 with open_zip_member(archive, METADATA_MEMBER) as stream:
                     metadata = _parse_json(_bounded_read(stream, str(path), METADATA_MEMBER), str(path), METADATA_MEMBER)
         except ZIP_ERRORS as error:
             raise ReadError(str(path), f"corrupt zip member ({describe(error)})") from None
-    return _configs(str(path), "keras", config, metadata)
+    return KerasConfigs(str(path), "keras", config, metadata, bytecode_free)
 
 
 def read_folder_configs(path: Path) -> KerasConfigs:
     """config.json and metadata.json of an unzipped ``.keras`` folder (regular files inside it only)."""
-    def load(member: str) -> Any:
+    def load(member: str) -> bytes:
         with open_member(path, member) as stream:
             try:
-                data = _bounded_read(stream, str(path), member)
+                return _bounded_read(stream, str(path), member)
             except OSError as error:
                 raise ReadError(str(path), f"cannot read {member} ({error.strerror or error})") from None
-        return _parse_json(data, str(path), member)
 
-    metadata = load(METADATA_MEMBER) if os.path.lexists(path / METADATA_MEMBER) else {}
-    return _configs(str(path), "keras-dir", load(CONFIG_MEMBER), metadata)
+    metadata = _parse_json(load(METADATA_MEMBER), str(path), METADATA_MEMBER) if os.path.lexists(path / METADATA_MEMBER) else {}
+    config, bytecode_free = _model_config(load(CONFIG_MEMBER), str(path))
+    return KerasConfigs(str(path), "keras-dir", config, metadata, bytecode_free)
 
 
 def complete(configs: KerasConfigs, weights: StoredGroup | None) -> ModelFile:

@@ -183,9 +183,11 @@ def _read_open_h5(h5: h5py.File, path: str) -> ModelFile:
     version = h5util.str_attr(h5, "keras_version")
     backend = h5util.str_attr(h5, "backend")
     if "model_config" in h5.attrs:
-        config = _decode_config(h5util.str_attr(h5, "model_config"), path)
+        text = h5util.str_attr(h5, "model_config")
+        config = _decode_config(text, path)
         weights_root = h5util.child(h5, "model_weights")
-        model = ModelFile(path, "h5", version, config, WeightIndex(), backend=backend)
+        model = ModelFile(path, "h5", version, config, WeightIndex(), backend=backend,
+                          config_bytecode_free=not configs.text_may_hold_bytecode(text or ""))
         if isinstance(weights_root, h5py.Group):
             model.keras_version = h5util.str_attr(weights_root, "keras_version") or version
             model.weights = _read_model_weights(weights_root, config, path, "model_weights")

@@ -13,7 +13,7 @@ from typing import Any
 from keras_share import configs
 from keras_share.errors import ReadError, describe
 from keras_share.limits import MAX_JSON_VALUES, MAX_METADATA_BYTES
-from keras_share.read.base import ModelFile, WeightIndex
+from keras_share.read.base import BytecodeSite, ModelFile, WeightIndex
 from keras_share.read.files import open_member
 from keras_share.read.json_text import json_tokens
 from keras_share.read.protobuf_wire import (
@@ -27,21 +27,67 @@ from keras_share.read.protobuf_wire import (
 METADATA_FILE = "keras_metadata.pb"
 
 
-def _trainable_flags(records: list[SavedObjectRecord]) -> dict[tuple[str, str], bool]:
+def _decoded_nodes(records: list[SavedObjectRecord]) -> list[tuple[SavedObjectRecord, dict[str, Any]]]:
+    """Every record with its metadata decoded (``{}`` when it has none); ValueError when one does not decode."""
+    return [(record, decode_metadata_json(record.metadata) if record.metadata else {}) for record in records]
+
+
+def _trainable_flags(nodes: list[tuple[SavedObjectRecord, dict[str, Any]]]) -> dict[tuple[str, str], bool]:
     """Each layer's ``trainable`` by (class name, name), from its own metadata node.
 
     tf_keras's ``Sequential.get_config`` has no ``trainable`` key; the flag (which the SavedModel loader
     restores) is only in the Sequential's own node.
     """
     flags: dict[tuple[str, str], bool] = {}
-    for record in records:
+    for record, node in nodes:
         if not record.identifier.startswith("_tf_keras_") or record.identifier == "_tf_keras_metric":
             continue
-        node = decode_metadata_json(record.metadata) if record.metadata else {}
         name, class_name, trainable = node.get("name"), node.get("class_name"), node.get("trainable")
         if isinstance(name, str) and isinstance(class_name, str) and isinstance(trainable, bool):
             flags.setdefault((class_name, name), trainable)
     return flags
+
+
+def _node_bytecode(nodes: list[tuple[SavedObjectRecord, dict[str, Any]]]) -> list[BytecodeSite]:
+    """Serialized functions in every metadata node: tf_keras rebuilds each layer from its own node's config,
+    not from the root's. The root's ``config`` is the model config, walked with the graph; everything else
+    is walked here. A site's ``layer`` is the path of names down to the layer config holding it: the names
+    of the node's ancestors (by node path), the node's own, then those of layers nested in its config."""
+    names = {record.node_path: node.get("name") for record, node in nodes}
+    sites: list[BytecodeSite] = []
+    root_seen = False
+    for record, node in nodes:
+        is_root = record.node_path == "root" and not root_seen  # the record root_model_metadata reads
+        root_seen = root_seen or is_root
+        if not configs.text_may_hold_bytecode(record.metadata):
+            continue
+        label = f"{METADATA_FILE} node {ascii(record.node_path)[1:-1]}"  # escaped: the path comes from the file
+        if is_root:
+            node = {key: value for key, value in node.items() if key != "config"}
+            model_config = node.get("model_config")
+            owners = _layer_owners(model_config, "") if isinstance(model_config, dict) else {}
+        else:
+            parts = record.node_path.split(".")
+            chain = [names.get(".".join(parts[:end])) for end in range(2, len(parts) + 1)]
+            owners = _layer_owners(node, "/".join(name for name in chain if isinstance(name, str) and name))
+        for layer, location in configs.bytecode_sites(node, owners, limit=configs.MAX_BYTECODE_SITES - len(sites)):
+            sites.append(BytecodeSite(layer, location, label))
+    return sites
+
+
+def _layer_owners(entry: dict[str, Any], path: str) -> dict[int, str]:
+    """``id()`` of the config of ``entry`` (a layer at ``path``) and of every layer entry nested in it -> its path."""
+    owners: dict[int, str] = {}
+    stack: list[tuple[Any, str]] = [(entry, path)]
+    while stack:
+        item, here = stack.pop()
+        inner = item.get("config")
+        if isinstance(inner, dict):
+            owners[id(inner)] = here
+        for child in configs.layer_entries(item) or []:
+            name = configs.entry_name(child)
+            stack.append((child, f"{here}/{name}" if here else name))
+    return owners
 
 
 def _restore_missing_flags(config: dict[str, Any], flags: dict[tuple[str, str], bool]) -> None:
@@ -76,7 +122,8 @@ def read_saved_model(directory: Path) -> ModelFile:
     try:
         records = read_keras_metadata(data)
         metadata = root_model_metadata(records)
-        flags = _trainable_flags(records)
+        nodes = _decoded_nodes(records)
+        flags = _trainable_flags(nodes)
     except (ProtobufError, ValueError, RecursionError) as error:
         raise ReadError(str(directory), f"{METADATA_FILE} cannot be decoded ({describe(error)})") from None
     if not isinstance(metadata, dict):
@@ -85,5 +132,8 @@ def read_saved_model(directory: Path) -> ModelFile:
     _restore_missing_flags(config, flags)
     version = metadata.get("keras_version")
     model = ModelFile(str(directory), "savedmodel", version if isinstance(version, str) else "2", config, WeightIndex())
+    model.bytecode = _node_bytecode(nodes)
+    model.config_bytecode_free = not any(configs.text_may_hold_bytecode(record.metadata)
+                                         for record in records if record.node_path == "root")
     model.notes.append("SavedModel weights live in a TF checkpoint (variables/) that keras-share does not read: no weight arrays")
     return model

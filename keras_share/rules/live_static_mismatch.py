@@ -24,7 +24,7 @@ class LiveStaticMismatch(Rule):
         "Fix what the confirmed rule says (cross-model-sharing, missing-weights, ...), re-save from the Python "
         "objects, and run --live again until the file loads as described. When Keras cannot find a custom "
         "class (reported as a warning), inspect the code that builds the model instead: "
-        "keras-share inspect package.module:function."
+        "keras-share inspect --call package.module:function."
     )
     example = """
 shared = keras.layers.Dense(4)

@@ -3,31 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from keras_share.analysis.report import Finding, ModelReport
+from keras_share.read.base import BytecodeSite
 from keras_share.rules.base import Rule, RuleContext
 
 
-def carries_bytecode(config: dict[str, Any]) -> bool:
-    """True when a Lambda config holds marshalled Python code (Keras 3 ``__lambda__``, Keras 2 lambda)."""
-    function = config.get("function")
-    if isinstance(function, dict) and function.get("class_name") == "__lambda__":
-        return True
-    if config.get("function_type") == "lambda":
-        return True
-    return isinstance(function, list) and bool(function) and isinstance(function[0], str)
+def describe_site(site: BytecodeSite) -> str:
+    """Where a serialized function sits, for a message: ``layer 'td', config.layer.config.function``."""
+    layer = f"layer {site.layer!r}" if site.layer else "the top model"
+    where = f" ({site.source})" if site.source else ""
+    return f"{layer}, config.{site.location}{where}" if site.location else f"{layer}{where}"
 
 
 class UnsafeLambda(Rule):
     code = "KS204"
     name = "unsafe-lambda"
     severity = "warning"
-    summary = "A Lambda layer carries serialized Python bytecode (at any nesting depth)."
+    summary = "A config carries a serialized Python function (a Lambda's bytecode), at any depth."
     why = (
-        "Loading the file with safe_mode=False (Keras 3) or with any tf_keras version unmarshals and runs that "
-        "bytecode: a model file can execute arbitrary code. Bytecode is also tied to the Python version that "
-        "wrote it. keras-share never decodes it; ModelScan looks only at top-level layers, this rule at every depth."
+        "Loading the file with safe_mode=False (Keras 3) or with tf_keras (which ignores safe_mode for .h5 and "
+        "SavedModel files) unmarshals and runs that bytecode: a model file can execute arbitrary code. Bytecode "
+        "is also tied to the Python version that wrote it. keras-share never decodes it, and finds it in every "
+        "config at any depth: inside wrappers (TimeDistributed, Bidirectional), layer configs and nested models. "
+        "keras-share --live refuses such a file unless --unsafe is given."
     )
     fix = (
         "Replace the Lambda with a registered custom layer (keras.saving.register_keras_serializable) or with "
@@ -35,14 +34,16 @@ class UnsafeLambda(Rule):
     )
     example = """
 x = keras.layers.Lambda(lambda t: t * 2)(x)   # KS204
+x = keras.layers.TimeDistributed(keras.layers.Lambda(lambda t: t * 2))(x)   # KS204 on the TimeDistributed
 # fix: a subclass of keras.layers.Layer registered with @keras.saving.register_keras_serializable()
 """
 
     def check(self, report: ModelReport, context: RuleContext) -> Iterator[Finding]:
-        for layer in report.layers:
-            if layer.layer.class_name == "Lambda" and carries_bytecode(layer.layer.config):
-                yield self.finding(
-                    layer,
-                    "Lambda holds marshalled Python bytecode: loading with safe_mode=False (or tf_keras) runs it; "
-                    "replace it with a registered custom layer",
-                )
+        for site in report.bytecode:
+            where = f"config.{site.location}" if site.location else "its config"
+            source = f" ({site.source})" if site.source else ""
+            yield self.finding(
+                site.layer,
+                f"{where}{source} holds a serialized Python function (marshalled bytecode): loading with "
+                "safe_mode=False (or tf_keras) runs it; replace it with a registered custom layer",
+            )

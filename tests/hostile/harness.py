@@ -144,32 +144,56 @@ def watching(paths: list[Path]) -> Iterator[Callable[[], list[Path]]]:
 # --------------------------------------------------------------------------
 
 
+_SPAWNER = """
+import os, signal, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+os.write(int(sys.argv[1]), str(usage.ru_maxrss).encode())
+code = os.waitstatus_to_exitcode(status)
+if code < 0:
+    if -code not in (signal.SIGKILL, signal.SIGSTOP):
+        signal.signal(-code, signal.SIG_DFL)
+    os.kill(os.getpid(), -code)
+os._exit(code)
+"""
+"""Runs the command from a fresh small interpreter and reports its peak RSS: a process forked from the test
+process starts with the test process's resident size as its peak (TensorFlow, once a test module imported
+it, is hundreds of MB), which the command itself never used."""
+
+
 def run(args: list[str], cwd: Path, user: int | None = None, timeout: float = 60.0,
         canaries: list[Path] = ()) -> Outcome:  # type: ignore[assignment]
     """Run ``keras-share ARGS`` in ``cwd``; wall time and the peak RSS of the process and its children."""
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
                COLUMNS="120", TERM="xterm-256color")
     env.pop("GITHUB_ACTIONS", None)
+    peak_read, peak_write = os.pipe()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, watching(list(canaries)) as touched:
         started = time.perf_counter()
-        process = subprocess.Popen(keras_share_command() + args, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                   stdout=out, stderr=err, user=user, start_new_session=True)
+        process = subprocess.Popen([sys.executable, "-c", _SPAWNER, str(peak_write), *keras_share_command(), *args],
+                                   cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err, user=user,
+                                   start_new_session=True, pass_fds=(peak_write,))
+        os.close(peak_write)
         deadline = started + timeout
         while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            pid, status, _usage = os.wait4(process.pid, os.WNOHANG)
             if pid:
                 break
             if time.perf_counter() > deadline:
                 os.killpg(process.pid, 9)
-                pid, status, usage = os.wait4(process.pid, 0)
+                pid, status, _usage = os.wait4(process.pid, 0)
                 break
             time.sleep(0.01)
         seconds = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
+        with os.fdopen(peak_read, "rb") as peak:
+            peak_kilobytes = int(peak.read() or 0)
         out.seek(0)
         err.seek(0)
         return Outcome(process.returncode, out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"),
-                       seconds, usage.ru_maxrss * 1024, touched())
+                       seconds, peak_kilobytes * 1024, touched())
 
 
 def injected_lines(text: str, own_annotations: bool = True) -> list[str]:
