@@ -37,3 +37,9 @@ MAX_ZIP_MEMBERS = 10_000
 """Most members a ``.keras`` archive may have (Keras writes three, and asset files)."""
 MAX_ZIP_DIRECTORY_BYTES = 1024 * 1024
 """Largest zip central directory read: ``zipfile`` makes an object of every entry in it."""
+
+READER_ADDRESS_SPACE_BYTES = 1 << 30
+"""Address space a reader child may map beyond what it had mapped when its job began (``RLIMIT_AS``): more, and
+its allocations fail (one line, exit 3)."""
+LIVE_LOAD_ADDRESS_SPACE_BYTES = 6 << 30
+"""The same for the child that loads a file with Keras (``--live``): TensorFlow alone maps about 1.8 GiB."""

@@ -28,6 +28,7 @@ from keras_share.analysis.report import (
     ModelReport,
 )
 from keras_share.errors import ReadError
+from keras_share.limits import LIVE_LOAD_ADDRESS_SPACE_BYTES
 from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS, call_with_deadline
 from keras_share.rules.base import RuleContext
 from keras_share.rules.cross_model_sharing import placements
@@ -255,7 +256,7 @@ def cross_check(report: ModelReport, unsafe: bool = False, timeout: float | None
     in_child = timeout is not None and not _keras_imported()
     try:
         outcome = call_with_deadline(partial(_load_quietly if in_child else load_and_compare, report, unsafe),
-                                     report.file.path, timeout if in_child else None)
+                                     report.file.path, timeout if in_child else None, LIVE_LOAD_ADDRESS_SPACE_BYTES)
     except ReadError as error:
         raise ReadError(report.file.path, f"--live: loading with Keras failed ({error.problem})") from None
     live.keras, live.load_error, live.tie_groups = outcome.keras, outcome.load_error, outcome.tie_groups

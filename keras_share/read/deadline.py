@@ -21,11 +21,12 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from keras_share.errors import ReadError, describe
+from keras_share.limits import READER_ADDRESS_SPACE_BYTES
 
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
-MEMORY_LIMIT_BYTES = 1 << 30
+MEMORY_LIMIT_BYTES = READER_ADDRESS_SPACE_BYTES
 """Address space a reader child may map beyond what it had mapped when its job began (``RLIMIT_AS``)."""
 _PICKLE_RECURSION_LIMIT = 20_000
 """Enough for any config json.loads accepts (it stops near 1,000 nested levels, a pickle level each)."""
@@ -69,9 +70,9 @@ def _mapped_bytes() -> int | None:
         return None
 
 
-def _limit_resources(cpu_seconds: float | None) -> None:
+def _limit_resources(cpu_seconds: float | None, memory_bytes: int) -> None:
     """Hold this reader child to ``cpu_seconds`` more of CPU time (then SIGXCPU, and SIGKILL a second later) and
-    to MEMORY_LIMIT_BYTES more of address space (then allocations fail); it writes no core file."""
+    to ``memory_bytes`` more of address space (then allocations fail); it writes no core file."""
     import resource
 
     def lower(limit: int, soft: int, hard: int) -> None:
@@ -87,20 +88,20 @@ def _limit_resources(cpu_seconds: float | None) -> None:
             lower(resource.RLIMIT_CPU, soft, soft + 1)
         mapped = _mapped_bytes()
         if mapped is not None:
-            lower(resource.RLIMIT_AS, mapped + MEMORY_LIMIT_BYTES, mapped + MEMORY_LIMIT_BYTES)
+            lower(resource.RLIMIT_AS, mapped + memory_bytes, mapped + memory_bytes)
     except (ValueError, OSError):  # a platform without these limits: the wall deadline still holds
         pass
 
 
-def _run_job(function: Callable[[], T], write_fd: int, cpu_seconds: float | None) -> None:
-    """Run ``function`` as a reader child held to ``cpu_seconds`` of CPU time and to MEMORY_LIMIT_BYTES more of
-    memory, send its pickled outcome through ``write_fd``, and end the process."""
+def _run_job(function: Callable[[], T], write_fd: int, cpu_seconds: float | None, memory_bytes: int) -> None:
+    """Run ``function`` as a reader child held to ``cpu_seconds`` of CPU time and to ``memory_bytes`` more of
+    address space, send its pickled outcome through ``write_fd``, and end the process."""
     gc.disable()  # a short-lived process: collecting would only slow the reading down
     allow_deep_pickles()
     # numpy's OpenBLAS maps a buffer per thread, one thread per CPU, as it loads: a reader multiplies no matrices,
     # and its address space must not grow with the machine's CPU count.
     os.environ["OPENBLAS_NUM_THREADS"] = "1"
-    _limit_resources(cpu_seconds)
+    _limit_resources(cpu_seconds, memory_bytes)
     try:
         try:
             payload = pickle.dumps(("ok", function()))
@@ -126,8 +127,9 @@ class Pending(Generic[T]):
     """A function started by ``start_with_deadline``: ``wait`` for its value, or ``cancel`` it."""
 
     def __init__(self, path: str, seconds: float | None, child: tuple[int, int] | None = None,
-                 outcome: tuple[str, object] | None = None, cpu_seconds: float | None = None) -> None:
-        self._path, self._seconds, self._cpu_seconds = path, seconds, cpu_seconds
+                 outcome: tuple[str, object] | None = None, cpu_seconds: float | None = None,
+                 memory_bytes: int = 0) -> None:
+        self._path, self._seconds, self._cpu_seconds, self._memory_bytes = path, seconds, cpu_seconds, memory_bytes
         self._child = child  # (pid, answer pipe) of the reader child running it
         self._outcome = outcome  # its (status, value) when it ran in this process
         self._deadline = time.monotonic() + seconds if seconds is not None else None
@@ -142,7 +144,7 @@ class Pending(Generic[T]):
         if status == "crash":
             raise ReadError(self._path, f"unexpected failure while reading ({value})")
         if status == "memory":
-            raise ReadError(self._path, f"reading needed more than the memory limit ({MEMORY_LIMIT_BYTES >> 20} MiB)")
+            raise ReadError(self._path, f"reading needed more than the memory limit ({self._memory_bytes >> 20} MiB)")
         return value  # type: ignore[return-value]
 
     def cancel(self) -> None:
@@ -189,16 +191,16 @@ class Pending(Generic[T]):
         if signal_number == signal.SIGXCPU or (signal_number == signal.SIGKILL and over_cpu):
             return f"reading went over the CPU limit ({self._cpu_seconds:g} s); the file structure is probably damaged"
         if signal_number == signal.SIGKILL:
-            return f"the reader process was killed, probably for going over the memory limit ({MEMORY_LIMIT_BYTES >> 20} MiB)"
+            return f"the reader process was killed, probably for going over the memory limit ({self._memory_bytes >> 20} MiB)"
         return "the reader process died without an answer (damaged file?)"
 
 
 def start_with_deadline(function: Callable[[], T], path: str, seconds: float | None,
-                        cpu_seconds: float | None = None) -> Pending[T]:
+                        cpu_seconds: float | None = None, memory_bytes: int | None = None) -> Pending[T]:
     """Start ``function()`` in a child process that is given ``seconds`` (then a ReadError naming ``path``).
 
-    The child may use ``cpu_seconds`` of CPU time (by default ``seconds``) and MEMORY_LIMIT_BYTES more of
-    memory; going over either is a ReadError naming ``path``. With ``seconds`` None, or where ``fork`` does not
+    The child may use ``cpu_seconds`` of CPU time (by default ``seconds``) and ``memory_bytes`` more of address
+    space (by default MEMORY_LIMIT_BYTES); going over either is a ReadError naming ``path``. With ``seconds`` None, or where ``fork`` does not
     exist, it runs in this process, now, without these limits.
     """
     if seconds is None or not hasattr(os, "fork"):
@@ -207,13 +209,15 @@ def start_with_deadline(function: Callable[[], T], path: str, seconds: float | N
         except ReadError as error:
             return Pending(path, seconds, outcome=("error", error))
     cpu_seconds = seconds if cpu_seconds is None else cpu_seconds
+    memory_bytes = MEMORY_LIMIT_BYTES if memory_bytes is None else memory_bytes
     pid, write_fd = _fork_reader()
     if pid == 0:
-        _run_job(function, write_fd, cpu_seconds)
-    return Pending(path, seconds, child=(pid, write_fd), cpu_seconds=cpu_seconds)
+        _run_job(function, write_fd, cpu_seconds, memory_bytes)
+    return Pending(path, seconds, child=(pid, write_fd), cpu_seconds=cpu_seconds, memory_bytes=memory_bytes)
 
 
-def call_with_deadline(function: Callable[[], T], path: str, seconds: float | None) -> T:
+def call_with_deadline(function: Callable[[], T], path: str, seconds: float | None,
+                       memory_bytes: int | None = None) -> T:
     """``function()`` run in a child process, or a ReadError naming ``path`` after ``seconds``
     (``start_with_deadline``, then ``wait``)."""
-    return start_with_deadline(function, path, seconds).wait()
+    return start_with_deadline(function, path, seconds, memory_bytes=memory_bytes).wait()
