@@ -148,7 +148,7 @@ _SPAWNER = """
 import os, signal, sys
 pid = os.fork()
 if pid == 0:
-    os.execv(sys.argv[2], sys.argv[2:])
+    os.execvp(sys.argv[2], sys.argv[2:])
 _, status, usage = os.wait4(pid, 0)
 os.write(int(sys.argv[1]), str(usage.ru_maxrss).encode())
 code = os.waitstatus_to_exitcode(status)
