@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from protobuf_bytes import length_delimited
 
 from keras_share import configs
 from keras_share.analysis.analyze import analyze
@@ -158,23 +159,10 @@ def test_live_refuses_a_file_with_bytecode_naming_the_file_and_layer(tmp_path: P
 # --------------------------------------------------------------------------
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
 def _saved_model(folder: Path, nodes: list[tuple[str, str, dict[str, Any]]]) -> Path:
     folder.mkdir()
-    data = b"".join(_field(1, _field(3, path.encode()) + _field(4, identifier.encode())
-                           + _field(5, json.dumps(metadata).encode())) for path, identifier, metadata in nodes)
+    data = b"".join(length_delimited(1, length_delimited(3, path.encode()) + length_delimited(4, identifier.encode())
+                           + length_delimited(5, json.dumps(metadata).encode())) for path, identifier, metadata in nodes)
     (folder / "keras_metadata.pb").write_bytes(data)
     return folder
 

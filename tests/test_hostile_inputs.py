@@ -131,7 +131,7 @@ def test_a_config_zip_bomb_is_refused_quickly_with_little_memory(tmp_path: Path)
     elapsed = time.perf_counter() - started
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert elapsed < 1.0
+    assert elapsed < 5.0  # the per-file bound of SECURITY.md, far above what it takes
     assert peak < 200 * (1 << 20)
 
 

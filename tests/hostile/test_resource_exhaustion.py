@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import Attack, assert_holds, attack, run
+from protobuf_bytes import length_delimited, varint
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_models"
 KERAS3_METADATA = b'{"keras_version": "3.15.1"}'
@@ -90,24 +91,11 @@ def sibling_models(folder: Path, rng: random.Random) -> Attack:
     return Attack(["inspect", str(path)], folder)
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
 def keras_metadata_pb(root_metadata: dict[str, Any]) -> bytes:
     """A ``keras_metadata.pb`` holding one SavedObject, the root model, with this metadata."""
-    node = _varint(2 << 3) + _varint(0) + _field(3, b"root") + _field(4, b"_tf_keras_network")
-    node += _field(5, json.dumps(root_metadata).encode())
-    return _field(1, node)
+    node = varint(2 << 3) + varint(0) + length_delimited(3, b"root") + length_delimited(4, b"_tf_keras_network")
+    node += length_delimited(5, json.dumps(root_metadata).encode())
+    return length_delimited(1, node)
 
 
 @attack("savedmodel-shared-object-ids")
