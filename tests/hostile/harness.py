@@ -55,6 +55,8 @@ class Attack:
     """Text the one-line error must contain (a fragment of the problem), when the input is refused."""
     user: int | None = None
     """Run as this uid (for permission attacks); the run's folder must let it in."""
+    prefix: list[str] = field(default_factory=list)
+    """A command put before keras-share's (``setpriv ...``: root held to file permissions, for permission attacks)."""
 
 
 @dataclass
@@ -164,7 +166,7 @@ it, is hundreds of MB), which the command itself never used."""
 
 
 def run(args: list[str], cwd: Path, user: int | None = None, timeout: float = 60.0,
-        canaries: list[Path] = ()) -> Outcome:  # type: ignore[assignment]
+        canaries: list[Path] = (), prefix: list[str] = ()) -> Outcome:  # type: ignore[assignment]
     """Run ``keras-share ARGS`` in ``cwd``; wall time and the peak RSS of the process and its children."""
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
                COLUMNS="120", TERM="xterm-256color")
@@ -172,7 +174,7 @@ def run(args: list[str], cwd: Path, user: int | None = None, timeout: float = 60
     peak_read, peak_write = os.pipe()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, watching(list(canaries)) as touched:
         started = time.perf_counter()
-        process = subprocess.Popen([sys.executable, "-c", _SPAWNER, str(peak_write), *keras_share_command(), *args],
+        process = subprocess.Popen([sys.executable, "-c", _SPAWNER, str(peak_write), *prefix, *keras_share_command(), *args],
                                    cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err, user=user,
                                    start_new_session=True, pass_fds=(peak_write,))
         os.close(peak_write)
@@ -240,7 +242,7 @@ def check(attack_: Attack, outcome: Outcome) -> list[str]:
 def run_attack(builder: Builder, folder: Path, seed: int) -> tuple[Attack, Outcome, list[str]]:
     """Build variant ``seed`` of an attack in ``folder``, run it, and judge it."""
     attack_ = builder(folder, random.Random(seed))
-    outcome = run(attack_.args, attack_.cwd, user=attack_.user, canaries=attack_.canaries)
+    outcome = run(attack_.args, attack_.cwd, user=attack_.user, canaries=attack_.canaries, prefix=attack_.prefix)
     return attack_, outcome, check(attack_, outcome)
 
 

@@ -136,30 +136,20 @@ def _permission_user() -> int | None:
     return UNPRIVILEGED_UID if os.geteuid() == 0 and _nobody_runs_keras_share() else None
 
 
-def _binds_permissions(user: int | None) -> bool:
-    """Whether the command line, run as ``user``, is held to file permissions: not as root, unless the
-    ``unprivileged`` fixture made the harness drop root's file capabilities."""
-    import harness
-
-    return os.geteuid() != 0 or user is not None or harness.keras_share_command()[:1] == ["setpriv"]
+def _permission_prefix(user: int | None) -> list[str] | None:
+    """What to put before the command line so that file permissions bind it when run as ``user``: nothing for
+    another user, root without its file-permission capabilities (``cli_command.unprivileged_prefix``) for root;
+    None when neither works."""
+    return [] if os.geteuid() != 0 or user is not None else unprivileged_prefix()
 
 
 @pytest.fixture
-def unprivileged(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A folder for permission attacks, and the command line set to run unprivileged in it.
-
-    As root: as uid 65534 when it can run keras-share (the folder then lets it in), else as root without the
-    capabilities that bypass file permissions (``cli_command.unprivileged_prefix``); skipped when neither works.
-    """
-    if os.geteuid() == 0 and not _nobody_runs_keras_share():
-        prefix = unprivileged_prefix()
-        if prefix is None:
-            pytest.skip("running as root, and neither can uid 65534 run this interpreter nor can setpriv drop "
-                        "CAP_DAC_OVERRIDE: mode-000 files would be readable (tests/test_input_files.py fakes it)")
-        import harness
-
-        command = harness.keras_share_command()
-        monkeypatch.setattr(harness, "keras_share_command", lambda: [*prefix, *command])
+def unprivileged() -> Iterator[Path]:
+    """A folder for permission attacks, which run unprivileged in it (``_permission_user``, ``_permission_prefix``);
+    skipped when nothing can hold the command line to file permissions."""
+    if _permission_prefix(_permission_user()) is None:
+        pytest.skip("running as root, and neither can uid 65534 run this interpreter nor can setpriv drop "
+                    "CAP_DAC_OVERRIDE: mode-000 files would be readable (tests/test_input_files.py fakes it)")
     folder = Path(tempfile.mkdtemp(prefix="keras-share-permissions-", dir="/tmp"))
     folder.chmod(0o755)  # tmp_path's parents are private to root: uid 65534 could not reach the input
     try:
@@ -203,10 +193,11 @@ def _unreadable(folder: Path, variant: str, rng: random.Random) -> Attack:
         args = [model.name, "good.keras"]
     locked.chmod(0)
     user = _permission_user()
-    if not _binds_permissions(user):  # the campaign as root, unable to drop privileges: only the general promises
+    prefix = _permission_prefix(user)
+    if prefix is None:  # root, unable to drop privileges: only the general promises
         return Attack(["inspect", "--format", "json", *args], folder)
     return Attack(["inspect", "--format", "json", *args], folder, exit_codes=(3,), stderr_mentions="Permission denied",
-                  user=user)
+                  user=user, prefix=prefix)
 
 
 @attack("unreadable")
@@ -221,7 +212,7 @@ def test_unreadable_files_and_folders_are_one_line_each(unprivileged: Path) -> N
 @pytest.mark.parametrize("variant", UNREADABLE_VARIANTS)
 def test_an_unreadable_input_does_not_drop_the_rest_of_the_batch(unprivileged: Path, variant: str) -> None:
     attack_ = _unreadable(unprivileged, variant, random.Random(0))
-    outcome = run(attack_.args, attack_.cwd, user=attack_.user)
+    outcome = run(attack_.args, attack_.cwd, user=attack_.user, prefix=attack_.prefix)
     assert not check(attack_, outcome), check(attack_, outcome)
     document = json.loads(outcome.stdout)
     assert "good.keras" in [model["file"] for model in document["models"]]
