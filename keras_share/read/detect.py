@@ -17,8 +17,13 @@ from typing import BinaryIO, NamedTuple
 
 from keras_share.errors import ReadError
 from keras_share.read.base import CONFIG_MEMBER, ModelFile
-from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS, call_with_deadline, start_with_deadline
+from keras_share.read.deadline import (
+    DEFAULT_TIMEOUT_SECONDS,
+    call_with_deadline,
+    start_with_deadline,
+)
 from keras_share.read.files import open_regular, resolves_inside
+from keras_share.read.foreign import HEAD_BYTES, foreign_format
 from keras_share.read.saved_model import METADATA_FILE
 from keras_share.read.stored import StoredGroup
 
@@ -151,7 +156,10 @@ def _file_form(stream: BinaryIO, name: str, label: str) -> Form:
         return Form("h5", HDF5_ALSO_ZIP if is_zip else None)
     if is_zip or head.startswith(ZIP_MAGIC):
         return Form("keras")
-    raise ReadError(label, "not a Keras model (neither a .keras zip nor an HDF5 file)")
+    stream.seek(0)
+    known = foreign_format(stream.read(HEAD_BYTES), name, os.fstat(stream.fileno()).st_size)
+    raise ReadError(label, f"{known}; not a Keras model" if known else
+                    "not a Keras model (neither a .keras zip nor an HDF5 file)")
 
 
 def _holds_keras_zip(target: Path) -> bool:

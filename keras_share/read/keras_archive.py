@@ -21,8 +21,15 @@ from typing import IO, Any, BinaryIO, NamedTuple
 from keras_share import configs as config_facts
 from keras_share.errors import ReadError, describe
 from keras_share.limits import MAX_JSON_BYTES, MAX_ZIP_DIRECTORY_BYTES, MAX_ZIP_MEMBERS
-from keras_share.read.base import CONFIG_MEMBER, METADATA_MEMBER, WEIGHTS_MEMBER, ModelFile, WeightIndex
+from keras_share.read.base import (
+    CONFIG_MEMBER,
+    METADATA_MEMBER,
+    WEIGHTS_MEMBER,
+    ModelFile,
+    WeightIndex,
+)
 from keras_share.read.files import open_member, open_regular
+from keras_share.read.foreign import foreign_zip
 from keras_share.read.json_text import JsonRefused, load_json
 from keras_share.read.stored import StoredGroup
 from keras_share.read.vars_layout import TooManyLayers, VarsLayoutReader
@@ -228,7 +235,9 @@ def read_archive_configs(path: Path) -> KerasConfigs:
     with open_archive(path) as archive:
         names = set(archive.namelist())
         if CONFIG_MEMBER not in names:
-            raise ReadError(str(path), f"zip archive without {CONFIG_MEMBER}: not a .keras model")
+            known = foreign_zip(archive.namelist())
+            raise ReadError(str(path), f"{known}; not a .keras model" if known else
+                            f"zip archive without {CONFIG_MEMBER}: not a .keras model")
         try:
             with open_zip_member(archive, CONFIG_MEMBER) as stream:
                 config, bytecode_free = _model_config(_bounded_read(stream, str(path), CONFIG_MEMBER), str(path))
