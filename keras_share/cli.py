@@ -139,6 +139,13 @@ def _write_report(text: str) -> None:
         raise typer.Exit(EXIT_UNWRITABLE) from None
 
 
+def _keras_installed() -> bool:
+    """Whether Keras 3 or tf_keras can be imported here (looked up, not imported)."""
+    from importlib.util import find_spec
+
+    return any(find_spec(name) is not None for name in ("keras", "tf_keras"))
+
+
 def _usage_error(message: str) -> typer.Exit:
     from keras_share.render.escape import visible
 
@@ -199,6 +206,9 @@ def inspect(
 
     if not paths and not call:
         raise typer.BadParameter("give at least one model path, or --call package.module:function", param_hint="'PATHS...'")
+    if live and not _keras_installed():
+        raise _usage_error("--live loads each file with Keras, which is not installed: "
+                           "pip install 'keras-share[tensorflow]'")
     try:
         settings = load_settings(config)
         settings.select = select if select is not None else settings.select

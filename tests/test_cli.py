@@ -407,3 +407,10 @@ def test_same_report_from_relative_paths() -> None:
     proc = run("inspect", "--format", "json", "sample_models/shared_dense.keras", cwd=REPO)
     assert proc.returncode == 0
     assert json.loads(proc.stdout)["models"][0]["file"] == "sample_models/shared_dense.keras"
+
+
+def test_the_pre_commit_hook_prints_the_human_format_and_ci_chooses_its_own() -> None:
+    hooks = (Path(__file__).resolve().parents[1] / ".pre-commit-hooks.yaml").read_text()
+    entry = next(line.split(":", 1)[1].split() for line in hooks.splitlines() if line.strip().startswith("entry:"))
+    assert entry[:2] == ["keras-share", "inspect"]
+    assert "--format" not in entry and "-f" not in entry

@@ -66,3 +66,14 @@ def test_live_on_a_file_keras_loads_reports_no_mismatch(project: Path) -> None:
     result = _run(project, "--live", str(SAMPLES / "shared_dense.keras"))
     assert result.returncode == 0, result.stderr
     assert [f["rule"] for f in json.loads(result.stdout)["models"][0]["findings"]] == []
+
+
+def test_live_without_keras_installed_is_a_usage_error_naming_the_extra(monkeypatch: pytest.MonkeyPatch,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from keras_share.cli import run
+
+    monkeypatch.setitem(sys.modules, "keras", None)  # find_spec then answers None, as for a missing package
+    monkeypatch.setitem(sys.modules, "tf_keras", None)
+    status = run(["inspect", "--live", str(SAMPLES / "shared_dense.keras")])
+    assert status == 2
+    assert "pip install 'keras-share[tensorflow]'" in capsys.readouterr().err
