@@ -132,3 +132,24 @@ def test_a_folder_that_is_both_a_keras_folder_and_a_savedmodel_is_ambiguous(tmp_
     form = input_form(tmp_path, str(tmp_path))
     assert form.name == "keras-dir"
     assert form.ambiguity is not None and "SavedModel" in form.ambiguity
+
+
+def test_a_polyglot_whose_zip_directory_is_over_its_cap_is_refused_before_the_directory_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check for a second model reads the zip's directory in the reporting process: under the same caps
+    as the archive's own reading, so a huge directory is refused from its end record, never parsed."""
+    from keras_share.limits import MAX_ZIP_MEMBERS
+
+    path = tmp_path / "model.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", "{}")
+        for index in range(MAX_ZIP_MEMBERS):
+            archive.writestr(f"m{index}", b"")
+    path.write_bytes(HDF5_MAGIC + b"\0" * 504 + path.read_bytes())  # an HDF5 signature at 0, the zip after it
+    parsed = []
+    real_zipfile = zipfile.ZipFile
+    monkeypatch.setattr(zipfile, "ZipFile", lambda *args, **kwargs: parsed.append(args) or real_zipfile(*args, **kwargs))
+    with pytest.raises(ReadError, match=f"zip archive of {MAX_ZIP_MEMBERS + 1:,} members"):
+        input_form(path, str(path))
+    assert parsed == []

@@ -152,7 +152,7 @@ def _file_form(stream: BinaryIO, name: str, label: str) -> Form:
     is_zip = zipfile.is_zipfile(stream)
     if hdf5_at is not None:
         if name.endswith(".keras") and is_zip:
-            return Form("keras", ZIP_ALSO_HDF5 if _hdf5_outside_members(stream, hdf5_at) else None)
+            return Form("keras", ZIP_ALSO_HDF5 if _hdf5_outside_members(stream, hdf5_at, label) else None)
         return Form("h5", HDF5_ALSO_ZIP if is_zip else None)
     if is_zip or head.startswith(ZIP_MAGIC):
         return Form("keras")
@@ -174,16 +174,14 @@ def _holds_keras_zip(target: Path) -> bool:
         return False
 
 
-def _hdf5_outside_members(stream: BinaryIO, hdf5_at: int) -> bool:
+def _hdf5_outside_members(stream: BinaryIO, hdf5_at: int, label: str) -> bool:
     """Whether the HDF5 superblock at ``hdf5_at`` of a zip is not simply the start of a member stored
-    uncompressed there (a ``model.weights.h5`` that happens to start at 512, 1024, ...)."""
-    from keras_share.read.keras_archive import ZIP_ERRORS, stored_data_start
+    uncompressed there (a ``model.weights.h5`` that happens to start at 512, 1024, ...). The zip's directory is
+    read within the same bounds as the archive's own reading (``keras_archive.zip_in``): a ReadError past them."""
+    from keras_share.read.keras_archive import stored_data_start, zip_in
 
-    try:
-        with zipfile.ZipFile(stream) as archive:
-            return not any(stored_data_start(stream, info) == hdf5_at for info in archive.infolist())
-    except ZIP_ERRORS:
-        return True
+    with zip_in(stream, label) as archive:
+        return not any(stored_data_start(stream, info) == hdf5_at for info in archive.infolist())
 
 
 def _read_keras_weights(form: str, target: Path) -> StoredGroup | None:

@@ -115,23 +115,30 @@ def _central_directory(stream: BinaryIO) -> tuple[int, int] | None:
 def open_archive(path: Path) -> Iterator[zipfile.ZipFile]:
     """The ``.keras`` zip at ``path`` (a regular file, ``files.open_regular``); a ReadError when its directory
     cannot be read or is too large."""
-    with open_regular(path, str(path)) as stream:
-        try:
-            directory = _central_directory(stream)
-            if directory is not None and directory[0] > MAX_ZIP_MEMBERS:
-                raise ReadError(str(path), f"zip archive of {directory[0]:,} members (more than {MAX_ZIP_MEMBERS:,}); "
-                                "refusing to read it")
-            if directory is not None and directory[1] > MAX_ZIP_DIRECTORY_BYTES:
-                raise ReadError(str(path), f"zip directory larger than {MAX_ZIP_DIRECTORY_BYTES >> 20} MiB; "
-                                "refusing to read it")
-            stream.seek(0)
-            archive = zipfile.ZipFile(stream)
-        except ZIP_ERRORS as error:
-            raise ReadError(str(path), f"not a readable zip archive ({describe(error)})") from None
-        with archive:
-            if len(archive.infolist()) > MAX_ZIP_MEMBERS:
-                raise ReadError(str(path), f"zip archive of more than {MAX_ZIP_MEMBERS:,} members; refusing to read it")
-            yield archive
+    with open_regular(path, str(path)) as stream, zip_in(stream, str(path)) as archive:
+        yield archive
+
+
+@contextmanager
+def zip_in(stream: BinaryIO, label: str) -> Iterator[zipfile.ZipFile]:
+    """The zip archive the open file ``stream`` holds, its directory within MAX_ZIP_MEMBERS and
+    MAX_ZIP_DIRECTORY_BYTES; a ReadError naming ``label`` when it cannot be read or is too large."""
+    try:
+        directory = _central_directory(stream)
+        if directory is not None and directory[0] > MAX_ZIP_MEMBERS:
+            raise ReadError(label, f"zip archive of {directory[0]:,} members (more than {MAX_ZIP_MEMBERS:,}); "
+                            "refusing to read it")
+        if directory is not None and directory[1] > MAX_ZIP_DIRECTORY_BYTES:
+            raise ReadError(label, f"zip directory larger than {MAX_ZIP_DIRECTORY_BYTES >> 20} MiB; "
+                            "refusing to read it")
+        stream.seek(0)
+        archive = zipfile.ZipFile(stream)
+    except ZIP_ERRORS as error:
+        raise ReadError(label, f"not a readable zip archive ({describe(error)})") from None
+    with archive:
+        if len(archive.infolist()) > MAX_ZIP_MEMBERS:
+            raise ReadError(label, f"zip archive of more than {MAX_ZIP_MEMBERS:,} members; refusing to read it")
+        yield archive
 
 
 def member_data_start(stream: BinaryIO, info: zipfile.ZipInfo) -> int | None:
