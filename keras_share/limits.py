@@ -33,6 +33,11 @@ reference (nesting and long names multiply what a report prints)."""
 MAX_SAME_LAYER_CHARACTERS = 4_000_000
 """Most characters of paths listed as other places of the same layer object (``same_as``), over all layers."""
 
+MAX_COMPRESSED_WEIGHTS_BYTES = 256 * 1024 * 1024
+"""Largest compressed ``model.weights.h5`` of a ``.keras`` zip accepted (uncompressed size): it is inflated whole
+before it is read, which must take a few seconds at most (Keras stores it uncompressed)."""
+MAX_SLOW_COMPRESSED_WEIGHTS_BYTES = 64 * 1024 * 1024
+"""The same for bzip2 or LZMA, which decompress ten times slower than deflate (Keras never writes them)."""
 MAX_ZIP_MEMBERS = 10_000
 """Most members a ``.keras`` archive may have (Keras writes three, and asset files)."""
 MAX_ZIP_DIRECTORY_BYTES = 1024 * 1024

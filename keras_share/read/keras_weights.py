@@ -18,23 +18,26 @@ from typing import IO, Any
 import h5py
 
 from keras_share.errors import ReadError, describe
+from keras_share.limits import (
+    MAX_COMPRESSED_WEIGHTS_BYTES,
+    MAX_SLOW_COMPRESSED_WEIGHTS_BYTES,
+)
 from keras_share.read.base import WEIGHTS_MEMBER
 from keras_share.read.files import name_of_open_file, open_member
 from keras_share.read.h5tree import RawReader, read_tree
-from keras_share.read.keras_archive import ZIP_ERRORS, open_archive, open_zip_member, stored_data_start
+from keras_share.read.keras_archive import (
+    ZIP_ERRORS,
+    open_archive,
+    open_zip_member,
+    stored_data_start,
+)
 from keras_share.read.stored import StoredGroup
 from keras_share.read.vars_layout import GROUP_ATTRS
 
-MAX_COMPRESSED_WEIGHTS_BYTES = 256 * 1024 * 1024
-"""Largest compressed model.weights.h5 accepted (uncompressed size): it is inflated whole before it is read, which
-must take a few seconds at most."""
 IN_MEMORY_WEIGHTS_BYTES = 32 * 1024 * 1024
 """model.weights.h5 up to this size is read into memory at once (briefly twice: libhdf5 copies it; a compressed
 member's image is kept to hash small arrays from); larger ones are read in place, or from a temporary file when
 compressed, keeping memory flat whatever the weights weigh."""
-MAX_SLOW_COMPRESSED_WEIGHTS_BYTES = 64 * 1024 * 1024
-"""Largest model.weights.h5 compressed with bzip2 or LZMA accepted (uncompressed size): these decompress ten
-times slower than deflate, and Keras never writes them."""
 _INFLATE_PIECE_BYTES = 1024 * 1024
 _HDF5_ERRORS = (OSError, ValueError, RuntimeError, KeyError, TypeError)
 
@@ -141,7 +144,8 @@ def read_archive_weights(path: Path) -> StoredGroup | None:
                                 f"{MAX_COMPRESSED_WEIGHTS_BYTES >> 20} MiB uncompressed; Keras stores it uncompressed, "
                                 "and inflating a compressed member this large is refused")
             if info.compress_type in (zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA) and info.file_size > MAX_SLOW_COMPRESSED_WEIGHTS_BYTES:
-                raise ReadError(str(path), f"{WEIGHTS_MEMBER} is compressed with bzip2 or LZMA and over 64 MiB uncompressed; "
+                raise ReadError(str(path), f"{WEIGHTS_MEMBER} is compressed with bzip2 or LZMA and over "
+                                f"{MAX_SLOW_COMPRESSED_WEIGHTS_BYTES >> 20} MiB uncompressed; "
                                 "Keras stores it uncompressed, and decompressing a member this large is refused")
             try:
                 with open_weights_h5(archive) as (h5, raw):
