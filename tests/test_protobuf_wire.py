@@ -292,3 +292,24 @@ def test_root_model_metadata_picks_the_root_record() -> None:
 def test_root_model_metadata_without_root_raises() -> None:
     with pytest.raises(ValueError, match="no SavedObject with node_path 'root'"):
         root_model_metadata([SavedObjectRecord(1, "root.layer-0", "", "{}")])
+
+
+def test_a_savedmodel_s_root_metadata_is_decoded_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The root record holds the whole model config: reading a SavedModel decodes it once, not once for the
+    config and again with every other node."""
+    from keras_share.read import protobuf_wire, saved_model
+
+    sample = Path(__file__).resolve().parents[1] / "sample_models" / "k2_savedmodel"
+    decoded: list[str] = []
+    real_decode = protobuf_wire.decode_metadata_json
+
+    def counting(text: str) -> dict[str, Any]:
+        decoded.append(text)
+        return real_decode(text)
+
+    monkeypatch.setattr(protobuf_wire, "decode_metadata_json", counting)
+    monkeypatch.setattr(saved_model, "decode_metadata_json", counting)
+    saved_model.read_saved_model(sample)
+    root = next(record.metadata for record in read_keras_metadata((sample / "keras_metadata.pb").read_bytes())
+                if record.node_path == "root")
+    assert decoded.count(root) == 1

@@ -27,9 +27,19 @@ from keras_share.read.protobuf_wire import (
 METADATA_FILE = "keras_metadata.pb"
 
 
-def _decoded_nodes(records: list[SavedObjectRecord]) -> list[tuple[SavedObjectRecord, dict[str, Any]]]:
-    """Every record with its metadata decoded (``{}`` when it has none); ValueError when one does not decode."""
-    return [(record, decode_metadata_json(record.metadata) if record.metadata else {}) for record in records]
+def _decoded_nodes(records: list[SavedObjectRecord], root: dict[str, Any]) -> list[tuple[SavedObjectRecord, dict[str, Any]]]:
+    """Every record with its metadata decoded (``{}`` when it has none); ValueError when one does not decode.
+    The first ``root`` record's is ``root``, decoded already (``root_model_metadata``): the model config, the
+    largest by far, is not decoded twice."""
+    nodes: list[tuple[SavedObjectRecord, dict[str, Any]]] = []
+    pending_root: dict[str, Any] | None = root
+    for record in records:
+        if pending_root is not None and record.node_path == "root":
+            nodes.append((record, pending_root))
+            pending_root = None
+        else:
+            nodes.append((record, decode_metadata_json(record.metadata) if record.metadata else {}))
+    return nodes
 
 
 def _trainable_flags(nodes: list[tuple[SavedObjectRecord, dict[str, Any]]]) -> dict[tuple[str, str], bool]:
@@ -122,7 +132,7 @@ def read_saved_model(directory: Path) -> ModelFile:
     try:
         records = read_keras_metadata(data)
         metadata = root_model_metadata(records)
-        nodes = _decoded_nodes(records)
+        nodes = _decoded_nodes(records, metadata)
         flags = _trainable_flags(nodes)
     except (ProtobufError, ValueError, RecursionError) as error:
         raise ReadError(str(directory), f"{METADATA_FILE} cannot be decoded ({describe(error)})") from None
