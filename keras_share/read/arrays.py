@@ -12,15 +12,12 @@ from pathlib import Path
 from keras_share.read.base import WEIGHTS_MEMBER, ArrayDigest, ModelFile, WeightArray
 from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS, call_with_deadline
 
-NUMERIC_KINDS = frozenset("biufc")
-"""The dtype kinds of arrays that are hashed: weights are numbers."""
-
 
 def _digests(model_file: ModelFile, locations: list[str]) -> dict[str, ArrayDigest]:
     import h5py
 
     from keras_share.read import h5util
-    from keras_share.read.digest import HashBudget, dataset_digest
+    from keras_share.read.digest import HASHED_KINDS, HashBudget, dataset_digest
     from keras_share.read.files import name_of_open_file, open_member, open_regular
     from keras_share.read.keras_archive import open_archive
     from keras_share.read.keras_weights import open_weights_h5
@@ -33,7 +30,7 @@ def _digests(model_file: ModelFile, locations: list[str]) -> dict[str, ArrayDige
         for location in locations:
             inner = location[len(prefix):] if prefix and location.startswith(prefix) else location
             dataset = h5util.child(h5, inner)
-            if (isinstance(dataset, h5py.Dataset) and dataset.dtype.kind in NUMERIC_KINDS
+            if (isinstance(dataset, h5py.Dataset) and dataset.dtype.kind in HASHED_KINDS
                     and h5util.data_location(dataset.id, dataset.id.get_offset()) == "file"):
                 digest = dataset_digest(dataset, budget)
                 if digest is not None:

@@ -21,6 +21,8 @@ from typing import Any
 
 from keras_share.read.base import ArrayDigest
 
+HASHED_KINDS = frozenset("biufc")
+"""The dtype kinds of arrays that are hashed: weights are numbers (booleans, integers, floats, complex)."""
 BLOCK_BYTES = 4 << 20
 """Bytes read at a time: memory stays bounded whatever the array's shape."""
 HASH_BUDGET_RATIO = 4

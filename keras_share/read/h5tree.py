@@ -19,12 +19,18 @@ import numpy as np
 
 from keras_share.read import h5util
 from keras_share.read.base import ArrayDigest
-from keras_share.read.digest import HashBudget, buffer_digest, read_cost, unwritten_digest, value_digest
+from keras_share.read.digest import (
+    HASHED_KINDS,
+    HashBudget,
+    buffer_digest,
+    read_cost,
+    unwritten_digest,
+    value_digest,
+)
 from keras_share.read.stored import StoredDataset, StoredGroup
 
 EAGER_DIGEST_BYTES = 1 << 20
 """Datasets up to this size are hashed while they are open; larger ones only when a rule asks."""
-_HASHED_KINDS = frozenset("biufc")
 
 
 _UNDESCRIBED = StoredDataset(None, "")
@@ -54,15 +60,19 @@ RawReader = Callable[[int, int], bytes | memoryview]
 bytes of contiguous datasets are read with it."""
 
 
+def pread_reader(descriptor: int) -> RawReader:
+    """``pread`` on the open file ``descriptor``, which leaves its position alone."""
+    return lambda offset, size: os.pread(descriptor, size, offset)
+
+
 def _descriptor_reader(file: h5py.File) -> RawReader | None:
-    """For a file libhdf5 reads from disk, ``pread`` on its descriptor (which leaves its position alone)."""
+    """For a file libhdf5 reads from disk, ``pread_reader`` on its descriptor."""
     if file.driver != "sec2":
         return None
     try:
-        descriptor = file.id.get_vfd_handle()
+        return pread_reader(file.id.get_vfd_handle())
     except _ERRORS:
         return None
-    return lambda offset, size: os.pread(descriptor, size, offset)
 
 
 def _small_digest(dataset: h5py.h5d.DatasetID, memory_type: h5py.h5t.TypeID, dtype: np.dtype,
@@ -76,7 +86,7 @@ def _small_digest(dataset: h5py.h5d.DatasetID, memory_type: h5py.h5t.TypeID, dty
     from the file's bytes, at a fraction of the cost of a library read of a small array.
     """
     size = dtype.itemsize * math.prod(shape)
-    if dtype.kind not in _HASHED_KINDS or size > EAGER_DIGEST_BYTES:
+    if dtype.kind not in HASHED_KINDS or size > EAGER_DIGEST_BYTES:
         return None
     stored = dataset.get_storage_size()
     if stored == 0 and math.prod(shape) > 1:

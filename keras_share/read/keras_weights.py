@@ -24,7 +24,7 @@ from keras_share.limits import (
 )
 from keras_share.read.base import WEIGHTS_MEMBER
 from keras_share.read.files import name_of_open_file, open_member
-from keras_share.read.h5tree import RawReader, read_tree
+from keras_share.read.h5tree import RawReader, pread_reader, read_tree
 from keras_share.read.keras_archive import (
     ZIP_ERRORS,
     open_archive,
@@ -111,7 +111,7 @@ def open_weights_h5(archive: zipfile.ZipFile) -> Iterator[tuple[h5py.File, RawRe
         else:
             inflated = stack.enter_context(tempfile.TemporaryFile())
             _inflate(archive, inflated)
-            h5, raw = stack.enter_context(h5py.File(inflated, "r")), _descriptor_reader(inflated.fileno())
+            h5, raw = stack.enter_context(h5py.File(inflated, "r")), pread_reader(inflated.fileno())
         yield h5, raw
 
 
@@ -121,10 +121,6 @@ def _inflate(archive: zipfile.ZipFile, target: IO[bytes]) -> None:
         while piece := stream.read(_INFLATE_PIECE_BYTES):
             target.write(piece)
     target.seek(0)
-
-
-def _descriptor_reader(descriptor: int) -> RawReader:
-    return lambda offset, size: os.pread(descriptor, size, offset)
 
 
 def _image_reader(image: bytes) -> RawReader:
