@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import os
-import select
 import sys
 from enum import Enum
 from pathlib import Path
@@ -104,8 +103,8 @@ def _write_all(stream: TextIO, text: str) -> None:
     """Write ``text`` whole to ``stream`` or raise OSError.
 
     An unbuffered stream (``python -u``, ``PYTHONUNBUFFERED``) hands a pipe's short write back to its text
-    layer, which drops the rest silently: when the stream has a file descriptor, the bytes go to it here,
-    in a loop that takes a short write for what it is and a non-blocking descriptor's EAGAIN as a wait.
+    layer, which drops the rest silently: when the stream has a file descriptor, the bytes go to it whole
+    (``write_all``).
     """
     try:
         descriptor = stream.fileno()
@@ -113,13 +112,10 @@ def _write_all(stream: TextIO, text: str) -> None:
         stream.write(text)
         stream.flush()
         return
+    from keras_share.read.deadline import write_all
+
     stream.flush()
-    data = memoryview(text.encode(stream.encoding or "utf-8", "backslashreplace"))
-    while data:
-        try:
-            data = data[os.write(descriptor, data):]
-        except BlockingIOError:
-            select.select([], [descriptor], [])
+    write_all(descriptor, text.encode(stream.encoding or "utf-8", "backslashreplace"))
 
 
 def _write_report(text: str) -> None:

@@ -37,11 +37,15 @@ def allow_deep_pickles() -> None:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), _PICKLE_RECURSION_LIMIT))
 
 
-def write_all(fd: int, payload: bytes) -> None:
-    """Write all of ``payload`` to the pipe or file ``fd``."""
+def write_all(fd: int, payload: bytes | memoryview) -> None:
+    """Write all of ``payload`` to the pipe or file ``fd``: a short write is taken for what it is, and a
+    non-blocking descriptor's EAGAIN as a wait until it takes more."""
     view = memoryview(payload)
     while view:
-        view = view[os.write(fd, view):]
+        try:
+            view = view[os.write(fd, view):]
+        except BlockingIOError:
+            select.select([], [fd], [])
 
 
 def _fork_reader() -> tuple[int, int]:
