@@ -45,7 +45,7 @@ def test_a_reader_child_over_its_cpu_limit_is_a_read_error_naming_the_file_and_t
 def test_a_reader_child_over_its_memory_limit_is_a_read_error_naming_the_file_and_the_limit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(deadline, "MEMORY_LIMIT_BYTES", 128 << 20)
+    monkeypatch.setattr(deadline, "READER_ADDRESS_SPACE_BYTES", 128 << 20)
     message = _error_of(deadline.start_with_deadline(_allocate, "model.h5", 30))
     assert "model.h5" in message and "memory limit" in message
 

@@ -4,7 +4,8 @@ Native code never returns to Python, so no signal handler can stop it; a child p
 Each reader child leads a process group of its own, so whatever it may start is killed with it.
 
 Besides the wall deadline, each reader child is held to as many seconds of CPU time (``RLIMIT_CPU``) and to
-MEMORY_LIMIT_BYTES of address space above what it had mapped when its job began (``RLIMIT_AS``).
+``limits.READER_ADDRESS_SPACE_BYTES`` of address space above what it had mapped when its job began
+(``RLIMIT_AS``).
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ from keras_share.limits import READER_ADDRESS_SPACE_BYTES
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
-MEMORY_LIMIT_BYTES = READER_ADDRESS_SPACE_BYTES
-"""Address space a reader child may map beyond what it had mapped when its job began (``RLIMIT_AS``)."""
 _PICKLE_RECURSION_LIMIT = 20_000
 """Enough for any config json.loads accepts (it stops near 1,000 nested levels, a pickle level each)."""
 
@@ -204,8 +203,8 @@ def start_with_deadline(function: Callable[[], T], path: str, seconds: float | N
     """Start ``function()`` in a child process that is given ``seconds`` (then a ReadError naming ``path``).
 
     The child may use ``cpu_seconds`` of CPU time (by default ``seconds``) and ``memory_bytes`` more of address
-    space (by default MEMORY_LIMIT_BYTES); going over either is a ReadError naming ``path``. With ``seconds`` None, or where ``fork`` does not
-    exist, it runs in this process, now, without these limits.
+    space (by default ``READER_ADDRESS_SPACE_BYTES``); going over either is a ReadError naming ``path``. With
+    ``seconds`` None, or where ``fork`` does not exist, it runs in this process, now, without these limits.
     """
     if seconds is None or not hasattr(os, "fork"):
         try:
@@ -213,7 +212,7 @@ def start_with_deadline(function: Callable[[], T], path: str, seconds: float | N
         except ReadError as error:
             return Pending(path, seconds, outcome=("error", error))
     cpu_seconds = seconds if cpu_seconds is None else cpu_seconds
-    memory_bytes = MEMORY_LIMIT_BYTES if memory_bytes is None else memory_bytes
+    memory_bytes = READER_ADDRESS_SPACE_BYTES if memory_bytes is None else memory_bytes
     pid, write_fd = _fork_reader()
     if pid == 0:
         _run_job(function, write_fd, cpu_seconds, memory_bytes)
