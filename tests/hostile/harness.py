@@ -12,7 +12,6 @@ import ctypes
 import ctypes.util
 import os
 import random
-import re
 import struct
 import subprocess
 import sys
@@ -23,6 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from keras_share.fuzzing import injected_lines
+
 ROOT = Path(__file__).resolve().parents[2]
 
 MAX_SECONDS = 5.0
@@ -31,12 +32,6 @@ MAX_PEAK_BYTES = 300 * (1 << 20)
 """Peak resident memory of any one process of a run (SECURITY.md)."""
 ALLOWED_EXIT_CODES = (0, 1, 3)
 """A report (0, 1) or an unreadable input (3): never a usage error or a crash."""
-WORKFLOW_COMMAND = re.compile(r"^\s*(::[A-Za-z-]+|##\[|##vso\[)")
-"""The start of a line that GitHub Actions or Azure Pipelines take for a command."""
-OWN_ANNOTATION = re.compile(r"^::(error|warning|notice) file=[^:,\n]*,title=[^:,\n]*::[^\n]*$")
-"""An annotation as ``--format github`` writes it: its property values escaped, so no raw ``:`` or ``,``."""
-RAW_CHARACTER = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
-"""A control character (but tab), a line or paragraph separator, or a bidi control: never printed raw."""
 
 
 @dataclass
@@ -196,19 +191,6 @@ def run(args: list[str], cwd: Path, user: int | None = None, timeout: float = 60
         err.seek(0)
         return Outcome(process.returncode, out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"),
                        seconds, peak_kilobytes * 1024, touched())
-
-
-def injected_lines(text: str, own_annotations: bool = True) -> list[str]:
-    """Lines of ``text`` a CI system would take for a command, other than keras-share's own annotations (when
-    ``own_annotations``: output of ``--format github``), and any line holding a terminal escape, a control
-    character (a carriage return too), a line separator or a bidi control."""
-    bad = []
-    for line in text.split("\n"):
-        if WORKFLOW_COMMAND.match(line) and not (own_annotations and OWN_ANNOTATION.match(line)):
-            bad.append(line)
-        elif RAW_CHARACTER.search(line):
-            bad.append(line)
-    return bad
 
 
 def check(attack_: Attack, outcome: Outcome) -> list[str]:

@@ -252,7 +252,7 @@ def test_json_keeps_every_hostile_name_exactly(tmp_path: Path) -> None:
     path = write_keras(tmp_path, rng)
     chosen = _assignments(random.Random(0))
     outcome = run(["inspect", "--format", "json", "--fail-on", "never", path.name], tmp_path)
-    assert not injected_lines(outcome.stdout)
+    assert not injected_lines(outcome.stdout, own_annotations=True)
     model = json.loads(outcome.stdout)["models"][0]
     assert model["file"] == path.name
     assert model["model"]["name"] == f"model{chosen['model']}"
@@ -284,9 +284,10 @@ def test_a_file_name_that_is_not_utf8_is_escaped_and_keeps_its_bytes_in_sarif(tm
 
 
 def test_the_harness_takes_a_name_shaped_like_an_annotation_for_an_injection() -> None:
-    assert injected_lines("report\n::error file=x::pwned") == ["::error file=x::pwned"]
+    assert injected_lines("report\n::error file=x::pwned", own_annotations=True) == ["::error file=x::pwned"]
     assert injected_lines("::error file=x,title=y::pwned", own_annotations=False) == ["::error file=x,title=y::pwned"]
-    assert injected_lines("::warning file=m%0Ax.keras,title=KS201 shared-batchnorm::bn%0A::error file=x::pwned") == []
+    assert injected_lines("::warning file=m%0Ax.keras,title=KS201 shared-batchnorm::bn%0A::error file=x::pwned",
+                          own_annotations=True) == []
 
 
 @pytest.mark.parametrize("character", ["\r", "\x85", "\u2028", "\u202e", "\u2066"])
