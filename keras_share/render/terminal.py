@@ -26,8 +26,8 @@ def format_shape(shape: Shape | None) -> str:
     return "(" + ", ".join("None" if dim is None else str(dim) for dim in shape) + (",)" if len(shape) == 1 else ")")
 
 
-SHOWN_CALLS = 20
-"""Calls (and inputs of a call) a table cell lists; the JSON report lists every one."""
+SHOWN_PER_CELL = 20
+"""Calls, inputs of a call, or weight arrays a table cell lists; the JSON report lists every one."""
 SHOWN_PLACES = 5
 """Other paths of a layer object a table cell lists."""
 SHOWN_ROWS = 200
@@ -35,9 +35,9 @@ SHOWN_ROWS = 200
 
 
 def _weights(arrays: list[WeightArray]) -> Text:
-    lines = [f"{visible(array.name)} {'x'.join(map(str, array.shape)) or 'scalar'}" for array in arrays[:SHOWN_CALLS]]
-    if len(arrays) > SHOWN_CALLS:
-        lines.append(f"and {len(arrays) - SHOWN_CALLS:,} more arrays")
+    lines = [f"{visible(array.name)} {'x'.join(map(str, array.shape)) or 'scalar'}" for array in arrays[:SHOWN_PER_CELL]]
+    if len(arrays) > SHOWN_PER_CELL:
+        lines.append(f"and {len(arrays) - SHOWN_PER_CELL:,} more arrays")
     return Text("\n".join(lines) or "-")
 
 
@@ -60,11 +60,11 @@ def _trainable(report: LayerReport) -> Text:
 
 def _shapes(report: LayerReport) -> str:
     lines = []
-    for call in report.layer.call_sites[:SHOWN_CALLS]:
-        shapes = ", ".join(format_shape(shape) for shape in call.input_shapes[:SHOWN_CALLS]) or "?"
-        more = len(call.inputs) - SHOWN_CALLS
+    for call in report.layer.call_sites[:SHOWN_PER_CELL]:
+        shapes = ", ".join(format_shape(shape) for shape in call.input_shapes[:SHOWN_PER_CELL]) or "?"
+        more = len(call.inputs) - SHOWN_PER_CELL
         lines.append(f"#{call.index}: {shapes}" + (f" and {more:,} more inputs" if more > 0 else ""))
-    hidden = len(report.layer.call_sites) - SHOWN_CALLS
+    hidden = len(report.layer.call_sites) - SHOWN_PER_CELL
     if hidden > 0:
         lines.append(f"and {hidden:,} more calls (--format json lists them all)")
     return "\n".join(lines) or "-"
