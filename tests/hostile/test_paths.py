@@ -19,6 +19,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import h5py
 import pytest
@@ -412,3 +413,15 @@ def test_a_polyglot_is_reported_as_the_model_keras_loads(tmp_path: Path, polyglo
     assert model["model"]["name"] == loaded
     assert "KS207" in [finding["rule"] for finding in model["findings"]]
     assert any(note.startswith("ambiguous file") for note in model["notes"])
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("polyglot", sorted(POLYGLOTS))
+@pytest.mark.parametrize("name", ["model.keras", "model.h5"])
+def test_a_polyglot_s_report_names_the_model_keras_3_loads_from_it(tmp_path: Path, keras3: Any, polyglot: str,
+                                                                  name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(POLYGLOTS[polyglot](tmp_path))
+    loaded = keras3.models.load_model(path, compile=False)
+    outcome: Outcome = run(["inspect", "--format", "json", name], tmp_path)
+    assert json.loads(outcome.stdout)["models"][0]["model"]["name"] == loaded.name
