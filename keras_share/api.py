@@ -5,21 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 
-from keras_share.analysis.analyze import read_and_analyze
 from keras_share.analysis.report import ModelReport
-from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS
-from keras_share.read.detect import import_readers
+from keras_share.pipeline import Pipeline, inspect_file, read_base
+from keras_share.settings import LintSettings
 
-
-def inspect_file(path: str | os.PathLike[str], timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> ModelReport:
-    """Read one saved model statically and analyse it; raises ``ReadError`` on bad input.
-
-    Reading is abandoned after ``timeout`` seconds (a damaged HDF5 file can make libhdf5 loop). The
-    readers (h5py) are imported in this process on the first call: the reader child forked for each
-    call inherits them.
-    """
-    import_readers()
-    return read_and_analyze(path, timeout)
+__all__ = ["inspect", "inspect_file"]
 
 
 def inspect(
@@ -47,6 +37,8 @@ def inspect(
     def to_list(value: Iterable[str] | str | None) -> list[str]:
         return [value] if isinstance(value, str) else list(value or ())
 
+    pipeline = Pipeline(LintSettings(select=to_list(select), ignore=to_list(ignore)),
+                        base=read_base(base) if base is not None else None)
     single = not isinstance(target, (list, tuple, Mapping))
     items = [target] if single else list(target.items()) if isinstance(target, Mapping) else list(target)
     reports: list[ModelReport | None] = [None] * len(items)
@@ -54,26 +46,15 @@ def inspect(
     for index, item in enumerate(items):
         name, value = item if isinstance(target, Mapping) else (None, item)
         if isinstance(value, (str, os.PathLike)):
-            reports[index] = inspect_file(value)
+            reports[index] = pipeline.finish(inspect_file(value))
         else:
             live_items[index] = (name, value)
     if live_items:
-        from keras_share.live.report import live_reports, name_models
+        from keras_share.live.report import name_models
 
         named = name_models({name: value for name, value in live_items.values()} if isinstance(target, Mapping)
                             else [value for _, value in live_items.values()])
-        for index, report in zip(live_items, live_reports(named)):
+        for index, report in zip(live_items, pipeline.live_models(named)):
             reports[index] = report
-    base_report: ModelReport | None = None
-    if isinstance(base, (str, os.PathLike)):
-        base_report = inspect_file(base)
-    elif base is not None:
-        from keras_share.live.report import live_report
-
-        base_report = live_report(base)
-    from keras_share.live.lint import lint
-
     done = [report for report in reports if report is not None]
-    for report in done:
-        lint(report, to_list(select), to_list(ignore), base_report)
     return done[0] if single else done

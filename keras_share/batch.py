@@ -1,10 +1,14 @@
-"""Inspect many inputs, serially or in parallel worker processes, keeping results in input order."""
+"""Inspect many inputs, serially or in parallel worker processes, keeping results in input order.
+
+What inspecting one input means is the pipeline's (``keras_share.pipeline``): this module expands folders,
+spreads the inputs over worker processes and shows progress.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
@@ -12,9 +16,10 @@ from keras_share.errors import ReadError, describe
 
 if TYPE_CHECKING:
     from keras_share.analysis.report import ModelReport
-    from keras_share.settings import LintSettings
 
 Result = Union["ModelReport", ReadError]
+InspectOne = Callable[[Path], Result]
+"""Inspects one input; an unreadable one is returned as a ReadError, not raised. Picklable, for worker processes."""
 
 NO_MODELS = "folder holds no model files (.keras, .h5, .hdf5, SavedModel)"
 WORKER_DIED = "not read: a worker process died while this batch ran (rerun with --jobs 1 to find the file)"
@@ -32,22 +37,6 @@ def expand(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, ReadErro
             items.append((Path(path), ReadError(str(path), NO_MODELS)))
         items.extend(found)
     return items
-
-
-def inspect_one(path: Path, settings: LintSettings | None = None) -> Result:
-    """Read, analyse and lint one input; unreadable input becomes a ReadError instead of an exception."""
-    from keras_share.analysis.analyze import read_and_analyze
-    from keras_share.lint import lint_report
-
-    try:
-        report = read_and_analyze(path)
-        if settings is not None:
-            lint_report(report, settings)
-        return report
-    except ReadError as error:
-        return error
-    except (RecursionError, MemoryError) as error:
-        return ReadError(str(path), f"model too deeply nested or too large ({type(error).__name__})")
 
 
 class _Progress:
@@ -86,10 +75,10 @@ class _Progress:
             self._progress.stop()
 
 
-def inspect_paths(
-    paths: Sequence[str | os.PathLike[str]], jobs: int = 1, settings: LintSettings | None = None
+def inspect_each(
+    paths: Sequence[str | os.PathLike[str]], inspect_one: InspectOne, jobs: int = 1
 ) -> list[tuple[Path, Result]]:
-    """Inspect every input (folders expanded) and return ``(path, report or ReadError)`` in input order.
+    """``inspect_one`` every input (folders expanded); return ``(path, report or ReadError)`` in input order.
 
     ``jobs > 1`` reads the files in that many worker processes (never more than there are inputs,
     and no pool at all for a single input); ``jobs == 1`` reads them one by one in this process.
@@ -105,10 +94,10 @@ def inspect_paths(
             import_readers()  # once here: each file's reader child inherits them instead of importing them
         with _Progress(len(todo)) as progress:
             for index in todo:
-                results[index] = inspect_one(items[index][0], settings)
+                results[index] = inspect_one(items[index][0])
                 progress.advance()
     else:
-        _run_pool(items, todo, results, workers, settings)
+        _run_pool(items, todo, results, workers, inspect_one)
     done: list[tuple[Path, Result]] = []
     for (path, _), result in zip(items, results):
         assert result is not None
@@ -116,26 +105,38 @@ def inspect_paths(
     return done
 
 
-def _init_worker() -> None:
-    """Set up a pool worker: deep configs unpickle, and each file's reader child inherits the imported readers."""
+_worker_inspect_one: InspectOne | None = None
+"""In a pool worker: what ``_init_worker`` was handed, sent once per worker rather than with every input."""
+
+
+def _init_worker(inspect_one: InspectOne) -> None:
+    """Set up a pool worker: deep configs unpickle, each file's reader child inherits the imported readers, and
+    ``inspect_one`` (with the settings and ``--base`` report it holds) is kept for every input."""
+    global _worker_inspect_one
     from keras_share.read.deadline import allow_deep_pickles
     from keras_share.read.detect import import_readers
 
     allow_deep_pickles()
     import_readers()
+    _worker_inspect_one = inspect_one
+
+
+def _inspect_in_worker(path: Path) -> Result:
+    assert _worker_inspect_one is not None, "a pool worker set up by _init_worker"
+    return _worker_inspect_one(path)
 
 
 def _run_pool(items: list[tuple[Path, ReadError | None]], todo: list[int], results: list[Result | None],
-              workers: int, settings: LintSettings | None) -> None:
+              workers: int, inspect_one: InspectOne) -> None:
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
     from keras_share.read.deadline import allow_deep_pickles
 
     allow_deep_pickles()
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(inspect_one,)) as pool:
         # Submit everything (which starts the workers) before the progress bar starts its refresh thread.
-        futures = {pool.submit(inspect_one, items[index][0], settings): index for index in todo}
+        futures = {pool.submit(_inspect_in_worker, items[index][0]): index for index in todo}
         with _Progress(len(todo)) as progress:
             for future in as_completed(futures):
                 index = futures[future]
@@ -147,42 +148,3 @@ def _run_pool(items: list[tuple[Path, ReadError | None]], todo: list[int], resul
                     results[index] = ReadError(str(items[index][0]), f"unexpected failure while reading ({describe(error)})")
                 progress.advance()
 
-
-def inspect_inputs(
-    paths: Sequence[str | os.PathLike[str]], jobs: int, settings: LintSettings, live: bool = False, unsafe: bool = False,
-    calls: Sequence[str] = (),
-) -> list[Result]:
-    """Reports (with findings) or errors for every path, then for the models of every ``calls`` target.
-
-    A path is only ever read as a file or folder, statically, and also loaded with Keras when ``live``.
-    Each ``calls`` target, ``package.module:function``, is imported and run (``--call``): its models are
-    inspected live.
-    """
-    results: list[Result] = []
-    if paths and not live:
-        results.extend(result for _, result in inspect_paths(paths, jobs, settings))
-    elif paths:
-        from keras_share.lint import lint_report
-        from keras_share.live.crosscheck import live_file_report
-
-        for path, error in expand(paths):
-            try:
-                if error is not None:
-                    raise error
-                report = live_file_report(path, unsafe)
-                lint_report(report, settings)
-                results.append(report)
-            except ReadError as failure:
-                results.append(failure)
-    if calls:
-        from keras_share.live.lint import lint_live_report
-        from keras_share.live.targets import target_reports
-
-        for spec in calls:
-            try:
-                for report in target_reports(spec):
-                    lint_live_report(report, settings)
-                    results.append(report)
-            except ReadError as error:
-                results.append(error)
-    return results

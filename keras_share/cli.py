@@ -1,4 +1,5 @@
-"""The ``keras-share`` command: wires read -> graph -> analysis -> render, and sets exit codes."""
+"""The ``keras-share`` command: options to settings, ``keras_share.pipeline`` to reports, a renderer to the
+output, and exit codes."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import typer
 from keras_share import __version__
 
 if TYPE_CHECKING:
-    from keras_share.analysis.report import ModelReport
+    from keras_share.analysis.report import ModelReport, RuleInfo
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -74,7 +75,7 @@ def _use_color() -> bool:
     return sys.stdout is not None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
-def _formatter(output_format: OutputFormat, all_layers: bool):  # noqa: ANN202 - a Formatter, imported lazily
+def _formatter(output_format: OutputFormat, all_layers: bool, rules: list[RuleInfo]):  # noqa: ANN202 - a Formatter, imported lazily
     if output_format is OutputFormat.json:
         from keras_share.render.json_format import JsonFormatter
 
@@ -82,7 +83,7 @@ def _formatter(output_format: OutputFormat, all_layers: bool):  # noqa: ANN202 -
     if output_format is OutputFormat.sarif:
         from keras_share.render.sarif import SarifFormatter
 
-        return SarifFormatter()
+        return SarifFormatter(rules)
     if output_format is OutputFormat.github:
         from keras_share.render.github import GithubFormatter
 
@@ -193,11 +194,9 @@ def inspect(
     ] = None,
 ) -> None:
     """Inspect each input and print one report per model."""
-    from keras_share.batch import inspect_inputs
     from keras_share.errors import ReadError
-    from keras_share.lint import fails
+    from keras_share.pipeline import Pipeline, fails, read_base
     from keras_share.render.escape import error_line
-    from keras_share.rules import select_rules
     from keras_share.settings import SettingsError, load_settings
 
     if not paths and not call:
@@ -211,23 +210,21 @@ def inspect(
         settings.ignore = ignore if ignore is not None else settings.ignore
         settings.suppress = settings.suppress + (suppress or [])
         settings.fail_on = fail_on.value if fail_on is not None else settings.fail_on
-        select_rules(settings.select, settings.ignore)
+        pipeline = Pipeline(settings)
     except (SettingsError, ValueError) as error:
         raise _usage_error(str(error)) from None
     if base is not None:
-        from keras_share.api import inspect_file
-
         try:
-            inspect_file(base)
+            pipeline.base = read_base(base)
         except ReadError as error:
             typer.echo(error_line(f"--base {error.path}", error.problem), err=True)
             raise typer.Exit(EXIT_UNREADABLE) from None
-        settings.base = str(base)
-    formatter = _formatter(output_format, all_layers)  # its imports run while the reader child reads
+    # its imports run while the reader child reads
+    formatter = _formatter(output_format, all_layers, [rule.info for rule in pipeline.rules])
     reports: list[ModelReport] = []
     errors: list[ReadError] = []
-    for result in inspect_inputs(paths or [], jobs if jobs is not None else os.cpu_count() or 1, settings, live, unsafe,
-                                 call or []):
+    for result in pipeline.inputs(paths or [], jobs if jobs is not None else os.cpu_count() or 1, live, unsafe,
+                                  call or []):
         if isinstance(result, ReadError):
             errors.append(result)
         else:

@@ -16,9 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from keras_share.analysis.report import ModelReport
-from keras_share.api import inspect_file
 from keras_share.errors import ReadError
-from keras_share.lint import lint_report
+from keras_share.pipeline import Pipeline, inspect_file
 from keras_share.read.base import CONFIG_MEMBER, METADATA_MEMBER, WEIGHTS_MEMBER
 from keras_share.render.base import Formatter
 from keras_share.render.escape import error_line
@@ -27,7 +26,6 @@ from keras_share.render.json_format import JsonFormatter
 from keras_share.render.markdown import MarkdownFormatter
 from keras_share.render.sarif import SarifFormatter
 from keras_share.render.terminal import TerminalFormatter
-from keras_share.settings import LintSettings
 
 FUZZ_TIMEOUT_SECONDS = 10.0
 
@@ -80,8 +78,7 @@ def check_rendered(path: str | os.PathLike[str], output: str) -> str:
     except ReadError as error:
         errors.append(error)
     else:
-        lint_report(report, LintSettings())
-        reports.append(report)
+        reports.append(Pipeline(timeout=FUZZ_TIMEOUT_SECONDS).finish(report))
     text = OUTPUTS[output]().format(reports, errors)
     stderr = "\n".join(error_line(error.path, error.problem) for error in errors)
     injected = injected_lines(text, own_annotations=output == "github") + injected_lines(stderr)

@@ -47,7 +47,6 @@ class LintSettings:
     fail_on: str = "error"
     suppress: list[str] = field(default_factory=list)
     per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
-    base: str | None = None
     source: str | None = None
     """The pyproject.toml the settings were read from, if any."""
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from keras_share import batch
+from keras_share.pipeline import Pipeline
 from keras_share.errors import ReadError
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_models"
@@ -67,8 +68,8 @@ def test_json_of_parallel_run_is_identical_to_serial_run(model_folder: Path) -> 
 def test_results_come_back_in_input_order(model_folder: Path) -> None:
     inputs = sorted(model_folder.iterdir(), reverse=True)
     inputs.insert(2, model_folder / "missing.keras")
-    parallel = batch.inspect_paths(inputs, jobs=2)
-    serial = batch.inspect_paths(inputs, jobs=1)
+    parallel = Pipeline().paths(inputs, jobs=2)
+    serial = Pipeline().paths(inputs, jobs=1)
     assert [path for path, _ in parallel] == inputs
     assert [path for path, _ in serial] == inputs
     for (path, left), (_, right) in zip(parallel, serial):
@@ -86,7 +87,7 @@ def test_folders_are_expanded_in_place_and_empty_folders_are_errors(model_folder
     empty = tmp_path / "empty"
     empty.mkdir()
     first = _sample_files()[0]
-    results = batch.inspect_paths([first, empty, model_folder], jobs=2)
+    results = Pipeline().paths([first, empty, model_folder], jobs=2)
     assert results[0][0] == first and not isinstance(results[0][1], ReadError)
     assert results[1][0] == empty
     error = results[1][1]
@@ -99,26 +100,26 @@ def test_no_pool_for_one_job_or_one_input(monkeypatch: pytest.MonkeyPatch, model
         raise AssertionError("a process pool was started")
 
     monkeypatch.setattr(batch, "_run_pool", no_pool)
-    assert len(batch.inspect_paths([model_folder], jobs=1)) == len(list(model_folder.iterdir()))
-    (only,) = batch.inspect_paths([_sample_files()[0]], jobs=8)
+    assert len(Pipeline().paths([model_folder], jobs=1)) == len(list(model_folder.iterdir()))
+    (only,) = Pipeline().paths([_sample_files()[0]], jobs=8)
     assert not isinstance(only[1], ReadError)
 
 
 def test_recursion_and_memory_errors_become_read_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from keras_share.analysis import analyze
+    from keras_share import pipeline
 
     def deep(*args: object, **kwargs: object) -> None:
         raise RecursionError("maximum recursion depth exceeded")
 
-    monkeypatch.setattr(analyze, "read_model", deep)
-    result = batch.inspect_one(tmp_path / "deep.keras")
+    monkeypatch.setattr(pipeline, "read_model", deep)
+    result = Pipeline().file(tmp_path / "deep.keras")
     assert isinstance(result, ReadError)
     assert result.path == str(tmp_path / "deep.keras") and "RecursionError" in result.problem
 
 
 def test_reports_survive_pickling() -> None:
     for path in _sample_files():
-        report = batch.inspect_one(path)
+        report = Pipeline().file(path)
         assert not isinstance(report, ReadError)
         assert pickle.loads(pickle.dumps(report)) == report
 
@@ -131,7 +132,8 @@ def _report_json(report: object) -> str:
 
 @pytest.mark.parametrize("path", sorted(p for p in SAMPLES.iterdir() if p.suffix in (".keras", ".h5")), ids=lambda p: p.name)
 def test_a_graph_built_while_the_weights_are_read_is_the_graph_built_after(path: Path) -> None:
-    from keras_share.analysis.analyze import analyze, read_and_analyze
+    from keras_share.analysis.analyze import analyze
+    from keras_share.pipeline import read_and_analyze
     from keras_share.read.detect import read_model
 
     assert _report_json(read_and_analyze(path)) == _report_json(analyze(read_model(path)))

@@ -207,7 +207,7 @@ def test_live_refuses_before_importing_keras_or_tensorflow(tmp_path: Path) -> No
     script = (
         "import sys\n"
         "from keras_share.errors import ReadError\n"
-        "from keras_share.live.crosscheck import live_file_report\n"
+        "from keras_share.pipeline import live_file_report\n"
         "try:\n"
         f"    live_file_report({str(folder)!r})\n"
         "except ReadError as error:\n"

@@ -431,9 +431,7 @@ def test_a_deflated_chunk_that_inflates_past_its_bound_is_not_read(tmp_path: Pat
 
 
 def test_weights_are_hashed_for_the_rules_in_a_reader_child(monkeypatch: pytest.MonkeyPatch) -> None:
-    from keras_share.rules.base import RuleContext
-
-    from keras_share.analysis.analyze import analyze
+    from keras_share.read.arrays import FileDigests
 
     monkeypatch.setattr(h5tree, "EAGER_DIGEST_BYTES", 0)
     path = SAMPLES / "shared_dense.keras"
@@ -441,5 +439,5 @@ def test_weights_are_hashed_for_the_rules_in_a_reader_child(monkeypatch: pytest.
     seen: list[float | None] = []
     monkeypatch.setattr("keras_share.read.arrays.call_with_deadline",
                         lambda function, path, seconds: seen.append(seconds) or {})
-    RuleContext().digests(analyze(model_file), _all_arrays(path))
+    FileDigests(model_file).digests(_all_arrays(path))
     assert seen == [deadline.DEFAULT_TIMEOUT_SECONDS]

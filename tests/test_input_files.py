@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from keras_share import cli
-from keras_share.batch import inspect_paths
 from keras_share.errors import ReadError
+from keras_share.pipeline import Pipeline
 from keras_share.read import files
 from keras_share.read.detect import HDF5_MAGIC, discover, input_form
 from keras_share.read.keras_archive import stored_data_start
@@ -79,7 +79,7 @@ def test_an_unreadable_file_is_one_error_and_the_batch_goes_on(tmp_path: Path, m
     for name in ("locked.keras", "good.keras"):
         shutil.copy(GOOD_KERAS, tmp_path / name)
     _deny(monkeypatch, files.os, "open", tmp_path / "locked.keras")
-    results = inspect_paths([tmp_path / "locked.keras", tmp_path / "good.keras"])
+    results = Pipeline().paths([tmp_path / "locked.keras", tmp_path / "good.keras"])
     assert isinstance(results[0][1], ReadError) and results[0][1].problem == "cannot read (Permission denied)"
     assert not isinstance(results[1][1], ReadError)
 

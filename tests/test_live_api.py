@@ -347,20 +347,21 @@ def test_load_target_bad_spec_and_missing_module() -> None:
         load_target("ks_no_such_module_here:build")
 
 
-def test_lint_live_report_follows_settings(keras3: Any, target_module: str) -> None:
-    from keras_share.live.targets import lint_live_report, target_reports
+def test_the_pipeline_lints_live_reports_by_the_settings(keras3: Any, target_module: str) -> None:
+    from keras_share.live.targets import target_reports
+    from keras_share.pipeline import Pipeline
     from keras_share.settings import LintSettings
 
     transfer = target_reports(f"{target_module}:several")[1]
-    lint_live_report(transfer, LintSettings())
+    Pipeline(LintSettings()).finish(transfer)
     assert _findings(transfer) == [("layer-shared-with-other-model", "warning", "feature"),
                                    ("transferred-layer-trainable", "warning", "feature")]
-    lint_live_report(transfer, LintSettings(ignore=["KS205"], suppress=["layer-shared-with-other-model:feat*"]))
+    Pipeline(LintSettings(ignore=["KS205"], suppress=["layer-shared-with-other-model:feat*"])).finish(transfer)
     assert transfer.findings == []
 
 
 def test_live_file_report_keeps_the_static_report(keras3: Any, sample_dir: Path) -> None:
-    from keras_share.live.targets import live_file_report
+    from keras_share.pipeline import live_file_report
 
     report = live_file_report(sample_dir / "nested_encoder.keras")
     assert report.file.format == "keras" and report.live is not None and report.live.source == "file"

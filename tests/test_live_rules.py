@@ -19,8 +19,7 @@ from conftest import build_trained_base, build_transfer
 import keras_share
 from keras_share.analysis.report import ModelReport
 from keras_share.errors import ReadError
-from keras_share.live.crosscheck import live_file_report
-from keras_share.live.lint import lint
+from keras_share.pipeline import Pipeline, live_file_report
 
 GENERATIONS = [pytest.param(3, id="keras3"), pytest.param(2, id="tf_keras")]
 
@@ -251,8 +250,7 @@ def _cross_model(K: Any) -> Any:
 
 
 def _live_lint(path: Path, unsafe: bool = False) -> ModelReport:
-    report = live_file_report(path, unsafe=unsafe)
-    lint(report)
+    report = Pipeline().finish(live_file_report(path, unsafe=unsafe))
     return report
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from keras_share.api import inspect_file
-from keras_share.lint import lint_report
+from keras_share.pipeline import Pipeline
 from keras_share.settings import LintSettings
 
 keras = pytest.importorskip("keras")
@@ -31,8 +31,7 @@ def _trains_after_load(path: Path, name: str) -> bool:
 
 
 def _findings(path: Path) -> list[tuple[str, str]]:
-    report = inspect_file(path)
-    lint_report(report, LintSettings(select=["KS302"]))
+    report = Pipeline(LintSettings(select=["KS302"])).finish(inspect_file(path))
     return [(finding.rule, finding.layer) for finding in report.findings]
 
 

@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 from keras_share.analysis.report import ModelReport
 from keras_share.api import inspect_file
 from keras_share.cli import app
-from keras_share.lint import lint_report
+from keras_share.pipeline import Pipeline
 from keras_share.rules import ALL_RULES
 from keras_share.settings import LintSettings
 
@@ -52,9 +52,7 @@ RULE_CONTRACT = {
 
 def lint(path: Path | str, **settings: Any) -> ModelReport:
     """Inspect a saved file statically and run every rule on it."""
-    report = inspect_file(path)
-    lint_report(report, LintSettings(**settings))
-    return report
+    return Pipeline(LintSettings(**settings)).finish(inspect_file(path))
 
 
 def found(path: Path | str, **settings: Any) -> list[tuple[str, str]]:

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
-
 from keras_share import configs
 from keras_share.analysis.report import LayerReport, ModelReport, Summary
 from keras_share.errors import ReadError
-from keras_share.graph.build import attach_weights, build_graph, graph_of_config
+from keras_share.graph.build import build_graph
 from keras_share.graph.model import Graph, Layer
 from keras_share.limits import MAX_SAME_LAYER_CHARACTERS
 from keras_share.read.base import BytecodeSite, ModelFile
-from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS, allow_deep_pickles
-from keras_share.read.detect import read_model
 
 LAZY_SUBLAYER_CLASSES = frozenset({"MultiHeadAttention"})
 """Keras 3 classes that build their sublayers after ``from_config`` restored ``trainable=False``: the
@@ -178,14 +174,3 @@ def analyze(model_file: ModelFile) -> ModelReport:
     """Rebuild the graph of a read file and analyse it."""
     return analyze_graph(model_file, build_graph(model_file))
 
-
-def read_and_analyze(path: str | os.PathLike[str], timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> ModelReport:
-    """``analyze(read_model(path, timeout))``, the graph built from the configs while the weights are still read
-    (for ``.keras`` archives and folders, whose configs are read first)."""
-    allow_deep_pickles()  # the same limit for every file, first or not: nothing depends on what was read before
-    early: list[Graph] = []
-    model_file = read_model(path, timeout, while_reading=lambda configs_only: early.append(graph_of_config(configs_only)))
-    if not early:
-        return analyze(model_file)
-    attach_weights(early[0], model_file.weights)
-    return analyze_graph(model_file, early[0])

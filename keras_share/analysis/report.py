@@ -9,6 +9,33 @@ from keras_share.read.base import BytecodeSite, ModelFile
 
 
 @dataclass(frozen=True)
+class RuleInfo:
+    """What a rule is, as data: travels with each of its findings, so renderers need no rule registry."""
+
+    code: str
+    name: str
+    severity: str
+    """The rule's default severity (a finding may carry a lower one)."""
+    summary: str
+    """One line: what the rule flags."""
+    why: str
+    """Why it is a problem."""
+    fix: str
+    """How to fix it."""
+    example: str
+    """Code that triggers the rule (and, after a comment, the fix)."""
+
+    def docs(self, level: int = 1) -> str:
+        """The rule's documentation as Markdown, its title a heading of ``level``."""
+        title, section = "#" * level, "#" * (level + 1)
+        return (
+            f"{title} {self.code} {self.name} ({self.severity})\n\n{self.summary}\n\n"
+            f"{section} Why is this bad?\n\n{self.why}\n\n{section} How to fix it\n\n{self.fix}\n\n"
+            f"{section} Example\n\n```python\n{self.example.strip()}\n```\n"
+        )
+
+
+@dataclass(frozen=True)
 class Finding:
     """A rule's verdict on one layer (or on the whole model when ``layer`` is empty)."""
 
@@ -17,6 +44,8 @@ class Finding:
     severity: str
     layer: str
     message: str
+    rule_info: RuleInfo = field(repr=False)
+    """The rule that found it (its docs, default severity), for renderers that describe rules."""
 
 
 @dataclass

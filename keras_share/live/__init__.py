@@ -6,6 +6,8 @@ Nothing here imports TensorFlow or Keras at import time: the Keras modules are i
 
 * ``reader.read_live`` turns live models into the ``ModelFile`` the static readers produce (format
   ``live``) plus the facts only the objects know; ``report.live_reports`` analyses them.
-* ``targets`` holds what the command line needs: ``load_target`` for ``--call package.module:function``
-  specs, ``target_reports`` and ``live_file_report`` (``--live``), ``lint_live_report``.
+* ``targets`` turns ``--call package.module:function`` specs into models (``load_target``) and reports
+  (``target_reports``); ``crosscheck.cross_check`` holds a file's static reading against the model Keras
+  loads from it (``--live``); ``digests.LiveDigests`` hashes variables for the weight-comparing checks.
+  ``keras_share.pipeline`` calls them and runs the rules.
 """

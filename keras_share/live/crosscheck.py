@@ -263,17 +263,3 @@ def cross_check(report: ModelReport, unsafe: bool = False, timeout: float | None
     live.mismatches.extend(outcome.mismatches)
     _attach(report, outcome.layers)
 
-
-def live_file_report(path: str | os.PathLike[str], unsafe: bool = False) -> ModelReport:
-    """The static report of a file, cross-checked against the model Keras loads from it (``--live``).
-
-    Raises ``ReadError`` when the file cannot be read statically (as ``inspect_file`` does), when it
-    carries a serialized Python function and ``unsafe`` is not given, and when loading it takes longer
-    than static reading may. The file is loaded with ``safe_mode=True`` unless ``unsafe``. Findings are
-    not filled in: lint the report as any other.
-    """
-    from keras_share.api import inspect_file
-
-    report = inspect_file(path)
-    cross_check(report, unsafe)
-    return report

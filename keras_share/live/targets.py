@@ -2,9 +2,7 @@
 
 * ``load_target(spec)``: import the module, call the function with no arguments; it returns a model, or a
   list/dict of models: ``name -> model``.
-* ``target_reports(spec)``: the reports of those models, inspected together (not linted).
-* ``live_file_report(path, unsafe)``: ``--live`` on a file (see ``keras_share.live.crosscheck``).
-* ``lint_live_report(report, settings)``: ``lint_report`` for live reports (hashes variables in memory).
+* ``target_reports(spec)``: the reports of those models, inspected together (not linted: the pipeline does).
 
 A spec comes only from ``--call``: a positional argument is always a path, never a spec.
 
@@ -22,10 +20,8 @@ from typing import Any
 
 from keras_share.analysis.report import ModelReport
 from keras_share.errors import ReadError, describe
-from keras_share.live.crosscheck import live_file_report
-from keras_share.live.lint import lint_live_report
 
-__all__ = ["TargetError", "lint_live_report", "live_file_report", "load_target", "target_reports"]
+__all__ = ["TargetError", "load_target", "target_reports"]
 
 _SPEC = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*")
 

@@ -5,7 +5,7 @@ h5py is imported by the reader child that reads them, never by the process that 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -59,3 +59,22 @@ def array_digests(
     if not locations:
         return {}
     return call_with_deadline(partial(_digests, model_file, locations), model_file.path, timeout)
+
+
+class FileDigests:
+    """The digest source of one read file (``keras_share.analysis.digests.DigestSource``): the digests the
+    reader already took, and the others read by ``array_digests`` in a reader child, each array asked once."""
+
+    def __init__(self, model_file: ModelFile, timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> None:
+        self._file = model_file
+        self._timeout = timeout
+        self._known: dict[str, ArrayDigest] = dict(model_file.weights.digests)
+        self._asked: set[str] = set(self._known)
+
+    def digests(self, arrays: Sequence[WeightArray]) -> Mapping[str, ArrayDigest]:
+        """Digests by location, including those of ``arrays`` the file can give."""
+        wanted = [array for array in arrays if array.location not in self._asked]
+        if wanted:
+            self._asked.update(array.location for array in wanted)
+            self._known.update(array_digests(self._file, wanted, self._timeout))
+        return self._known

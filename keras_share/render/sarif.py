@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from keras_share import __version__
-from keras_share.analysis.report import ModelReport
+from keras_share.analysis.report import ModelReport, RuleInfo
 from keras_share.errors import ReadError
 from keras_share.render.base import Formatter
 from keras_share.render.escape import sarif_text, visible
-from keras_share.rules import ALL_RULES
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 LEVELS = {"error": "error", "warning": "warning", "info": "note"}
@@ -23,7 +23,7 @@ def _artifact(path: str) -> dict[str, Any]:
     return {"artifactLocation": {"uri": quote(Path(path).as_posix(), errors="surrogateescape")}}
 
 
-def _rules() -> list[dict[str, Any]]:
+def _descriptors(rules: Sequence[RuleInfo]) -> list[dict[str, Any]]:
     described = [
         {
             "id": rule.code,
@@ -33,7 +33,7 @@ def _rules() -> list[dict[str, Any]]:
             "help": {"text": f"{rule.why}\n\nHow to fix: {rule.fix}", "markdown": rule.docs()},
             "defaultConfiguration": {"level": LEVELS[rule.severity]},
         }
-        for rule in ALL_RULES
+        for rule in rules
     ]
     described.append({
         "id": READ_ERROR_RULE,
@@ -46,10 +46,21 @@ def _rules() -> list[dict[str, Any]]:
 
 
 class SarifFormatter(Formatter):
-    """One SARIF run; each finding's location names the model file and, as a logical location, the layer."""
+    """One SARIF run; each finding's location names the model file and, as a logical location, the layer.
+
+    The run's rule descriptors are ``rules`` (the rules that ran, as the command line hands them), then the rule
+    of any finding not among them, then the rule of unreadable inputs.
+    """
+
+    def __init__(self, rules: Sequence[RuleInfo] = ()) -> None:
+        self.rules = list(rules)
 
     def format(self, reports: list[ModelReport], errors: list[ReadError]) -> str:
-        codes = [rule.code for rule in ALL_RULES] + [READ_ERROR_RULE]
+        rules = {rule.code: rule for rule in self.rules}
+        for report in reports:
+            for finding in report.findings:
+                rules.setdefault(finding.rule, finding.rule_info)
+        codes = [*rules, READ_ERROR_RULE]
         results: list[dict[str, Any]] = []
         for report in reports:
             for finding in report.findings:
@@ -76,7 +87,7 @@ class SarifFormatter(Formatter):
             "version": "2.1.0",
             "runs": [{
                 "tool": {"driver": {"name": "keras-share", "version": __version__, "semanticVersion": __version__,
-                                    "informationUri": "https://pypi.org/project/keras-share/", "rules": _rules()}},
+                                    "informationUri": "https://pypi.org/project/keras-share/", "rules": _descriptors(list(rules.values()))}},
                 "results": results,
             }],
         }

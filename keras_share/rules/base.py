@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import ClassVar
 
-from keras_share.analysis.report import Finding, LayerReport, ModelReport
-from keras_share.read.arrays import array_digests
-from keras_share.read.base import ArrayDigest, WeightArray
-from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS
+from keras_share.analysis.digests import DigestSource, NoDigests
+from keras_share.analysis.report import Finding, LayerReport, ModelReport, RuleInfo
 
 SEVERITIES = ("info", "warning", "error")
 """In increasing order."""
@@ -22,24 +21,11 @@ def severity_rank(severity: str) -> int:
 
 @dataclass
 class RuleContext:
-    """What a rule may use besides the report: the ``--base`` model and cached array digests.
-
-    Arrays are hashed in a reader child given ``timeout`` seconds, as every file read is (None: in this process).
-    """
+    """What a rule may use besides the report: the ``--base`` model, and the digest source of the report's
+    arrays (handed by the pipeline; a rule never reads a file or starts a process)."""
 
     base: ModelReport | None = None
-    timeout: float | None = DEFAULT_TIMEOUT_SECONDS
-    _digests: dict[str, dict[str, ArrayDigest]] = field(default_factory=dict)
-
-    def digests(self, report: ModelReport, arrays: Iterable[WeightArray]) -> dict[str, ArrayDigest]:
-        """Content digests of some arrays of ``report``'s file, read once per array."""
-        cache = self._digests.get(report.file.path)
-        if cache is None:
-            cache = self._digests[report.file.path] = dict(report.file.weights.digests)
-        wanted = [array for array in arrays if array.location not in cache]
-        if wanted:
-            cache.update(array_digests(report.file, wanted, self.timeout))
-        return cache
+    digests: DigestSource = field(default_factory=NoDigests)
 
 
 class Rule:
@@ -61,16 +47,19 @@ class Rule:
         """The findings of this rule on one model."""
         raise NotImplementedError
 
-    def finding(self, layer: LayerReport | str, message: str) -> Finding:
-        """A finding of this rule on ``layer`` (a report or a path; ``""`` for the whole model)."""
+    @cached_property
+    def info(self) -> RuleInfo:
+        """This rule's code, name, severity and docs as data (carried by its findings)."""
+        return RuleInfo(code=self.code, name=self.name, severity=self.severity, summary=self.summary,
+                        why=self.why, fix=self.fix, example=self.example)
+
+    def finding(self, layer: LayerReport | str, message: str, severity: str | None = None) -> Finding:
+        """A finding of this rule on ``layer`` (a report or a path; ``""`` for the whole model), at the rule's
+        severity unless ``severity`` is given."""
         path = layer if isinstance(layer, str) else layer.layer.path
-        return Finding(rule=self.code, name=self.name, severity=self.severity, layer=path, message=message)
+        return Finding(rule=self.code, name=self.name, severity=severity or self.severity, layer=path,
+                       message=message, rule_info=self.info)
 
     def docs(self, level: int = 1) -> str:
         """The rule's documentation as Markdown, its title a heading of ``level``."""
-        title, section = "#" * level, "#" * (level + 1)
-        return (
-            f"{title} {self.code} {self.name} ({self.severity})\n\n{self.summary}\n\n"
-            f"{section} Why is this bad?\n\n{self.why}\n\n{section} How to fix it\n\n{self.fix}\n\n"
-            f"{section} Example\n\n```python\n{self.example.strip()}\n```\n"
-        )
+        return self.info.docs(level)

@@ -67,10 +67,11 @@ new = keras.Model(x, keras.layers.Dense(2)(feature(x)))   # KS206: fitting `new`
                     f"changes {models} too; freeze it or give this model its own copy",
                 )
             else:
-                yield Finding(
-                    rule=self.code, name=self.name, severity="info", layer=layer.layer.path,
-                    message=f"one layer object with model(s) {models}{calls}: frozen here, so fitting this model "
+                yield self.finding(
+                    layer,
+                    f"one layer object with model(s) {models}{calls}: frozen here, so fitting this model "
                     f"leaves it alone, but fitting {models} still changes this model",
+                    "info",
                 )
 
 

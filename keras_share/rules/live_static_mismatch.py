@@ -37,5 +37,4 @@ keras.Model([xa2, xb2], [sub_a(xa2), sub_b(xb2)]).save("m.keras")
         if report.live is None or report.live.source != "file":
             return
         for mismatch in report.live.mismatches:
-            yield Finding(rule=self.code, name=self.name, severity=mismatch.severity, layer=mismatch.layer,
-                          message=mismatch.message)
+            yield self.finding(mismatch.layer, mismatch.message, mismatch.severity)

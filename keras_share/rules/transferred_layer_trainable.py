@@ -1,4 +1,4 @@
-"""KS205 transferred-layer-trainable (needs ``--base``)."""
+"""KS205 transferred-layer-trainable (needs ``--base``; ``transferred_from`` is set by analysis.provenance)."""
 
 from __future__ import annotations
 
@@ -6,30 +6,6 @@ from collections.abc import Iterator
 
 from keras_share.analysis.report import Finding, ModelReport
 from keras_share.rules.base import Rule, RuleContext
-from keras_share.rules.weight_copy import content_key
-
-
-def mark_transferred(report: ModelReport, base: ModelReport, context: RuleContext) -> None:
-    """Set ``transferred_from`` on each layer whose arrays all equal a base layer's arrays."""
-    shapes = {(array.shape, array.dtype) for layer in base.layers for array in layer.layer.weights}
-    mine = [layer for layer in report.layers if layer.layer.weights]
-    wanted = [array for layer in mine for array in layer.layer.weights if (array.shape, array.dtype) in shapes]
-    if not wanted:
-        return
-    own = context.digests(report, wanted)
-    wanted_keys = {(array.shape, array.dtype) for array in wanted}
-    base_arrays = [array for layer in base.layers for array in layer.layer.weights
-                   if (array.shape, array.dtype) in wanted_keys]
-    theirs = context.digests(base, base_arrays)
-    by_key = {}
-    for layer in base.layers:
-        key = content_key(layer, theirs) if layer.layer.weights else None
-        if key is not None:
-            by_key.setdefault(key, layer.layer.path)
-    for layer in mine:
-        key = content_key(layer, own)
-        if key is not None and key in by_key:
-            layer.transferred_from = by_key[key]
 
 
 class TransferredLayerTrainable(Rule):
@@ -55,7 +31,6 @@ new = keras.Model(x, keras.layers.Dense(2)(feature(x)))   # KS205 with --base ba
     def check(self, report: ModelReport, context: RuleContext) -> Iterator[Finding]:
         if context.base is None:
             return
-        mark_transferred(report, context.base, context)
         for layer in report.layers:
             if layer.transferred_from is not None and layer.trainable:
                 yield self.finding(

@@ -5,23 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 
+from keras_share.analysis.provenance import content_key
 from keras_share.analysis.report import Finding, LayerReport, ModelReport
-from keras_share.read.base import ArrayDigest
 from keras_share.rules.base import Rule, RuleContext
 from keras_share.rules.cross_model_sharing import placements
-
-
-def content_key(layer: LayerReport, digests: dict[str, ArrayDigest]) -> tuple[object, ...] | None:
-    """Shapes and hashes of a layer's arrays, or None when any is unread or all are constant."""
-    parts: list[object] = []
-    constant = True
-    for array in layer.layer.weights:
-        digest = digests.get(array.location)
-        if digest is None:
-            return None
-        constant = constant and digest.constant
-        parts.append((array.shape, array.dtype, digest.sha256))
-    return None if constant or not parts else tuple(parts)
 
 
 def twin_arrays(layers: list[LayerReport]) -> list:
@@ -53,7 +40,7 @@ b.build((None, 8)); b.set_weights(a.get_weights())   # KS203: b is a copy of a
         candidates = twin_arrays(layers)
         if not candidates:
             return
-        digests = context.digests(report, candidates)
+        digests = context.digests.digests(candidates)
         placed = {member.layer.path for group in placements(report) for member in group[1:]}
         seen: dict[tuple[object, ...], LayerReport] = {}
         reported: set[str] = set()

@@ -1,0 +1,179 @@
+"""The pipeline: sources and settings in, reports with findings out.
+
+    read (a reader child per file) -> graph -> analysis (+ provenance against --base) -> rules
+
+Every entry point goes through here: the command line (``cli``), batches (``batch`` runs ``Pipeline.file``
+per input, in worker processes or not), the Python API (``api``), the pytest helper (``testing``, through
+``api``) and live mode (``--call``, ``--live``, live models given to ``api.inspect``). Rendering is left to
+the caller. A source is a path (read statically), a path loaded with Keras too (``--live``), or live Keras
+models (``--call``, the API); the ``--base`` model is read once (``read_base``) and handed to every report.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from keras_share.analysis.analyze import analyze, analyze_graph
+from keras_share.analysis.digests import DigestSource
+from keras_share.analysis.provenance import mark_transferred
+from keras_share.analysis.report import ModelReport
+from keras_share.batch import Result, expand, inspect_each
+from keras_share.errors import ReadError
+from keras_share.graph.build import attach_weights, graph_of_config
+from keras_share.graph.model import Graph
+from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS, allow_deep_pickles
+from keras_share.read.detect import import_readers, read_model
+from keras_share.rules import Rule, RuleContext, run_rules, select_rules, severity_rank
+from keras_share.settings import LintSettings
+
+
+def read_and_analyze(path: str | os.PathLike[str], timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> ModelReport:
+    """``analyze(read_model(path, timeout))``, the graph built from the configs while the reader child still
+    reads the weights (for ``.keras`` archives and folders, whose configs are read first). No findings."""
+    allow_deep_pickles()  # the same limit for every file, first or not: nothing depends on what was read before
+    early: list[Graph] = []
+    model_file = read_model(path, timeout, while_reading=lambda configs_only: early.append(graph_of_config(configs_only)))
+    if not early:
+        return analyze(model_file)
+    attach_weights(early[0], model_file.weights)
+    return analyze_graph(model_file, early[0])
+
+
+def inspect_file(path: str | os.PathLike[str], timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> ModelReport:
+    """Read one saved model statically and analyse it (no findings); raises ``ReadError`` on bad input.
+
+    The readers (h5py) are imported in this process on the first call: the reader child forked for each
+    call inherits them.
+    """
+    import_readers()
+    return read_and_analyze(path, timeout)
+
+
+def live_file_report(path: str | os.PathLike[str], unsafe: bool = False,
+                     timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> ModelReport:
+    """The static report of a file, cross-checked against the model Keras loads from it (``--live``; no findings).
+
+    Raises ``ReadError`` as ``inspect_file`` does, and as ``keras_share.live.crosscheck.cross_check`` does
+    (a serialized Python function without ``unsafe``, a load that outlasts the deadline).
+    """
+    from keras_share.live.crosscheck import cross_check
+
+    report = inspect_file(path, timeout)
+    cross_check(report, unsafe)
+    return report
+
+
+def digest_source(report: ModelReport, timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> DigestSource:
+    """Where ``report``'s array digests come from: a live model's variables, or its file (read in a reader child)."""
+    if report.live is not None and report.live.source == "object":
+        from keras_share.live.digests import LiveDigests
+
+        return LiveDigests(report.live.values)
+    from keras_share.read.arrays import FileDigests
+
+    return FileDigests(report.file, timeout)
+
+
+@dataclass
+class Base:
+    """The ``--base`` model of a transfer, read once per run: its report and the source of its array digests."""
+
+    report: ModelReport
+    digests: DigestSource
+
+
+def read_base(source: object, timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> Base:
+    """The base model named by a path (read statically; ``ReadError`` when it cannot be) or given as a live model."""
+    if isinstance(source, (str, os.PathLike)):
+        report = inspect_file(source, timeout)
+    else:
+        from keras_share.live.report import live_report
+
+        report = live_report(source)
+    return Base(report, digest_source(report, timeout))
+
+
+class Pipeline:
+    """Reports with findings for one run's settings: the selected rules, suppressions and ``--base`` model.
+
+    Picklable (with a ``--base`` read from a file): a batch's worker processes get it once each.
+    """
+
+    def __init__(self, settings: LintSettings | None = None, base: Base | None = None,
+                 timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> None:
+        """Raises ValueError when a ``select``/``ignore`` selector matches no rule."""
+        self.settings = settings if settings is not None else LintSettings()
+        self.rules: list[Rule] = select_rules(self.settings.select, self.settings.ignore)
+        self.base = base
+        self.timeout = timeout
+
+    def finish(self, report: ModelReport) -> ModelReport:
+        """Complete an analysed report: provenance against the base (whatever rules are selected), then the
+        findings of the selected rules, minus suppressed ones."""
+        digests = digest_source(report, self.timeout)
+        if self.base is not None:
+            mark_transferred(report, self.base.report, digests, self.base.digests)
+        context = RuleContext(base=self.base.report if self.base is not None else None, digests=digests)
+        report.findings = [
+            finding for finding in run_rules(report, self.rules, context)
+            if not self.settings.is_suppressed(report.file.path, finding.rule, finding.name, finding.layer)
+        ]
+        return report
+
+    def file(self, path: Path) -> Result:
+        """Read, analyse and lint one input; unreadable input becomes a ReadError instead of an exception."""
+        try:
+            return self.finish(read_and_analyze(path, self.timeout))
+        except ReadError as error:
+            return error
+        except (RecursionError, MemoryError) as error:
+            return ReadError(str(path), f"model too deeply nested or too large ({type(error).__name__})")
+
+    def paths(self, paths: Sequence[str | os.PathLike[str]], jobs: int = 1) -> list[tuple[Path, Result]]:
+        """``file`` on every input (folders expanded), in ``jobs`` worker processes: ``(path, result)`` in order."""
+        return inspect_each(paths, self.file, jobs)
+
+    def live_models(self, models: Mapping[str, object], source: str | None = None) -> list[ModelReport]:
+        """Reports of live models inspected together (``keras_share.live.report.live_reports``), with findings."""
+        from keras_share.live.report import live_reports
+
+        return [self.finish(report) for report in live_reports(models, source=source)]
+
+    def inputs(self, paths: Sequence[str | os.PathLike[str]], jobs: int = 1, live: bool = False,
+               unsafe: bool = False, calls: Sequence[str] = ()) -> list[Result]:
+        """Reports (with findings) or errors for every path, then for the models of every ``calls`` target.
+
+        A path is only ever read as a file or folder, statically, and also loaded with Keras when ``live``.
+        Each ``calls`` target, ``package.module:function``, is imported and run (``--call``): its models are
+        inspected live.
+        """
+        results: list[Result] = []
+        if paths and not live:
+            results.extend(result for _, result in self.paths(paths, jobs))
+        elif paths:
+            for path, error in expand(paths):
+                try:
+                    if error is not None:
+                        raise error
+                    results.append(self.finish(live_file_report(path, unsafe, self.timeout)))
+                except ReadError as failure:
+                    results.append(failure)
+        for spec in calls:
+            from keras_share.live.targets import target_reports
+
+            try:
+                results.extend(self.finish(report) for report in target_reports(spec))
+            except ReadError as error:
+                results.append(error)
+        return results
+
+
+def fails(reports: Iterable[ModelReport], fail_on: str) -> bool:
+    """True when any finding is at or above the ``fail_on`` severity (never with ``never``)."""
+    if fail_on == "never":
+        return False
+    threshold = severity_rank(fail_on)
+    return any(severity_rank(finding.severity) >= threshold for report in reports for finding in report.findings)
