@@ -75,7 +75,9 @@ def _use_color() -> bool:
     return sys.stdout is not None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
-def _formatter(output_format: OutputFormat, all_layers: bool, rules: list[RuleInfo]):  # noqa: ANN202 - a Formatter, imported lazily
+def _formatter(output_format: OutputFormat, all_layers: bool,  # noqa: ANN202 - a Formatter, imported lazily
+               rules: list[RuleInfo]):
+    """The renderer of ``output_format``; ``rules`` (the rules that run) are described by SARIF."""
     if output_format is OutputFormat.json:
         from keras_share.render.json_format import JsonFormatter
 

@@ -35,7 +35,8 @@ def read_and_analyze(path: str | os.PathLike[str], timeout: float | None = DEFAU
     reads the weights (for ``.keras`` archives and folders, whose configs are read first). No findings."""
     allow_deep_pickles()  # the same limit for every file, first or not: nothing depends on what was read before
     early: list[Graph] = []
-    model_file = read_model(path, timeout, while_reading=lambda configs_only: early.append(graph_of_config(configs_only)))
+    model_file = read_model(path, timeout,
+                            while_reading=lambda configs_only: early.append(graph_of_config(configs_only)))
     if not early:
         return analyze(model_file)
     attach_weights(early[0], model_file.weights)

@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 from keras_share.analysis.report import ModelReport
 from keras_share.api import inspect_file
 from keras_share.cli import app
-from keras_share.pipeline import Pipeline
+from keras_share.pipeline import Pipeline, read_base
 from keras_share.rules import ALL_RULES
 from keras_share.settings import LintSettings
 
@@ -50,9 +50,9 @@ RULE_CONTRACT = {
 # --------------------------------------------------------------------------
 
 
-def lint(path: Path | str, **settings: Any) -> ModelReport:
-    """Inspect a saved file statically and run every rule on it."""
-    return Pipeline(LintSettings(**settings)).finish(inspect_file(path))
+def lint(path: Path | str, base: str | None = None, **settings: Any) -> ModelReport:
+    """Inspect a saved file statically and run every rule on it (against the ``base`` file, if given)."""
+    return Pipeline(LintSettings(**settings), base=read_base(base) if base else None).finish(inspect_file(path))
 
 
 def found(path: Path | str, **settings: Any) -> list[tuple[str, str]]:
