@@ -28,8 +28,9 @@ def inspect(
     target returns one report.
 
     ``select``/``ignore`` pick rules by code, code prefix or name, as ``--select``/``--ignore`` do.
-    ``base`` (a path or a live model) is the ``--base`` model of ``transferred-layer-trainable``; live models
-    need no base to report layers taken from another live model.
+    ``base`` (a path or a live model) is the ``--base`` model: each layer whose weights equal one of its layers'
+    names it in ``transferred_from`` (whatever rules are selected), and ``transferred-layer-trainable`` flags
+    those left trainable; live models need no base to report layers taken from another live model.
 
     Live reports use the same ``ModelReport`` and JSON schema as files (``format`` ``live``), with live-only
     facts in ``report.live`` and each ``layer.live``. TensorFlow is imported only for live targets.
