@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
 from keras_share.errors import ReadError
-from keras_share.read.base import CONFIG_MEMBER, ModelFile
+from keras_share.read.base import CONFIG_MEMBER, SHARD_MAP_SUFFIX, ModelFile
 from keras_share.read.deadline import (
     DEFAULT_TIMEOUT_SECONDS,
     call_with_deadline,
@@ -144,7 +144,8 @@ def input_form(target: Path, label: str) -> Form:
 def _file_form(stream: BinaryIO, name: str, label: str) -> Form:
     """Keras 3 and tf_keras load a file as a ``.keras`` zip when its name ends in ``.keras`` and
     ``zipfile.is_zipfile`` says yes, else as HDF5 (Keras 3 only by a ``.h5``/``.hdf5`` name). A file in one
-    format only is read in that format, whatever its name."""
+    format only is read in that format, whatever its name. A file in neither whose name ends in
+    ``weights.json`` is a sharded weights map, as Keras 3's ``load_weights`` tells it."""
     head = stream.read(len(HDF5_MAGIC))
     if not head:
         raise ReadError(label, "empty file")
@@ -156,6 +157,8 @@ def _file_form(stream: BinaryIO, name: str, label: str) -> Form:
         return Form("h5", HDF5_ALSO_ZIP if is_zip else None)
     if is_zip or head.startswith(ZIP_MAGIC):
         return Form("keras")
+    if name.endswith(SHARD_MAP_SUFFIX):
+        return Form("weights-json")
     stream.seek(0)
     known = foreign_format(stream.read(HEAD_BYTES), name, os.fstat(stream.fileno()).st_size)
     raise ReadError(label, f"{known}; not a Keras model" if known else
@@ -192,18 +195,20 @@ def _read_keras_weights(form: str, target: Path) -> StoredGroup | None:
 
 def import_readers() -> None:
     """Import every format reader (h5py and numpy with them)."""
-    for reader in ("keras_weights", "legacy_h5", "saved_model"):
+    for reader in ("keras_weights", "legacy_h5", "saved_model", "sharded_weights"):
         importlib.import_module(f"keras_share.read.{reader}")
 
 
 def _read_model(path: str | os.PathLike[str], form: Form) -> ModelFile:
-    """Read an ``h5`` or ``savedmodel`` input (``input_form``), in the reader child."""
-    from keras_share.read.legacy_h5 import read_h5
+    """Read an ``h5``, ``weights-json`` or ``savedmodel`` input (``input_form``), in the reader child."""
+    from keras_share.read.legacy_h5 import read_h5, read_sharded_weights_only
     from keras_share.read.saved_model import read_saved_model
 
     target = _model_path(Path(path))
     if form.name == "savedmodel":
         return read_saved_model(target)
+    if form.name == "weights-json":
+        return read_sharded_weights_only(target)
     model = read_h5(target)
     if form.ambiguity is not None and _holds_keras_zip(target):
         model.ambiguity = form.ambiguity
