@@ -179,6 +179,13 @@ def test_a_large_array_in_a_shard_is_hashed_when_a_rule_asks(keras3: Any, tmp_pa
     assert digests[kernel.location] == value_digest(keras3.ops.convert_to_numpy(model.layers[0].kernel))
 
 
+def test_a_folder_walk_lists_a_weights_map_once_and_not_its_shards(saved: dict[str, Path]) -> None:
+    from keras_share.read.detect import discover
+
+    found = [(path.name, error) for path, error in discover(saved["map"].parent)]
+    assert found == [("plain.weights.h5", None), ("preset", None), ("x.weights.json", None)]
+
+
 @pytest.mark.parametrize("target", ["preset", "map"])
 def test_the_process_reporting_on_sharded_weights_never_loads_h5py(saved: dict[str, Path], target: str) -> None:
     """Every shard is read in the reader child: libhdf5 never runs in the process that asked."""

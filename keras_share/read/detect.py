@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import stat
 import zipfile
 from collections.abc import Callable, Iterator
@@ -33,6 +34,8 @@ MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 SAVED_MODEL_FILE = "saved_model.pb"
 FOLDER_MODEL_FILES = (CONFIG_MEMBER, METADATA_FILE, SAVED_MODEL_FILE)
 """Files whose presence makes a folder a saved model (a ``.keras`` folder, a SavedModel)."""
+SHARD_NAME = re.compile(r"(.+)_\d{5,}\.weights\.h5")
+"""How Keras names the shards of ``<base>.weights.json``: ``<base>_00000.weights.h5``, ``<base>_00001...``."""
 OUTSIDE_LINK = "a symbolic link leading outside the folder given; not followed"
 
 ZIP_ALSO_HDF5 = (
@@ -226,11 +229,19 @@ def _entry_kind(entry: os.DirEntry[str]) -> str:
         return "file"
 
 
+def _is_shard_of_a_map(name: str, names: set[str]) -> bool:
+    """Whether ``name`` is named as Keras names the shards of a sharded weights map in the same folder
+    (``x_00000.weights.h5`` beside ``x.weights.json``): it is read through the map, not on its own."""
+    match = SHARD_NAME.fullmatch(name)
+    return match is not None and f"{match.group(1)}.{SHARD_MAP_SUFFIX}" in names
+
+
 def discover(path: str | os.PathLike[str]) -> Iterator[tuple[Path, ReadError | None]]:
     """The model inputs a path names: itself, or for a plain folder every model found inside it; with each,
     the ReadError that is reported instead of reading it (None: read it).
 
-    Folders that are themselves saved models (config.json, keras_metadata.pb) count as one input. Inside a
+    Folders that are themselves saved models (config.json, keras_metadata.pb) count as one input, and so does a
+    sharded weights map with its shards (``x.weights.json``: the shards beside it are not listed). Inside a
     folder, symbolic links to folders are never followed, and a link named like a model file is read only
     when it resolves inside the folder given; a folder that cannot be listed is an error, the walk goes on.
     """
@@ -253,9 +264,12 @@ def discover(path: str | os.PathLike[str]) -> Iterator[tuple[Path, ReadError | N
             continue
         found: list[tuple[Path, ReadError | None]] = []
         subfolders: list[Path] = []
+        names = {entry.name for entry in entries}
         for entry in entries:
             here, kind = Path(entry.path), _entry_kind(entry)
-            is_model_name = entry.name.lower().endswith(MODEL_SUFFIXES)
+            if _is_shard_of_a_map(entry.name, names):
+                continue
+            is_model_name = entry.name.lower().endswith(MODEL_SUFFIXES) or entry.name.endswith(SHARD_MAP_SUFFIX)
             if kind == "link":
                 if is_model_name:
                     found.append((here, None if resolves_inside(here, target) else ReadError(str(here), OUTSIDE_LINK)))
