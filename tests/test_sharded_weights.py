@@ -97,6 +97,12 @@ def test_a_preset_folder_with_sharded_weights_matches_the_model_keras_loads_from
     assert_static_matches_live(saved["preset"], _load_preset(keras3, saved["preset"]), 3)
 
 
+def test_live_loads_a_sharded_preset_folder_as_kerashub_does_and_finds_no_mismatch(saved: dict[str, Path]) -> None:
+    proc = run("inspect", "--live", "--format", "json", saved["preset"])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "live-static-mismatch" not in proc.stdout
+
+
 def test_the_vars_of_one_layer_split_over_two_shards_are_all_read(saved: dict[str, Path]) -> None:
     weight_map = json.loads((saved["preset"] / "model.weights.json").read_text())["weight_map"]
     assert len(weight_map["/layers/dense/vars"]) == 2, weight_map
