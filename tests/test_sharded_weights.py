@@ -163,6 +163,14 @@ def test_a_weights_map_naming_more_shards_than_the_limit_is_refused_before_any_i
     assert f"more than {MAX_WEIGHT_SHARDS:,} shards" in line
 
 
+def test_a_weights_map_larger_than_the_json_limit_is_refused(tmp_path: Path) -> None:
+    from keras_share.limits import MAX_JSON_BYTES
+
+    path = tmp_path / "x.weights.json"
+    path.write_bytes(b'{"weight_map": {}}' + b" " * MAX_JSON_BYTES)
+    assert "larger than" in _one_error(run("inspect", path))
+
+
 def test_a_weights_map_without_a_weight_map_is_one_error(tmp_path: Path) -> None:
     path = tmp_path / "x.weights.json"
     path.write_text(json.dumps({"metadata": {}}))
@@ -223,6 +231,16 @@ def test_npz_weights_are_one_error_and_keras_cannot_load_them_either(keras3: Any
     line = _one_error(run("inspect", path))
     assert "model.weights.npz" in line and "pickled" in line
     assert zipped or "model.weights.h5 is a zip (npz) archive" in line
+
+
+def test_tf_keras_npz_weights_are_one_error_and_tf_keras_cannot_load_them_either(tf_keras: Any, tmp_path: Path) -> None:
+    from tf_keras.src.saving import saving_lib
+
+    path = tmp_path / "npz.keras"
+    saving_lib.save_model(tf_keras.Sequential([tf_keras.layers.Dense(2, input_shape=(3,))]), str(path), weights_format="npz")
+    with pytest.raises(ValueError, match="allow_pickle=False"):
+        tf_keras.models.load_model(str(path), compile=False)
+    assert "model.weights.npz" in _one_error(run("inspect", path))
 
 
 def _keras_zip_with(tmp_path: Path, saved: dict[str, Path], members: dict[str, bytes]) -> Path:

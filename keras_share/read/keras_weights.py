@@ -45,8 +45,8 @@ NPZ_WEIGHTS_MEMBER = "model.weights.npz"
 """The weights of a ``.keras`` zip or folder saved with ``saving_lib.save_model(..., weights_format="npz")``."""
 NPZ_REFUSAL = (
     f"{NPZ_WEIGHTS_MEMBER} (weights_format=\"npz\"): Keras stores each layer's weights there as a pickled Python "
-    "object, which keras-share does not read; Keras 3.15 cannot load them (it reads the file with "
-    "allow_pickle=False), and earlier Keras 3 releases unpickle them, running any code they hold"
+    "object, which keras-share does not read; Keras 3.15 and tf_keras 2.21 cannot load them (they read the file "
+    "with allow_pickle=False), and earlier releases that unpickle them run any code they hold"
 )
 ZIP_MAGIC = b"PK\x03\x04"
 ASSETS_PREFIX = "assets/"
