@@ -9,7 +9,13 @@ from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
 
-from keras_share.read.base import SHARD_MAP_SUFFIX, WEIGHTS_MEMBER, ArrayDigest, ModelFile, WeightArray
+from keras_share.read.base import (
+    SHARD_MAP_SUFFIX,
+    WEIGHTS_MEMBER,
+    ArrayDigest,
+    ModelFile,
+    WeightArray,
+)
 from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS, call_with_deadline
 
 

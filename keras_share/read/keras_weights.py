@@ -22,7 +22,12 @@ from keras_share.limits import (
     MAX_COMPRESSED_WEIGHTS_BYTES,
     MAX_SLOW_COMPRESSED_WEIGHTS_BYTES,
 )
-from keras_share.read.base import CONFIG_MEMBER, METADATA_MEMBER, SHARDED_WEIGHTS_MEMBER, WEIGHTS_MEMBER
+from keras_share.read.base import (
+    CONFIG_MEMBER,
+    METADATA_MEMBER,
+    SHARDED_WEIGHTS_MEMBER,
+    WEIGHTS_MEMBER,
+)
 from keras_share.read.files import name_of_open_file, open_member
 from keras_share.read.h5tree import RawReader, pread_reader, read_tree
 from keras_share.read.keras_archive import (
