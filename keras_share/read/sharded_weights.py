@@ -44,7 +44,7 @@ def _shard_name(value: Any, map_name: str, label: str) -> str:
     return value
 
 
-def read_shard_map(stream: Any, map_name: str, label: str) -> dict[str, list[str]]:
+def _read_shard_map(stream: Any, map_name: str, label: str) -> dict[str, list[str]]:
     """The ``weight_map`` of a sharded weights map read from ``stream``: each ``vars`` group path to the shards
     that hold it, in order. A ReadError when it is too large, not a map, or names too many shards or a shard
     outside its folder."""
@@ -119,7 +119,7 @@ def read_sharded_tree(folder: Path, map_stream: Any, map_name: str, label: str) 
     """One tree of all the shards a sharded weights map names: each ``vars`` group from the shards listed for it,
     first listed first (as Keras looks it up), then anything else the shards hold. A missing shard, or one that
     leads out of ``folder``, is a ReadError."""
-    weight_map = read_shard_map(map_stream, map_name, label)
+    weight_map = _read_shard_map(map_stream, map_name, label)
     shards: dict[str, StoredGroup] = {}
     for files in weight_map.values():
         for shard in files:
