@@ -42,6 +42,9 @@ MAX_ZIP_MEMBERS = 10_000
 """Most members a ``.keras`` archive may have (Keras writes three, and asset files)."""
 MAX_ZIP_DIRECTORY_BYTES = 1024 * 1024
 """Largest zip central directory read: ``zipfile`` makes an object of every entry in it."""
+MAX_WEIGHT_SHARDS = 2_000
+"""Most shard files a sharded weights map (``model.weights.json``, ``x.weights.json``) may name: each is opened and
+read like one ``.weights.h5`` file (the largest KerasHub presets have tens, at Keras's 5 GB default shard size)."""
 
 READER_ADDRESS_SPACE_BYTES = 1 << 30
 """Address space a reader child may map beyond what it had mapped when its job began (``RLIMIT_AS``): more, and

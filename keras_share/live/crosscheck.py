@@ -28,8 +28,11 @@ from keras_share.analysis.report import (
     ModelReport,
 )
 from keras_share.errors import ReadError
-from keras_share.limits import LIVE_LOAD_ADDRESS_SPACE_BYTES
+from keras_share.limits import LIVE_LOAD_ADDRESS_SPACE_BYTES, MAX_JSON_BYTES
+from keras_share.read.base import CONFIG_MEMBER, SHARDED_WEIGHTS_MEMBER, WEIGHTS_MEMBER
 from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS, call_with_deadline
+from keras_share.read.files import open_member
+from keras_share.read.json_text import load_json
 from keras_share.rules.base import RuleContext
 from keras_share.rules.cross_model_sharing import placements
 from keras_share.rules.missing_weights import MissingWeights
@@ -87,6 +90,26 @@ def _loadable(path: str, fmt: str) -> Iterator[str]:
         yield str(target)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _holds_sharded_weights(report: ModelReport) -> bool:
+    """Whether the input is a model folder whose weights are sharded (a KerasHub preset): Keras's load_model does
+    not read those, KerasHub loads them itself."""
+    folder = Path(report.file.path)
+    return (report.file.format == "keras-dir" and not os.path.lexists(folder / WEIGHTS_MEMBER)
+            and os.path.lexists(folder / SHARDED_WEIGHTS_MEMBER))
+
+
+def _load_sharded_folder(folder: Path, unsafe: bool) -> Any:
+    """The model of a folder with ``config.json`` and sharded weights, loaded as KerasHub loads a preset: the
+    config deserialized, then ``load_weights`` of its ``model.weights.json``."""
+    import keras
+
+    with open_member(folder, CONFIG_MEMBER) as stream:
+        config = load_json(stream.read(MAX_JSON_BYTES + 1))
+    model = keras.saving.deserialize_keras_object(config, safe_mode=not unsafe)
+    model.load_weights(str(folder / SHARDED_WEIGHTS_MEMBER))
+    return model
 
 
 def _load_failure(report: ModelReport, keras: str, error: BaseException) -> list[LiveMismatch]:
@@ -207,8 +230,11 @@ def load_and_compare(report: ModelReport, unsafe: bool) -> LiveLoad:
         return outcome
     outcome.keras = keras
     try:
-        with _loadable(report.file.path, report.file.format) as path:
-            model = load_model(path, compile=False, safe_mode=not unsafe)
+        if _holds_sharded_weights(report):
+            model = _load_sharded_folder(Path(report.file.path), unsafe)
+        else:
+            with _loadable(report.file.path, report.file.format) as path:
+                model = load_model(path, compile=False, safe_mode=not unsafe)
     except Exception as error:  # noqa: BLE001 - whatever Keras raises is the answer
         outcome.load_error = _one_line(error)
         outcome.mismatches.extend(_load_failure(report, keras, error))

@@ -9,7 +9,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 
-from keras_share.read.base import WEIGHTS_MEMBER, ArrayDigest, ModelFile, WeightArray
+from keras_share.read.base import (
+    SHARD_MAP_SUFFIX,
+    WEIGHTS_MEMBER,
+    ArrayDigest,
+    ModelFile,
+    WeightArray,
+)
 from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS, call_with_deadline
 
 
@@ -25,9 +31,9 @@ def _digests(model_file: ModelFile, locations: list[str]) -> dict[str, ArrayDige
     path = Path(model_file.path)
     results: dict[str, ArrayDigest] = {}
 
-    def collect(h5: h5py.File, prefix: str) -> None:
+    def collect(h5: h5py.File, prefix: str, wanted: list[str]) -> None:
         budget = HashBudget.of_file(h5.id)
-        for location in locations:
+        for location in wanted:
             inner = location[len(prefix):] if prefix and location.startswith(prefix) else location
             dataset = h5util.child(h5, inner)
             if (isinstance(dataset, h5py.Dataset) and dataset.dtype.kind in HASHED_KINDS
@@ -36,17 +42,28 @@ def _digests(model_file: ModelFile, locations: list[str]) -> dict[str, ArrayDige
                 if digest is not None:
                     results[location] = digest
 
-    prefix = WEIGHTS_MEMBER + ":"
+    def collect_in_folder(folder: Path, wanted: list[str]) -> None:
+        """Hash the locations ``<file>:/<path>`` of the files (model.weights.h5, shards) of ``folder``."""
+        by_file: dict[str, list[str]] = {}
+        for location in wanted:
+            member, separator, _ = location.partition(":/")
+            if separator and "/" not in member:
+                by_file.setdefault(member, []).append(location)
+        for member, its_locations in by_file.items():
+            with open_member(folder, member) as stream, \
+                    h5py.File(name_of_open_file(stream, folder / member), "r") as h5:
+                collect(h5, member + ":", its_locations)
+
     if model_file.format == "keras":
         with open_archive(path) as archive, open_weights_h5(archive) as (h5, _):
-            collect(h5, prefix)
+            collect(h5, WEIGHTS_MEMBER + ":", locations)
     elif model_file.format == "keras-dir":
-        with open_member(path, WEIGHTS_MEMBER) as stream, \
-                h5py.File(name_of_open_file(stream, path / WEIGHTS_MEMBER), "r") as h5:
-            collect(h5, prefix)
+        collect_in_folder(path, locations)
+    elif model_file.format == "weights-h5" and path.name.endswith(SHARD_MAP_SUFFIX):
+        collect_in_folder(path.parent, locations)
     elif model_file.format in ("h5", "h5-weights", "weights-h5"):
         with open_regular(path, str(path)) as stream, h5py.File(name_of_open_file(stream, path), "r") as h5:
-            collect(h5, "")
+            collect(h5, "", locations)
     return results
 
 

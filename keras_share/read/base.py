@@ -9,6 +9,10 @@ CONFIG_MEMBER = "config.json"
 METADATA_MEMBER = "metadata.json"
 WEIGHTS_MEMBER = "model.weights.h5"
 """The members of a ``.keras`` archive (and files of its unzipped folder form)."""
+SHARDED_WEIGHTS_MEMBER = "model.weights.json"
+"""The sharded weights map a model folder may hold instead of ``model.weights.h5`` (KerasHub presets)."""
+SHARD_MAP_SUFFIX = "weights.json"
+"""What the name of a sharded weights map ends with (Keras 3's ``load_weights`` tells one by it)."""
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import stat
 import zipfile
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
 from keras_share.errors import ReadError
-from keras_share.read.base import CONFIG_MEMBER, ModelFile
+from keras_share.read.base import CONFIG_MEMBER, SHARD_MAP_SUFFIX, ModelFile
 from keras_share.read.deadline import (
     DEFAULT_TIMEOUT_SECONDS,
     call_with_deadline,
@@ -33,6 +34,8 @@ MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 SAVED_MODEL_FILE = "saved_model.pb"
 FOLDER_MODEL_FILES = (CONFIG_MEMBER, METADATA_FILE, SAVED_MODEL_FILE)
 """Files whose presence makes a folder a saved model (a ``.keras`` folder, a SavedModel)."""
+SHARD_NAME = re.compile(r"(.+)_\d{5,}\.weights\.h5")
+"""How Keras names the shards of ``<base>.weights.json``: ``<base>_00000.weights.h5``, ``<base>_00001...``."""
 OUTSIDE_LINK = "a symbolic link leading outside the folder given; not followed"
 
 ZIP_ALSO_HDF5 = (
@@ -144,7 +147,8 @@ def input_form(target: Path, label: str) -> Form:
 def _file_form(stream: BinaryIO, name: str, label: str) -> Form:
     """Keras 3 and tf_keras load a file as a ``.keras`` zip when its name ends in ``.keras`` and
     ``zipfile.is_zipfile`` says yes, else as HDF5 (Keras 3 only by a ``.h5``/``.hdf5`` name). A file in one
-    format only is read in that format, whatever its name."""
+    format only is read in that format, whatever its name. A file in neither whose name ends in
+    ``weights.json`` is a sharded weights map, as Keras 3's ``load_weights`` tells it."""
     head = stream.read(len(HDF5_MAGIC))
     if not head:
         raise ReadError(label, "empty file")
@@ -156,6 +160,8 @@ def _file_form(stream: BinaryIO, name: str, label: str) -> Form:
         return Form("h5", HDF5_ALSO_ZIP if is_zip else None)
     if is_zip or head.startswith(ZIP_MAGIC):
         return Form("keras")
+    if name.endswith(SHARD_MAP_SUFFIX):
+        return Form("weights-json")
     stream.seek(0)
     known = foreign_format(stream.read(HEAD_BYTES), name, os.fstat(stream.fileno()).st_size)
     raise ReadError(label, f"{known}; not a Keras model" if known else
@@ -192,18 +198,20 @@ def _read_keras_weights(form: str, target: Path) -> StoredGroup | None:
 
 def import_readers() -> None:
     """Import every format reader (h5py and numpy with them)."""
-    for reader in ("keras_weights", "legacy_h5", "saved_model"):
+    for reader in ("keras_weights", "legacy_h5", "saved_model", "sharded_weights"):
         importlib.import_module(f"keras_share.read.{reader}")
 
 
 def _read_model(path: str | os.PathLike[str], form: Form) -> ModelFile:
-    """Read an ``h5`` or ``savedmodel`` input (``input_form``), in the reader child."""
-    from keras_share.read.legacy_h5 import read_h5
+    """Read an ``h5``, ``weights-json`` or ``savedmodel`` input (``input_form``), in the reader child."""
+    from keras_share.read.legacy_h5 import read_h5, read_sharded_weights_only
     from keras_share.read.saved_model import read_saved_model
 
     target = _model_path(Path(path))
     if form.name == "savedmodel":
         return read_saved_model(target)
+    if form.name == "weights-json":
+        return read_sharded_weights_only(target)
     model = read_h5(target)
     if form.ambiguity is not None and _holds_keras_zip(target):
         model.ambiguity = form.ambiguity
@@ -221,11 +229,19 @@ def _entry_kind(entry: os.DirEntry[str]) -> str:
         return "file"
 
 
+def _is_shard_of_a_map(name: str, names: set[str]) -> bool:
+    """Whether ``name`` is named as Keras names the shards of a sharded weights map in the same folder
+    (``x_00000.weights.h5`` beside ``x.weights.json``): it is read through the map, not on its own."""
+    match = SHARD_NAME.fullmatch(name)
+    return match is not None and f"{match.group(1)}.{SHARD_MAP_SUFFIX}" in names
+
+
 def discover(path: str | os.PathLike[str]) -> Iterator[tuple[Path, ReadError | None]]:
     """The model inputs a path names: itself, or for a plain folder every model found inside it; with each,
     the ReadError that is reported instead of reading it (None: read it).
 
-    Folders that are themselves saved models (config.json, keras_metadata.pb) count as one input. Inside a
+    Folders that are themselves saved models (config.json, keras_metadata.pb) count as one input, and so does a
+    sharded weights map with its shards (``x.weights.json``: the shards beside it are not listed). Inside a
     folder, symbolic links to folders are never followed, and a link named like a model file is read only
     when it resolves inside the folder given; a folder that cannot be listed is an error, the walk goes on.
     """
@@ -248,9 +264,12 @@ def discover(path: str | os.PathLike[str]) -> Iterator[tuple[Path, ReadError | N
             continue
         found: list[tuple[Path, ReadError | None]] = []
         subfolders: list[Path] = []
+        names = {entry.name for entry in entries}
         for entry in entries:
             here, kind = Path(entry.path), _entry_kind(entry)
-            is_model_name = entry.name.lower().endswith(MODEL_SUFFIXES)
+            if _is_shard_of_a_map(entry.name, names):
+                continue
+            is_model_name = entry.name.lower().endswith(MODEL_SUFFIXES) or entry.name.endswith(SHARD_MAP_SUFFIX)
             if kind == "link":
                 if is_model_name:
                     found.append((here, None if resolves_inside(here, target) else ReadError(str(here), OUTSIDE_LINK)))

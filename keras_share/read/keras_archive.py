@@ -24,6 +24,7 @@ from keras_share.limits import MAX_JSON_BYTES, MAX_ZIP_DIRECTORY_BYTES, MAX_ZIP_
 from keras_share.read.base import (
     CONFIG_MEMBER,
     METADATA_MEMBER,
+    SHARDED_WEIGHTS_MEMBER,
     WEIGHTS_MEMBER,
     ModelFile,
     WeightIndex,
@@ -281,4 +282,8 @@ def complete(configs: KerasConfigs, weights: StoredGroup | None) -> ModelFile:
             model.weights = VarsLayoutReader(weights, WEIGHTS_MEMBER + ":", model.keras_generation).read(configs.config)
         except TooManyLayers as error:
             raise ReadError(configs.path, str(error)) from None
+        shards = weights.origins()
+        if shards:
+            model.notes.append(f"weights read from {SHARDED_WEIGHTS_MEMBER} and the {len(shards):,} shard file(s) "
+                               "holding them (Keras's sharded weights, as KerasHub presets store them)")
     return model

@@ -22,7 +22,12 @@ from keras_share.limits import (
     MAX_COMPRESSED_WEIGHTS_BYTES,
     MAX_SLOW_COMPRESSED_WEIGHTS_BYTES,
 )
-from keras_share.read.base import WEIGHTS_MEMBER
+from keras_share.read.base import (
+    CONFIG_MEMBER,
+    METADATA_MEMBER,
+    SHARDED_WEIGHTS_MEMBER,
+    WEIGHTS_MEMBER,
+)
 from keras_share.read.files import name_of_open_file, open_member
 from keras_share.read.h5tree import RawReader, pread_reader, read_tree
 from keras_share.read.keras_archive import (
@@ -31,6 +36,7 @@ from keras_share.read.keras_archive import (
     open_zip_member,
     stored_data_start,
 )
+from keras_share.read.sharded_weights import read_folder_shards
 from keras_share.read.stored import StoredGroup
 from keras_share.read.vars_layout import GROUP_ATTRS
 
@@ -40,6 +46,18 @@ member's image is kept to hash small arrays from); larger ones are read in place
 compressed, keeping memory flat whatever the weights weigh."""
 _INFLATE_PIECE_BYTES = 1024 * 1024
 _HDF5_ERRORS = (OSError, ValueError, RuntimeError, KeyError, TypeError)
+NPZ_WEIGHTS_MEMBER = "model.weights.npz"
+"""The weights of a ``.keras`` zip or folder saved with ``saving_lib.save_model(..., weights_format="npz")``."""
+NPZ_REFUSAL = (
+    f"{NPZ_WEIGHTS_MEMBER} (weights_format=\"npz\"): Keras stores each layer's weights there as a pickled Python "
+    "object, which keras-share does not read; Keras 3.15 and tf_keras 2.21 cannot load them (they read the file "
+    "with allow_pickle=False), and earlier releases that unpickle them run any code they hold"
+)
+ZIP_MAGIC = b"PK\x03\x04"
+ASSETS_PREFIX = "assets/"
+WEIGHTS_FILE_SUFFIXES = (".h5", ".hdf5", ".keras", ".npz", ".npy", ".safetensors", ".ckpt", ".index", ".pb",
+                         ".pt", ".pth", ".bin", ".msgpack", ".pkl", ".onnx", ".tflite")
+"""Names of files that may hold weights, for a model folder without ``model.weights.h5``."""
 
 
 class _StoredMember(io.RawIOBase):
@@ -128,11 +146,41 @@ def _image_reader(image: bytes) -> RawReader:
     return lambda offset, size: view[offset:offset + size]
 
 
+def _without_weights_h5(names: list[str], label: str, zipped: bool) -> None:
+    """Refuse, with one line, an archive or folder (its member or file ``names``) that has no
+    ``model.weights.h5`` but holds weights in another form; return when it holds none (an architecture only)."""
+    if NPZ_WEIGHTS_MEMBER in names:
+        raise ReadError(label, NPZ_REFUSAL)
+    if SHARDED_WEIGHTS_MEMBER in names and zipped:
+        raise ReadError(label, f"{SHARDED_WEIGHTS_MEMBER} (sharded weights) inside a .keras zip: Keras loads "
+                        f"only {WEIGHTS_MEMBER} or {NPZ_WEIGHTS_MEMBER} from a zip, and keras-share does not "
+                        "read shards from one")
+    unknown = sorted(name for name in names if _may_hold_weights(name, zipped))
+    if unknown:
+        shown = ", ".join(repr(name) for name in unknown[:3]) + (f" and {len(unknown) - 3:,} more" if len(unknown) > 3 else "")
+        raise ReadError(label, f"no {WEIGHTS_MEMBER}, {NPZ_WEIGHTS_MEMBER} or {SHARDED_WEIGHTS_MEMBER}, but "
+                        f"{'members' if zipped else 'files'} keras-share does not know as weights: {shown}")
+
+
+def _may_hold_weights(name: str, zipped: bool) -> bool:
+    """Whether a member of a ``.keras`` zip (anything but its configs and assets: Keras writes nothing else) or a
+    file of a model folder (one named like weights: presets keep tokenizers and other configs beside them)
+    could hold the model's weights."""
+    if name in (CONFIG_MEMBER, METADATA_MEMBER) or name.startswith(ASSETS_PREFIX) or name.endswith("/"):
+        return False
+    if zipped:
+        return True
+    lowered = name.lower()
+    return "weights" in lowered or "variables" in lowered or lowered.endswith(WEIGHTS_FILE_SUFFIXES)
+
+
 def read_archive_weights(path: Path) -> StoredGroup | None:
-    """The HDF5 tree of a ``.keras`` zip's ``model.weights.h5``; None when the archive has none."""
+    """The HDF5 tree of a ``.keras`` zip's ``model.weights.h5``; None when the archive holds no weights at all
+    (a ReadError when it holds them in a form keras-share does not read)."""
     with open_archive(path) as archive:
         try:
             if WEIGHTS_MEMBER not in archive.namelist():
+                _without_weights_h5(archive.namelist(), str(path), zipped=True)
                 return None
             info = archive.getinfo(WEIGHTS_MEMBER)
             if info.compress_type != zipfile.ZIP_STORED and info.file_size > MAX_COMPRESSED_WEIGHTS_BYTES:
@@ -153,13 +201,26 @@ def read_archive_weights(path: Path) -> StoredGroup | None:
 
 
 def read_folder_weights(path: Path) -> StoredGroup | None:
-    """The HDF5 tree of an unzipped ``.keras`` folder's ``model.weights.h5``; None when it has none."""
+    """The HDF5 tree of an unzipped ``.keras`` folder's ``model.weights.h5``, or of its ``model.weights.json`` and
+    shards (a KerasHub preset); None when the folder holds no weights at all (a ReadError when it holds them in a
+    form keras-share does not read)."""
     weights = path / WEIGHTS_MEMBER
     if not os.path.lexists(weights):
+        if os.path.lexists(path / SHARDED_WEIGHTS_MEMBER):
+            return read_folder_shards(path)
+        try:
+            names = os.listdir(path)
+        except OSError as error:
+            raise ReadError(str(path), f"cannot list folder ({error.strerror or error})") from None
+        _without_weights_h5(names, str(path), zipped=False)
         return None
     with open_member(path, WEIGHTS_MEMBER) as stream:
         try:
             with h5py.File(name_of_open_file(stream, weights), "r") as h5:
                 return read_tree(h5, GROUP_ATTRS)
         except _HDF5_ERRORS as error:
+            if os.pread(stream.fileno(), len(ZIP_MAGIC), 0) == ZIP_MAGIC:
+                raise ReadError(str(path), f"{WEIGHTS_MEMBER} is a zip (npz) archive, not HDF5: Keras 3's "
+                                "save_model(..., weights_format=\"npz\", zipped=False) writes its npz weights "
+                                f"under this name, and its load_model cannot read them back. {NPZ_REFUSAL}") from None
             raise ReadError(str(path), f"{WEIGHTS_MEMBER} is not a readable HDF5 file ({describe(error)})") from None

@@ -21,6 +21,7 @@ from keras_share.read.base import LayerKey, ModelFile, WeightArray, WeightIndex
 from keras_share.read.files import name_of_open_file, open_regular
 from keras_share.read.h5tree import read_tree
 from keras_share.read.json_text import JsonRefused, load_json
+from keras_share.read.sharded_weights import read_weights_map_file
 from keras_share.read.stored import StoredDataset, StoredGroup
 from keras_share.read.vars_layout import GROUP_ATTRS, VarsLayoutReader
 
@@ -177,6 +178,16 @@ def read_h5(path: Path) -> ModelFile:
             return _read_open_h5(h5, str(path))
         except (OSError, RuntimeError, KeyError, TypeError, ValueError) as error:
             raise ReadError(str(path), f"damaged HDF5 content ({describe(error)})") from None
+
+
+def read_sharded_weights_only(path: Path) -> ModelFile:
+    """Read a Keras 3 sharded weights map (``x.weights.json``) and its shards: the weights-only ``vars`` layout of a
+    ``.weights.h5`` file, spread over several files."""
+    tree = read_weights_map_file(path)
+    model = ModelFile(str(path), "weights-h5", None, None, VarsLayoutReader(tree, "", 3).read(None))
+    model.notes.append(f"Keras 3 sharded weights-only file ({len(tree.origins()):,} shard file(s) hold its weights): "
+                      "it has no architecture, so no graph and no sharing")
+    return model
 
 
 def _read_open_h5(h5: h5py.File, path: str) -> ModelFile:

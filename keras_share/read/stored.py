@@ -18,6 +18,8 @@ class StoredDataset:
     shape: tuple[int, ...] | None
     dtype: str
     digest: ArrayDigest | None = None
+    origin: str = ""
+    """For weights spread over several files (shards), the name of the file it was read from; else empty."""
 
     def weight(self, name: str, location: str, index: WeightIndex) -> WeightArray | None:
         """This dataset as the weight array ``name`` at ``location``, its digest kept in ``index``'s digests;
@@ -43,6 +45,18 @@ class StoredGroup:
     def datasets(self) -> list[tuple[str, StoredDataset]]:
         """Member datasets, in order."""
         return [(name, member) for name, member in self.members.items() if isinstance(member, StoredDataset)]
+
+    def origins(self) -> set[str]:
+        """The files (shards) the datasets below this group were read from, when they carry one."""
+        found: set[str] = set()
+        pending = [self]
+        while pending:
+            for member in pending.pop().members.values():
+                if isinstance(member, StoredGroup):
+                    pending.append(member)
+                elif member.origin:
+                    found.add(member.origin)
+        return found
 
     def group(self, path: str) -> StoredGroup | None:
         """The group at ``a/b/c`` below this one, or None."""

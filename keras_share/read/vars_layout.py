@@ -166,8 +166,10 @@ class VarsLayoutReader:
         return arrays
 
     def _array(self, name: str, dataset: StoredDataset, path: str) -> WeightArray | None:
-        """The weight array of the dataset at ``path`` below the root, located with this file's prefix."""
-        return dataset.weight(name, f"{self._prefix}/{path}", self.index)
+        """The weight array of the dataset at ``path`` below the root, located with this file's prefix (with its
+        shard's name, ``<shard>:``, for a dataset read from a shard)."""
+        prefix = f"{dataset.origin}:" if dataset.origin else self._prefix
+        return dataset.weight(name, f"{prefix}/{path}", self.index)
 
     def _give(self, key: LayerKey, arrays: list[WeightArray]) -> None:
         """Attach ``arrays`` to the layer at ``key``; TooManyLayers past ``MAX_LAYERS`` keys."""
