@@ -28,6 +28,9 @@ MAX_OBJECT_GRAPH_BYTES = 64 * 1024 * 1024
 """Largest object graph (``_CHECKPOINTABLE_OBJECT_GRAPH``) read from a SavedModel's checkpoint."""
 MAX_OBJECT_GRAPH_NODES = 2_000_000
 """Most objects that object graph may hold (a layer is about a dozen: itself, its variables, lists, functions)."""
+MAX_SAVED_MODEL_BYTES = 256 * 1024 * 1024
+"""Largest SavedModel ``saved_model.pb`` read (for its variables' own ``trainable`` flags; it also holds the
+traced functions' graphs, which are skipped)."""
 MAX_LAYER_ARRAYS = 4_000_000
 """Most arrays attached to the layers of one SavedModel, counted once per place (a nested model placed twice
 counts its arrays twice)."""

@@ -11,14 +11,19 @@ import re
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from keras_share import configs
 from keras_share.errors import ReadError
-from keras_share.limits import MAX_CHECKPOINT_INDEX_BYTES, MAX_LAYER_ARRAYS, MAX_OBJECT_GRAPH_BYTES
+from keras_share.limits import (
+    MAX_CHECKPOINT_INDEX_BYTES,
+    MAX_LAYER_ARRAYS,
+    MAX_OBJECT_GRAPH_BYTES,
+    MAX_SAVED_MODEL_BYTES,
+)
 from keras_share.read.base import ArrayDigest, LayerKey, WeightArray, WeightIndex
 from keras_share.read.files import open_member
-from keras_share.read.protobuf_wire import SavedObjectRecord
+from keras_share.read.protobuf_wire import WIRE_LEN, WIRE_VARINT, ProtobufError, SavedObjectRecord, iter_fields
 from keras_share.read.tf_bundle import (
     DT_STRING,
     OBJECT_GRAPH_KEY,
@@ -33,6 +38,7 @@ from keras_share.read.tf_bundle import (
 )
 
 VARIABLES_FOLDER = "variables"
+SAVED_MODEL_FILE = "saved_model.pb"
 INDEX_MEMBER = f"{VARIABLES_FOLDER}/variables.index"
 EAGER_DIGEST_BYTES = 1 << 20
 """Arrays up to this size are hashed while the bundle is read (as ``h5tree`` does); larger ones when a rule asks."""
@@ -101,7 +107,7 @@ def _digest(shards: _Shards, entry: BundleEntry) -> ArrayDigest | None:
 def _read_bundle(directory: Path) -> Bundle:
     if not os.path.lexists(directory / INDEX_MEMBER):
         raise ReadError(str(directory), f"SavedModel without {INDEX_MEMBER}: its weights are not in the folder "
-                        "(TF cannot restore it)")
+                        "(tf_keras cannot load it)")
     with open_member(directory, INDEX_MEMBER) as stream:
         size = os.fstat(stream.fileno()).st_size
         if size > MAX_CHECKPOINT_INDEX_BYTES:
@@ -155,11 +161,47 @@ def _node_names(directory: Path, graph: list[TrackableNode],
     return names
 
 
+def _fields(data: memoryview, number: int) -> Iterator[memoryview]:
+    """The payloads of the length-delimited fields ``number`` of one message, as views (no copies)."""
+    for found, wire, value in iter_fields(cast(bytes, data)):  # slices of a memoryview stay views
+        if found == number and wire == WIRE_LEN:
+            yield cast(memoryview, value)
+
+
+def _trainable_flags(directory: Path) -> tuple[dict[int, bool], str | None]:
+    """Each variable's own ``trainable`` by object graph node, from ``saved_model.pb``
+    (``SavedModel.meta_graphs[0].object_graph_def.nodes[i].variable.trainable``: fields 2, 7, 1, 7, 3); with a
+    note when the file cannot give them."""
+    if not os.path.lexists(directory / SAVED_MODEL_FILE):
+        return {}, f"no {SAVED_MODEL_FILE}: the variables' own trainable flags were not read"
+    with open_member(directory, SAVED_MODEL_FILE) as stream:
+        size = os.fstat(stream.fileno()).st_size
+        if size > MAX_SAVED_MODEL_BYTES:
+            return {}, (f"{SAVED_MODEL_FILE} is larger than {MAX_SAVED_MODEL_BYTES >> 20} MiB: the variables' own "
+                        "trainable flags were not read")
+        data = memoryview(stream.read(MAX_SAVED_MODEL_BYTES + 1))
+    flags: dict[int, bool] = {}
+    try:
+        meta_graph = next(_fields(data, 2), None)
+        graph = next(_fields(meta_graph, 7), None) if meta_graph is not None else None
+        for node, saved_object in enumerate(_fields(graph, 1) if graph is not None else ()):
+            for variable in _fields(saved_object, 7):
+                flags[node] = False  # proto3 leaves a false bool out
+                for number, wire, value in iter_fields(cast(bytes, variable)):
+                    if number == 3 and wire == WIRE_VARINT:
+                        flags[node] = bool(value)
+    except ProtobufError as error:
+        return {}, f"{SAVED_MODEL_FILE} cannot be decoded ({error}): the variables' own trainable flags were not read"
+    return flags, None
+
+
 class _Attacher:
     """Builds the weight index: every config layer's variables, counted against MAX_LAYER_ARRAYS."""
 
-    def __init__(self, directory: Path, bundle: Bundle, graph: list[TrackableNode], shards: _Shards) -> None:
+    def __init__(self, directory: Path, bundle: Bundle, graph: list[TrackableNode], shards: _Shards,
+                 trainable: dict[int, bool]) -> None:
         self.directory, self.bundle, self.graph, self.shards = directory, bundle, graph, shards
+        self.trainable = trainable
         self.index = WeightIndex()
         self.arrays: dict[int, WeightArray] = {}
         self.attached = 0
@@ -186,10 +228,11 @@ class _Attacher:
         entry = self.bundle.entries.get(key)
         if entry is None:
             raise ReadError(str(self.directory), f"{INDEX_MEMBER} has no entry {key!r} (the variable "
-                            f"{full_name!r}): TF cannot restore it")
+                            f"{full_name!r}): tf_keras cannot load it")
         self.shards.check(key, entry)
         name = full_name[len(layer_name) + 1:] if full_name.startswith(layer_name + "/") else full_name
-        array = self.arrays[node] = WeightArray(name or key, entry.shape, entry.dtype_name, key)
+        array = self.arrays[node] = WeightArray(name or key, entry.shape, entry.dtype_name, key,
+                                                self.trainable.get(node))
         if entry.size <= EAGER_DIGEST_BYTES:
             digest = _digest(self.shards, entry)
             if digest is not None:
@@ -243,11 +286,12 @@ def read_variables(directory: Path, config: dict[str, Any],
     """The arrays of a SavedModel's layers, with notes on what could not be matched; a ReadError when the
     bundle is missing, truncated or malformed."""
     bundle = _read_bundle(directory)
-    notes: list[str] = []
+    trainable, note = _trainable_flags(directory)
+    notes = [note] if note else []
     with ExitStack() as stack:
         shards = _Shards(directory, bundle, stack)
         graph = _object_graph(directory, bundle, shards)
-        attacher = _Attacher(directory, bundle, graph, shards)
+        attacher = _Attacher(directory, bundle, graph, shards, trainable)
         unmatched = attacher.attach(config, _node_names(directory, graph, nodes))
         attacher.rest()
     if unmatched:
