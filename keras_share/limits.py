@@ -22,6 +22,9 @@ MAX_CHECKPOINT_INDEX_BYTES = 64 * 1024 * 1024
 """Largest SavedModel ``variables/variables.index`` read (a few hundred bytes per variable)."""
 MAX_CHECKPOINT_ENTRIES = 1_000_000
 """Most tensors a SavedModel's ``variables.index`` may list (layer variables, optimizer slots, metrics)."""
+MAX_CHECKPOINT_KEY_BYTES = 256 * 1024 * 1024
+"""Most bytes of keys rebuilt from that index's prefix-compressed entries, over all of them (each key repeats
+the prefix it shares with the one before, so a small file can describe long keys)."""
 MAX_CHECKPOINT_SHARDS = 10_000
 """Most ``variables.data-*`` shards a SavedModel's checkpoint may declare."""
 MAX_OBJECT_GRAPH_BYTES = 64 * 1024 * 1024

@@ -367,3 +367,20 @@ def test_layers_the_object_graph_lacks_are_named_in_a_note(tmp_path: Path) -> No
     model = read_model(folder, timeout=None)
     assert not model.weights.by_layer
     assert any("have no object in the SavedModel's object graph" in note for note in model.notes)
+
+
+def test_keys_that_grow_by_their_shared_prefix_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each entry repeats the whole key before it and adds a byte: the bytes of keys rebuilt are counted."""
+    from bundle_bytes import varint
+
+    from keras_share.read import tf_bundle
+
+    monkeypatch.setattr(tf_bundle, "MAX_CHECKPOINT_KEY_BYTES", 100_000)
+    body = b"".join(varint(index) + varint(1) + varint(0) + b"k" for index in range(2_000))
+    data_block = body + (0).to_bytes(4, "little") + (1).to_bytes(4, "little")
+    index_block = block([(b"z", varint(0) + varint(len(data_block)))])
+    index_at = len(data_block) + 5
+    footer = (varint(0) + varint(0) + varint(index_at) + varint(len(index_block))).ljust(40, b"\0")
+    data = data_block + b"\0" * 5 + index_block + b"\0" * 5 + footer + (0xDB4775248B80FB57).to_bytes(8, "little")
+    with pytest.raises(BundleError, match="bytes of keys"):
+        read_index(data)

@@ -134,33 +134,6 @@ def _object_graph(directory: Path, bundle: Bundle, shards: _Shards) -> list[Trac
         raise ReadError(str(directory), f"{VARIABLES_FOLDER}/ {error}") from None
 
 
-def _node_names(directory: Path, graph: list[TrackableNode],
-                nodes: list[tuple[SavedObjectRecord, dict[str, Any]]]) -> dict[int, str]:
-    """Layer name by object graph node, from the metadata nodes whose ``node_path`` the object graph follows.
-
-    A path whose steps the graph has must end at the node's own id: else the two graphs are not numbered alike,
-    and nothing can be attached. A path through a name the graph lacks (a dotted name) is left out."""
-    names: dict[int, str] = {}
-    for record, metadata in nodes:
-        parts = record.node_path.split(".")
-        if parts[0] != "root":
-            continue
-        node: int | None = 0
-        for part in parts[1:]:
-            node = next((child for name, child in graph[node].children if name == part), None)
-            if node is None:
-                break
-        if node is None:
-            continue
-        if node != record.node_id:
-            raise ReadError(str(directory), f"keras_metadata.pb node {ascii(record.node_path)} is object "
-                            f"{record.node_id}, but that path leads to object {node} in the checkpoint's object graph")
-        name = metadata.get("name")
-        if isinstance(name, str):
-            names[node] = name
-    return names
-
-
 def _fields(data: memoryview, number: int) -> Iterator[memoryview]:
     """The payloads of the length-delimited fields ``number`` of one message, as views (no copies)."""
     for found, wire, value in iter_fields(cast(bytes, data)):  # slices of a memoryview stay views
@@ -205,19 +178,66 @@ class _Attacher:
         self.index = WeightIndex()
         self.arrays: dict[int, WeightArray] = {}
         self.attached = 0
+        self._named: dict[int, dict[str, int]] = {}
+        self._variables: dict[int, list[int]] = {}
+        self._layers: dict[int, dict[str, int]] = {}
 
     def child(self, node: int, name: str) -> int | None:
-        return next((child for local, child in self.graph[node].children if local == name), None)
+        """The child of ``node`` with the local name ``name`` (the first, if the name repeats)."""
+        named = self._named.get(node)
+        if named is None:
+            named = self._named[node] = {}
+            for local, child in self.graph[node].children:
+                named.setdefault(local, child)
+        return named.get(name)
+
+    def node_names(self, nodes: list[tuple[SavedObjectRecord, dict[str, Any]]]) -> dict[int, str]:
+        """Layer name by object graph node, from the metadata nodes whose ``node_path`` the object graph follows.
+
+        A path whose steps the graph has must end at the node's own id: else the two graphs are not numbered
+        alike, and nothing can be attached. A path through a name the graph lacks (a dotted name) is left out."""
+        names: dict[int, str] = {}
+        for record, metadata in nodes:
+            parts = record.node_path.split(".")
+            if parts[0] != "root":
+                continue
+            node: int | None = 0
+            for part in parts[1:]:
+                node = self.child(node, part)
+                if node is None:
+                    break
+            if node is None:
+                continue
+            if node != record.node_id:
+                raise ReadError(str(self.directory), f"keras_metadata.pb node {ascii(record.node_path)} is object "
+                                f"{record.node_id}, but that path leads to object {node} in the checkpoint's object graph")
+            name = metadata.get("name")
+            if isinstance(name, str):
+                names[node] = name
+        return names
 
     def variables(self, node: int) -> list[int]:
         """The variable nodes a layer node lists (``variables``), or its direct variable children."""
-        listed = self.child(node, "variables")
-        children = self.graph[node if listed is None else listed].children
-        found = [child for _, child in children if self.graph[child].checkpoint_key is not None]
+        found = self._variables.get(node)
+        if found is None:
+            listed = self.child(node, "variables")
+            children = self.graph[node if listed is None else listed].children
+            found = self._variables[node] = list(dict.fromkeys(
+                child for _, child in children if self.graph[child].checkpoint_key is not None))
         self.attached += len(found)
         if self.attached > MAX_LAYER_ARRAYS:
             raise ReadError(str(self.directory), f"too large: more than {MAX_LAYER_ARRAYS:,} arrays attached to layers")
-        return list(dict.fromkeys(found))
+        return found
+
+    def layers(self, node: int, names: dict[int, str]) -> dict[str, int]:
+        """The layers of a model node (its ``layer-N`` children) by name."""
+        found = self._layers.get(node)
+        if found is None:
+            found = self._layers[node] = {}
+            for local, child in self.graph[node].children:
+                if _LAYER_CHILD.fullmatch(local) and child in names:
+                    found.setdefault(names[child], child)
+        return found
 
     def array(self, node: int, layer_name: str) -> WeightArray:
         """The array of a variable node, named relative to its layer, its digest kept when small."""
@@ -246,10 +266,7 @@ class _Attacher:
         while pending:
             entry, node, key = pending.pop()
             entries = configs.layer_entries(entry) or []
-            layer_nodes: dict[str, int] = {}
-            for local, child in self.graph[node].children:
-                if _LAYER_CHILD.fullmatch(local) and child in names:
-                    layer_nodes.setdefault(names[child], child)
+            layer_nodes = self.layers(node, names)
             inner: set[int] = set()
             for child_entry in entries:
                 name = configs.entry_name(child_entry)
@@ -292,7 +309,7 @@ def read_variables(directory: Path, config: dict[str, Any],
         shards = _Shards(directory, bundle, stack)
         graph = _object_graph(directory, bundle, shards)
         attacher = _Attacher(directory, bundle, graph, shards, trainable)
-        unmatched = attacher.attach(config, _node_names(directory, graph, nodes))
+        unmatched = attacher.attach(config, attacher.node_names(nodes))
         attacher.rest()
     if unmatched:
         notes.append(f"{unmatched} layer(s) of the config have no object in the SavedModel's object graph: "

@@ -28,7 +28,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import cast
 
-from keras_share.limits import MAX_CHECKPOINT_ENTRIES, MAX_CHECKPOINT_SHARDS, MAX_OBJECT_GRAPH_NODES
+from keras_share.limits import (
+    MAX_CHECKPOINT_ENTRIES,
+    MAX_CHECKPOINT_KEY_BYTES,
+    MAX_CHECKPOINT_SHARDS,
+    MAX_OBJECT_GRAPH_NODES,
+)
 from keras_share.read.protobuf_wire import WIRE_FIXED32, WIRE_LEN, WIRE_VARINT, ProtobufError, iter_fields
 
 TABLE_MAGIC = 0xDB4775248B80FB57
@@ -116,7 +121,19 @@ def _block(data: bytes, handle: bytes, what: str) -> bytes:
     return data[offset:end]
 
 
-def _block_entries(block: bytes, what: str) -> Iterator[tuple[bytes, bytes]]:
+class _KeyBudget:
+    """The bytes of keys a table may still rebuild (MAX_CHECKPOINT_KEY_BYTES)."""
+
+    def __init__(self) -> None:
+        self.left = MAX_CHECKPOINT_KEY_BYTES
+
+    def take(self, size: int) -> None:
+        self.left -= size
+        if self.left < 0:
+            raise BundleError(f"too large: more than {MAX_CHECKPOINT_KEY_BYTES:,} bytes of keys")
+
+
+def _block_entries(block: bytes, what: str, budget: _KeyBudget) -> Iterator[tuple[bytes, bytes]]:
     """The (key, value) pairs of one table block, keys rebuilt from their shared prefixes."""
     if len(block) < 4:
         raise BundleError(f"{what} is shorter than its restart count")
@@ -131,6 +148,7 @@ def _block_entries(block: bytes, what: str) -> Iterator[tuple[bytes, bytes]]:
         value_size, pos = _varint(block, pos, f"{what} entry")
         if shared > len(key) or pos + unshared + value_size > end:
             raise BundleError(f"{what} has an entry at {pos} that runs past the block")
+        budget.take(shared + unshared)
         key = key[:shared] + block[pos:pos + unshared]
         pos += unshared
         yield key, block[pos:pos + value_size]
@@ -147,8 +165,9 @@ def table_entries(data: bytes) -> Iterator[tuple[bytes, bytes]]:
     _, pos = _varint(footer, 0, "metaindex handle")  # the metaindex block: TF writes it empty
     _, pos = _varint(footer, pos, "metaindex handle")
     index = _block(data, footer[pos:], "index block")
-    for number, (_, handle) in enumerate(_block_entries(index, "index block")):
-        yield from _block_entries(_block(data, handle, f"data block {number}"), f"data block {number}")
+    budget = _KeyBudget()
+    for number, (_, handle) in enumerate(_block_entries(index, "index block", budget)):
+        yield from _block_entries(_block(data, handle, f"data block {number}"), f"data block {number}", budget)
 
 
 def _int(value: int | bytes) -> int:
