@@ -384,3 +384,18 @@ def test_keys_that_grow_by_their_shared_prefix_are_bounded(monkeypatch: pytest.M
     data = data_block + b"\0" * 5 + index_block + b"\0" * 5 + footer + (0xDB4775248B80FB57).to_bytes(8, "little")
     with pytest.raises(BundleError, match="bytes of keys"):
         read_index(data)
+
+
+def test_each_variable_s_own_flag_is_in_the_json_report(saved: dict[str, Path]) -> None:
+    from keras_share.render.json_format import model_to_dict
+
+    report = model_to_dict(inspect_file(saved["sequential"], timeout=None))
+    assert [weight["trainable"] for weight in _layer(report, "bn")["weights"]] == [True, True, False, False]
+
+
+def test_live_cross_check_of_a_savedmodel_compares_its_weights_and_finds_no_difference(saved: dict[str, Path]) -> None:
+    from keras_share.live.crosscheck import live_file_report
+
+    report = live_file_report(str(saved["functional"]))
+    assert report.live is not None and report.live.load_error is None
+    assert report.live.mismatches == []

@@ -20,7 +20,10 @@ _encode = json.JSONEncoder(check_circular=False).encode
 
 
 def _weight(array: WeightArray) -> dict[str, Any]:
-    return {"name": array.name, "shape": list(array.shape), "dtype": array.dtype, "location": array.location}
+    weight = {"name": array.name, "shape": list(array.shape), "dtype": array.dtype, "location": array.location}
+    if array.trainable is not None:
+        weight["trainable"] = array.trainable
+    return weight
 
 
 def _call_site(call: CallSite) -> dict[str, Any]:
