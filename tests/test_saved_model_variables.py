@@ -386,13 +386,6 @@ def test_keys_that_grow_by_their_shared_prefix_are_bounded(monkeypatch: pytest.M
         read_index(data)
 
 
-def test_each_variable_s_own_flag_is_in_the_json_report(saved: dict[str, Path]) -> None:
-    from keras_share.render.json_format import model_to_dict
-
-    report = model_to_dict(inspect_file(saved["sequential"], timeout=None))
-    assert [weight["trainable"] for weight in _layer(report, "bn")["weights"]] == [True, True, False, False]
-
-
 def test_live_cross_check_of_a_savedmodel_compares_its_weights_and_finds_no_difference(saved: dict[str, Path]) -> None:
     from keras_share.live.crosscheck import live_file_report
 
