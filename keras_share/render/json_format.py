@@ -20,10 +20,7 @@ _encode = json.JSONEncoder(check_circular=False).encode
 
 
 def _weight(array: WeightArray) -> dict[str, Any]:
-    weight = {"name": array.name, "shape": list(array.shape), "dtype": array.dtype, "location": array.location}
-    if array.trainable is not None:
-        weight["trainable"] = array.trainable
-    return weight
+    return {"name": array.name, "shape": list(array.shape), "dtype": array.dtype, "location": array.location}
 
 
 def _call_site(call: CallSite) -> dict[str, Any]:
