@@ -15,14 +15,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bundle_bytes import block, entry, header, object_graph, string_tensor, table, write_bundle
+from bundle_bytes import (
+    block,
+    entry,
+    header,
+    object_graph,
+    string_tensor,
+    table,
+    write_bundle,
+)
 from cli_command import keras_share_command
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from live_truth import assert_static_matches_live, load_model
 
 from keras_share.api import inspect_file
-from keras_share.errors import ReadError
 from keras_share.lint import lint_report
 from keras_share.read.arrays import array_digests
 from keras_share.read.detect import read_model
@@ -242,7 +249,8 @@ def test_digests_are_those_of_the_values_tensorflow_reads(saved: dict[str, Path]
 
 
 def _cli_error(folder: Path) -> str:
-    result = subprocess.run([*keras_share_command(), "inspect", str(folder)], capture_output=True, text=True)
+    result = subprocess.run([*keras_share_command(), "inspect", str(folder)], capture_output=True, text=True,
+                            check=False)
     assert result.returncode == 3, result.stdout + result.stderr
     [line] = result.stderr.strip().splitlines()
     assert line.startswith(f"keras-share: error: {folder}: ")

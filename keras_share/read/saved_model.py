@@ -21,7 +21,6 @@ from keras_share.limits import MAX_JSON_VALUES, MAX_METADATA_BYTES
 from keras_share.read.base import BytecodeSite, ModelFile, WeightIndex
 from keras_share.read.files import open_member
 from keras_share.read.json_text import json_tokens
-from keras_share.read.saved_model_variables import read_variables
 from keras_share.read.protobuf_wire import (
     ProtobufError,
     SavedObjectRecord,
@@ -29,6 +28,7 @@ from keras_share.read.protobuf_wire import (
     read_keras_metadata,
     root_model_metadata,
 )
+from keras_share.read.saved_model_variables import read_variables
 
 METADATA_FILE = "keras_metadata.pb"
 

@@ -23,7 +23,13 @@ from keras_share.limits import (
 )
 from keras_share.read.base import ArrayDigest, LayerKey, WeightArray, WeightIndex
 from keras_share.read.files import open_member
-from keras_share.read.protobuf_wire import WIRE_LEN, WIRE_VARINT, ProtobufError, SavedObjectRecord, iter_fields
+from keras_share.read.protobuf_wire import (
+    WIRE_LEN,
+    WIRE_VARINT,
+    ProtobufError,
+    SavedObjectRecord,
+    iter_fields,
+)
 from keras_share.read.tf_bundle import (
     DT_STRING,
     OBJECT_GRAPH_KEY,
@@ -203,13 +209,11 @@ class _Attacher:
                 continue
             node: int | None = 0
             for part in parts[1:]:
-                node = self.child(node, part)
-                if node is None:
-                    break
+                node = self.child(node, part) if node is not None else None
             if node is None:
                 continue
             if node != record.node_id:
-                raise ReadError(str(self.directory), f"keras_metadata.pb node {ascii(record.node_path)} is object "
+                raise ReadError(str(self.directory), f"keras_metadata.pb node {record.node_path!a} is object "
                                 f"{record.node_id}, but that path leads to object {node} in the checkpoint's object graph")
             name = metadata.get("name")
             if isinstance(name, str):

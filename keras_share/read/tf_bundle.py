@@ -34,7 +34,13 @@ from keras_share.limits import (
     MAX_CHECKPOINT_SHARDS,
     MAX_OBJECT_GRAPH_NODES,
 )
-from keras_share.read.protobuf_wire import WIRE_FIXED32, WIRE_LEN, WIRE_VARINT, ProtobufError, iter_fields
+from keras_share.read.protobuf_wire import (
+    WIRE_FIXED32,
+    WIRE_LEN,
+    WIRE_VARINT,
+    ProtobufError,
+    iter_fields,
+)
 
 TABLE_MAGIC = 0xDB4775248B80FB57
 FOOTER_BYTES = 48
