@@ -400,3 +400,17 @@ def test_live_cross_check_of_a_savedmodel_compares_its_weights_and_finds_no_diff
     report = live_file_report(str(saved["functional"]))
     assert report.live is not None and report.live.load_error is None
     assert report.live.mismatches == []
+
+
+def test_a_layer_transferred_from_an_h5_base_is_found_in_a_savedmodel(tf_keras: Any, tmp_path: Path) -> None:
+    """``--base`` compares content digests across formats: the SavedModel's are of the same form as the .h5's."""
+    from conftest import build_trained_base, build_transfer
+
+    tf_keras.backend.clear_session()
+    tf_keras.utils.set_random_seed(0)
+    base = build_trained_base(tf_keras)
+    base.save(str(tmp_path / "base.h5"))
+    build_transfer(tf_keras, base).save(str(tmp_path / "transfer"), save_format="tf")
+    report = inspect_file(tmp_path / "transfer", timeout=None)
+    lint_report(report, LintSettings(base=str(tmp_path / "base.h5")))
+    assert [(finding.name, finding.layer) for finding in report.findings] == [("transferred-layer-trainable", "feature")]
