@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from live_truth import assert_static_matches_live, load_model
 
 from keras_share.api import inspect_file
+from keras_share.errors import ReadError
 from keras_share.lint import lint_report
 from keras_share.read.arrays import array_digests
 from keras_share.read.detect import read_model
@@ -414,3 +415,18 @@ def test_a_layer_transferred_from_an_h5_base_is_found_in_a_savedmodel(tf_keras: 
     report = inspect_file(tmp_path / "transfer", timeout=None)
     lint_report(report, LintSettings(base=str(tmp_path / "base.h5")))
     assert [(finding.name, finding.layer) for finding in report.findings] == [("transferred-layer-trainable", "feature")]
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_mutated_variables_give_a_model_or_a_one_line_read_error(data: st.DataObject, tmp_path_factory: Any) -> None:
+    folder = shutil.copytree(SAMPLE, tmp_path_factory.mktemp("mutated") / "sm")
+    member = folder / "variables" / data.draw(st.sampled_from(["variables.index", "variables.data-00000-of-00001"]))
+    original = bytearray(member.read_bytes())
+    for _ in range(data.draw(st.integers(1, 8))):
+        original[data.draw(st.integers(0, len(original) - 1))] = data.draw(st.integers(0, 255))
+    member.write_bytes(bytes(original))
+    try:
+        read_model(folder, timeout=None)
+    except ReadError as error:
+        assert "\n" not in str(error)
