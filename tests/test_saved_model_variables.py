@@ -369,13 +369,14 @@ def test_mutated_object_graph_bytes_give_nodes_or_a_bundle_error(data: st.DataOb
         assert "\n" not in str(error)
 
 
-def test_layers_the_object_graph_lacks_are_named_in_a_note(tmp_path: Path) -> None:
+def test_layers_the_object_graph_lacks_are_marked_missing_and_named_in_a_note(tmp_path: Path) -> None:
     folder = shutil.copytree(SAMPLE, tmp_path / "sm")
     shutil.rmtree(folder / "variables")
     write_bundle(folder)  # an object graph of the root alone
     model = read_model(folder, timeout=None)
     assert not model.weights.by_layer
     assert any("have no object in the SavedModel's object graph" in note for note in model.notes)
+    assert model.weights.missing
 
 
 def test_keys_that_grow_by_their_shared_prefix_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:

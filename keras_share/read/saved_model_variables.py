@@ -264,7 +264,8 @@ class _Attacher:
         return array
 
     def attach(self, config: dict[str, Any], names: dict[int, str]) -> int:
-        """Give every config layer matched to an object its arrays; the number of layers left unmatched."""
+        """Give every config layer matched to an object its arrays; the number of layers left unmatched (each
+        marked ``missing``)."""
         unmatched = 0
         pending: list[tuple[dict[str, Any], int, LayerKey]] = [(config, 0, ())]
         while pending:
@@ -275,10 +276,12 @@ class _Attacher:
             for child_entry in entries:
                 name = configs.entry_name(child_entry)
                 child = layer_nodes.get(name)
-                if child is None:
-                    unmatched += not configs.is_input_layer(child_entry)
-                    continue
                 child_key = key + (name,)
+                if child is None:
+                    if not configs.is_input_layer(child_entry):
+                        unmatched += 1
+                        self.index.missing.append(child_key)
+                    continue
                 variables = self.variables(child)
                 inner.update(variables)
                 if configs.layer_entries(child_entry) is not None:
