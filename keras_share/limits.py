@@ -18,6 +18,25 @@ MAX_JSON_DEPTH = 640
 and however many processes read (200 nested Sequential models are about 600 levels)."""
 MAX_METADATA_BYTES = 32 * 1024 * 1024
 """Largest SavedModel ``keras_metadata.pb`` read."""
+MAX_CHECKPOINT_INDEX_BYTES = 64 * 1024 * 1024
+"""Largest SavedModel ``variables/variables.index`` read (a few hundred bytes per variable)."""
+MAX_CHECKPOINT_ENTRIES = 1_000_000
+"""Most tensors a SavedModel's ``variables.index`` may list (layer variables, optimizer slots, metrics)."""
+MAX_CHECKPOINT_KEY_BYTES = 256 * 1024 * 1024
+"""Most bytes of keys rebuilt from that index's prefix-compressed entries, over all of them (each key repeats
+the prefix it shares with the one before, so a small file can describe long keys)."""
+MAX_CHECKPOINT_SHARDS = 10_000
+"""Most ``variables.data-*`` shards a SavedModel's checkpoint may declare."""
+MAX_OBJECT_GRAPH_BYTES = 64 * 1024 * 1024
+"""Largest object graph (``_CHECKPOINTABLE_OBJECT_GRAPH``) read from a SavedModel's checkpoint."""
+MAX_OBJECT_GRAPH_NODES = 2_000_000
+"""Most objects that object graph may hold (a layer is about a dozen: itself, its variables, lists, functions)."""
+MAX_SAVED_MODEL_BYTES = 256 * 1024 * 1024
+"""Largest SavedModel ``saved_model.pb`` read (for its variables' own ``trainable`` flags; it also holds the
+traced functions' graphs, which are skipped)."""
+MAX_LAYER_ARRAYS = 4_000_000
+"""Most arrays attached to the layers of one SavedModel, counted once per place (a nested model placed twice
+counts its arrays twice)."""
 
 MAX_LAYERS = 20_000
 """Most layer entries in one config, nested models' layers included."""

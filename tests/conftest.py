@@ -311,6 +311,9 @@ SAVEDMODEL_CASES = (
     "frozen_top_sequential_reenabled",
     "nested_model_in_two_models",
     "frozen_model_beside_a_layer",
+    "three_levels",
+    "mha_keywords",
+    "frozen_mha",
 )
 """Cases also saved by tf_keras as a SavedModel directory (slow to write: keep this short)."""
 

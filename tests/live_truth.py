@@ -218,10 +218,11 @@ def static_report(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 class StoredArrays:
-    """Read the array keras-share names by ``location`` back from the file (h5py only).
+    """Read the array keras-share names by ``location`` back from the file (h5py, or TensorFlow's
+    checkpoint reader for a SavedModel).
 
-    Locations are ``<zip member>:/<hdf5 path>`` inside a ``.keras`` archive or directory, and
-    plain HDF5 paths in legacy ``.h5`` files.
+    Locations are ``<zip member>:/<hdf5 path>`` inside a ``.keras`` archive or directory, plain HDF5
+    paths in legacy ``.h5`` files, and checkpoint keys in a SavedModel's ``variables/`` bundle.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -248,7 +249,17 @@ class StoredArrays:
             self._open[key] = handle
         return self._open[key]
 
+    def _checkpoint(self) -> Any:
+        """TensorFlow's own reader of a SavedModel folder's ``variables/`` bundle."""
+        if "checkpoint" not in self._open:
+            import tensorflow as tf
+
+            self._open["checkpoint"] = tf.train.load_checkpoint(os.path.join(self.path, "variables", "variables"))
+        return self._open["checkpoint"]
+
     def digest(self, location: str) -> str:
+        if os.path.isfile(os.path.join(self.path, "saved_model.pb")):
+            return _digest(self._checkpoint().get_tensor(location))
         member, sep, inner = location.partition(":/")
         if sep and (os.path.isdir(self.path) or not self.path.endswith((".h5", ".hdf5"))) and "/" not in member:
             dataset = self._h5(member)["/" + inner]
@@ -257,8 +268,9 @@ class StoredArrays:
         return _digest(dataset[()])
 
     def close(self) -> None:
-        for handle in self._open.values():
-            handle.close()
+        for key, handle in self._open.items():
+            if key != "checkpoint":
+                handle.close()
         for closer in reversed(self._closers):
             closer.close()
 
@@ -380,13 +392,12 @@ def assert_static_matches_live(
 ) -> dict[str, Any]:
     """Fail with a readable diff unless keras-share's report of ``path`` matches the loaded model.
 
-    ``weights`` defaults to True except for SavedModel directories, whose weights keras-share
-    does not read: there only calls, effective calls, trainability and sharing are compared.
+    Weights are compared unless ``weights`` is False (every format's are read, a SavedModel's from its
+    ``variables/`` bundle, whose values TensorFlow's checkpoint reader gives back by checkpoint key).
     Returns keras-share's report (JSON form) for further checks.
     """
     static = static_report(path)
-    if weights is None:
-        weights = static["format"] != "savedmodel"
+    weights = True if weights is None else weights
     stored = StoredArrays(path) if weights else None
     try:
         problems = compare(

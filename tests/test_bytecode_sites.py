@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bundle_bytes import write_bundle
 from protobuf_bytes import length_delimited
 
 from keras_share import configs
@@ -164,6 +165,7 @@ def _saved_model(folder: Path, nodes: list[tuple[str, str, dict[str, Any]]]) -> 
     data = b"".join(length_delimited(1, length_delimited(3, path.encode()) + length_delimited(4, identifier.encode())
                            + length_delimited(5, json.dumps(metadata).encode())) for path, identifier, metadata in nodes)
     (folder / "keras_metadata.pb").write_bytes(data)
+    write_bundle(folder)
     return folder
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,7 @@ def test_mutated_savedmodel_metadata_gives_a_report_or_a_read_error(data: st.Dat
     else:
         original = original[: data.draw(st.integers(0, len(original) - 1))]
     (folder / "saved_model.pb").write_bytes(b"")
+    shutil.copytree(SAMPLES / "k2_savedmodel" / "variables", folder / "variables")
     (folder / "keras_metadata.pb").write_bytes(bytes(original))
     _assert_report_or_read_error(folder)
 

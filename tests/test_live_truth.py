@@ -2,9 +2,8 @@
 what the live Keras objects say once the same file is loaded back (see tests/live_truth.py).
 
 Models are built once per session (``model_store`` in conftest.py) by Keras 3 (``.keras``,
-``.h5``) and by tf_keras (``.keras``, ``.h5``, and a SavedModel directory for a few cases, where
-keras-share reads no weights, so only calls, effective calls, trainability and sharing are
-compared). Each file is loaded with the Keras that wrote it.
+``.h5``) and by tf_keras (``.keras``, ``.h5``, and a SavedModel directory for a few cases, its
+weights read from ``variables/``). Each file is loaded with the Keras that wrote it.
 """
 
 from __future__ import annotations
@@ -107,7 +106,7 @@ def test_nested_encoder_with_batchnorm_called_three_times(model_store: ModelStor
     assert _layer(report, "encoder/enc_bn")["effective_calls"] == 3
 
 
-@pytest.mark.parametrize(("generation", "fmt"), ALL_FILES)
+@pytest.mark.parametrize(("generation", "fmt"), ALL_FILES + SAVEDMODEL)
 def test_three_levels_of_nesting_multiply_effective_calls(model_store: ModelStore, generation: int, fmt: str) -> None:
     report = _check(model_store, "three_levels", generation, fmt)
     assert _layer(report, "level1/level2/level3/l3_dense")["effective_calls"] == 4
@@ -133,7 +132,7 @@ def test_layer_reenabled_inside_frozen_top_model_follows_the_loading_keras(
     assert not _layer(report, "body")["trainable"]
 
 
-@pytest.mark.parametrize(("generation", "fmt"), ALL_FILES)
+@pytest.mark.parametrize(("generation", "fmt"), ALL_FILES + SAVEDMODEL)
 def test_shared_attention_called_with_keyword_tensors_on_two_shapes(model_store: ModelStore, generation: int, fmt: str) -> None:
     report = _check(model_store, "mha_keywords", generation, fmt)
     if generation == 3:
@@ -227,6 +226,7 @@ def test_nested_model_placed_in_two_models(model_store: ModelStore, generation: 
         pytest.param(3, "keras", id="keras3-keras"),
         pytest.param(3, "h5", id="keras3-h5"),
         *K2_FILES,
+        *SAVEDMODEL,
     ],
 )
 def test_frozen_attention_layer_after_reload(model_store: ModelStore, generation: int, fmt: str) -> None:

@@ -23,14 +23,21 @@ def own_trainable(graph: Graph, layer: Layer, model_file: ModelFile, frozen_by: 
       on load. A frozen MultiHeadAttention comes back trainable (``LAZY_SUBLAYER_CLASSES``).
     * tf_keras loading ``.h5`` or ``.keras`` drops every model's flag (``Model.from_config``), so
       only the layer's own flag counts; a SavedModel keeps them, and a frozen model freezes all it
-      contains (``frozen_by``: the nearest enclosing model whose own flag is false, or None).
+      contains (``frozen_by``: the nearest enclosing model whose own flag is false, or None); a SavedModel
+      also records each variable's own flag, and a layer with no trainable variable does not train.
     """
     if model_file.keras_generation == 3:
         flag = layer.trainable_flag or layer.class_name in LAZY_SUBLAYER_CLASSES
         return flag and (graph.root.trainable_flag or graph.root.kind == "sequential")
     if model_file.format == "savedmodel":
-        return layer.trainable_flag and frozen_by is None
+        return layer.trainable_flag and frozen_by is None and _has_trainable_variable(layer)
     return layer.trainable_flag
+
+
+def _has_trainable_variable(layer: Layer) -> bool:
+    """False for a layer whose every array is known to be a non-trainable variable (a Normalization layer's
+    statistics): Keras never trains those, whatever the flags."""
+    return not layer.weights or any(array.trainable is not False for array in layer.weights)
 
 
 def _frozen_models(graph: Graph) -> dict[str, str | None]:
@@ -48,8 +55,9 @@ def _object_keys(graph: Graph, model_file: ModelFile) -> dict[str, tuple[object,
 
     Where weights were read, a layer is its stored arrays (the same arrays at two paths are one layer) and a
     nested model is the set of its layers' arrays; a weightless layer placed twice loads as two copies. A
-    SavedModel (no arrays read) restores shared objects: an entry carrying ``shared_object_id`` that repeats
-    an earlier class and name is that entry, and so is everything below it.
+    SavedModel restores shared objects, weightless ones too, and two layers may hold one variable there (arrays
+    do not tell objects apart): an entry carrying ``shared_object_id`` that repeats an earlier class and name is
+    that entry, and so is everything below it.
     """
     keys: dict[str, tuple[object, ...]] = {}
     if model_file.format == "savedmodel":
@@ -106,7 +114,7 @@ def analyze_graph(model_file: ModelFile, graph: Graph) -> ModelReport:
     for group in groups:
         for report in group:
             report.same_as = [other.layer.path for other in group if other is not report]
-    _containers_train_with_their_layers(reports, model_file.format != "savedmodel")
+    _containers_train_with_their_layers(reports)
     seen: set[str] = set()
     unique = 0
     for report in reports:
@@ -151,21 +159,14 @@ def bytecode_sites(model_file: ModelFile, graph: Graph) -> list[BytecodeSite]:
     return found
 
 
-def _containers_train_with_their_layers(reports: list[LayerReport], weights_read: bool) -> None:
-    """A nested model trains when any weight-bearing layer inside it does.
-
-    Where the file's arrays were not read (SavedModel), classes that always have weights stand in for them.
-    """
+def _containers_train_with_their_layers(reports: list[LayerReport]) -> None:
+    """A nested model trains when any weight-bearing layer inside it does."""
     by_path = {report.layer.path: report for report in reports}
     for report in reversed(reports):
         if not report.layer.is_model:
             continue
         inner = [by_path[path] for path in report.layer.children]
-        weighted = [
-            child for child in inner
-            if child.layer.weights or child.layer.is_model
-            or (not weights_read and child.layer.class_name in configs.WEIGHTED_CLASSES)
-        ]
+        weighted = [child for child in inner if child.layer.weights or child.layer.is_model]
         if weighted:
             report.trainable = any(child.trainable for child in weighted)
 

@@ -152,7 +152,7 @@ def compare(static: ModelReport, loaded: ModelReport, keras: str) -> list[LiveMi
     for path in sorted(set(theirs) - set(mine)):
         found.append(LiveMismatch(path, f"{keras} builds a {theirs[path].layer.class_name} here that the file's "
                                   "config does not list"))
-    weights_read = static.file.format != "savedmodel" and bool(static.file.weights.by_layer)
+    weights_read = bool(static.file.weights.by_layer)
     for path in sorted(set(mine) & set(theirs), key=list(mine).index):
         ours, live = mine[path], theirs[path]
         facts = [("calls", ours.layer.calls, live.layer.calls),

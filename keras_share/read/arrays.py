@@ -61,6 +61,10 @@ def _digests(model_file: ModelFile, locations: list[str]) -> dict[str, ArrayDige
         collect_in_folder(path, locations)
     elif model_file.format == "weights-h5" and path.name.endswith(SHARD_MAP_SUFFIX):
         collect_in_folder(path.parent, locations)
+    elif model_file.format == "savedmodel":
+        from keras_share.read.saved_model_variables import bundle_digests
+
+        results.update(bundle_digests(path, locations))
     elif model_file.format in ("h5", "h5-weights", "weights-h5"):
         with open_regular(path, str(path)) as stream, h5py.File(name_of_open_file(stream, path), "r") as h5:
             collect(h5, "", locations)

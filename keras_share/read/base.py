@@ -35,6 +35,9 @@ class WeightArray:
     shape: tuple[int, ...]
     dtype: str
     location: str
+    trainable: bool | None = None
+    """The variable's own flag (False for BatchNormalization's moving statistics), where the file records it
+    (a SavedModel); its layer's flags still decide whether it trains."""
 
     @property
     def size(self) -> int:

@@ -81,6 +81,25 @@ def buffer_digest(data: bytes | memoryview, dtype: Any, shape: tuple[int, ...]) 
     return _digest(data, dtype, shape, np.frombuffer(data, dtype))
 
 
+def blocks_digest(blocks: Iterator[bytes], dtype: Any, shape: tuple[int, ...]) -> ArrayDigest:
+    """The digest of an array of numeric ``dtype`` and ``shape`` given as its bytes in C order, in ``blocks``
+    that each hold whole elements: equal to ``value_digest`` of that array, in memory one block at a time."""
+    import numpy as np
+
+    digest = hashlib.sha256(_header(dtype, shape))
+    first: bytes | None = None
+    constant = True
+    for block in blocks:
+        digest.update(block)
+        if constant and block:
+            element = _first_if_constant(np.frombuffer(block, dtype))
+            first = element if first is None else first
+            constant = element is not None and element == first
+    if constant:
+        return _constant_digest(dtype, shape, first or b"")
+    return ArrayDigest(digest.hexdigest(), False)
+
+
 def _header(dtype: Any, shape: tuple[int, ...] | None) -> bytes:
     return f"{dtype.str}{shape}".encode()
 

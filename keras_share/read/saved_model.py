@@ -1,7 +1,12 @@
-"""tf_keras SavedModel directories: the Keras config inside ``keras_metadata.pb``.
+"""tf_keras SavedModel directories: the Keras config inside ``keras_metadata.pb``, the weights in ``variables/``.
 
-The weights live in a TF checkpoint (``variables/``) whose keys follow the object graph, not the
-layer config; keras-share reports the graph and says that weights were not read.
+The weights are a TF tensor bundle (``tf_bundle``) whose keys follow the object graph, not the layer config.
+Each ``keras_metadata.pb`` node names its object graph node (``node_id``; the checkpoint's object graph numbers
+its nodes as the SavedModel's does, which is checked against each node's path); a config layer is the child
+``layer-N`` of its model's node that has its name, and its weights are the variables its node lists under
+``variables`` (``layer.weights``: sublayers' included; a nested model's own are those none of its layers list).
+One variable node reached from two layers is one array (one ``location``, its checkpoint key) under both.
+See docs/formats.md.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from keras_share.read.protobuf_wire import (
     read_keras_metadata,
     root_model_metadata,
 )
+from keras_share.read.saved_model_variables import read_variables
 
 METADATA_FILE = "keras_metadata.pb"
 
@@ -145,5 +151,6 @@ def read_saved_model(directory: Path) -> ModelFile:
     model.bytecode = _node_bytecode(nodes)
     model.config_bytecode_free = not any(configs.text_may_hold_bytecode(record.metadata)
                                          for record in records if record.node_path == "root")
-    model.notes.append("SavedModel weights live in a TF checkpoint (variables/) that keras-share does not read: no weight arrays")
+    model.weights, notes = read_variables(directory, config, nodes)
+    model.notes.extend(notes)
     return model

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from keras_share.analysis.report import Finding, ModelReport
-from keras_share.configs import WEIGHTED_CLASSES
 from keras_share.rules.base import Rule, RuleContext
 
 
@@ -32,8 +31,7 @@ encoder.get_layer("head").trainable = True   # KS301: trains in Keras 3 despite 
         for layer in report.layers:
             if layer.frozen_by is None or not layer.layer.trainable_flag or layer.layer.is_model:
                 continue
-            unread = report.file.format == "savedmodel" and layer.layer.class_name in WEIGHTED_CLASSES
-            if not (layer.layer.weights or unread):
+            if not layer.layer.weights:
                 continue
             parent = layer.frozen_by or "the top model"
             if not layer.trainable and generation == 3:
