@@ -31,7 +31,7 @@ from live_truth import assert_static_matches_live, load_model
 
 from keras_share.api import inspect_file
 from keras_share.errors import ReadError
-from keras_share.lint import lint_report
+from keras_share.pipeline import Pipeline, read_base
 from keras_share.read.arrays import array_digests
 from keras_share.read.detect import read_model
 from keras_share.read.digest import value_digest
@@ -190,8 +190,7 @@ def test_a_layer_whose_variables_are_all_non_trainable_does_not_train(saved: dic
 
 
 def test_copied_weights_are_found_from_the_bundle_contents(saved: dict[str, Path]) -> None:
-    report = inspect_file(saved["copied"], timeout=None)
-    lint_report(report, LintSettings())
+    report = Pipeline(LintSettings(), timeout=None).finish(inspect_file(saved["copied"], timeout=None))
     assert [(finding.name, finding.layer) for finding in report.findings] == [("weight-copy", "second")]
 
 
@@ -397,7 +396,7 @@ def test_keys_that_grow_by_their_shared_prefix_are_bounded(monkeypatch: pytest.M
 
 
 def test_live_cross_check_of_a_savedmodel_compares_its_weights_and_finds_no_difference(saved: dict[str, Path]) -> None:
-    from keras_share.live.crosscheck import live_file_report
+    from keras_share.pipeline import live_file_report
 
     report = live_file_report(str(saved["functional"]))
     assert report.live is not None and report.live.load_error is None
@@ -413,8 +412,8 @@ def test_a_layer_transferred_from_an_h5_base_is_found_in_a_savedmodel(tf_keras: 
     base = build_trained_base(tf_keras)
     base.save(str(tmp_path / "base.h5"))
     build_transfer(tf_keras, base).save(str(tmp_path / "transfer"), save_format="tf")
-    report = inspect_file(tmp_path / "transfer", timeout=None)
-    lint_report(report, LintSettings(base=str(tmp_path / "base.h5")))
+    pipeline = Pipeline(LintSettings(), base=read_base(tmp_path / "base.h5", timeout=None), timeout=None)
+    report = pipeline.finish(inspect_file(tmp_path / "transfer", timeout=None))
     assert [(finding.name, finding.layer) for finding in report.findings] == [("transferred-layer-trainable", "feature")]
 
 
