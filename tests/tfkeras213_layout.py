@@ -172,11 +172,24 @@ def build_frozen_nested_sequential(K: Any) -> Any:
     return K.Model(x, K.layers.Dense(2, name="out")(hidden), name="outer")
 
 
+def build_dense_in_two_nested_models(K: Any) -> Any:
+    """One Dense object inside two nested models, the second of which has another Dense after it: tf.keras saved
+    the shared one once, and how it counted it moves the other Dense's group name."""
+    shared = K.layers.Dense(4, name="shared")
+    first_input = K.Input((4,), name="first_in")
+    first = K.Model(first_input, shared(first_input), name="first")
+    second_input = K.Input((4,), name="second_in")
+    second = K.Model(second_input, K.layers.Dense(3, name="after")(shared(second_input)), name="second")
+    x = K.Input((4,), name="x")
+    return K.Model(x, second(first(x)), name="two_nested")
+
+
 CASES: dict[str, Callable[[Any], Any]] = {
     "rescaled_sequential": build_rescaled_sequential,
     "shared_with_batchnorm": build_shared_with_batchnorm,
     "nested_called_twice": build_nested_called_twice,
     "frozen_nested_sequential": build_frozen_nested_sequential,
+    "dense_in_two_nested_models": build_dense_in_two_nested_models,
 }
 """The models the tests write in this layout, by name."""
 

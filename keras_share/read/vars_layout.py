@@ -142,21 +142,28 @@ class VarsLayoutReader:
         claimed: set[str] = set()
         layers_path = _join(path, "layers")
         layers_group = self._root.group(layers_path)
-        dependency_names: list[str] | None = None
+        weighted_twice: bool | None = None
+        """Set for the ``CHECKPOINT_DEPENDENCIES`` layout: whether a layer with weights is counted twice."""
         dependencies_path = _join(path, CHECKPOINT_DEPENDENCIES)
         dependencies_group = self._root.group(dependencies_path) if self._generation == 2 else None
         if dependencies_group is not None and (layers_group is None or not layers_group.groups()):
             layers_path, layers_group = dependencies_path, dependencies_group
             if CHECKPOINT_DEPENDENCIES_NOTE not in self.notes:
                 self.notes.append(CHECKPOINT_DEPENDENCIES_NOTE)
-            dependency_names = self._dependency_names(entries, dependencies_group, dependencies_path)
-        for position, child in enumerate(entries):
+            weighted_twice = self._dependency_numbering(entries, dependencies_group, dependencies_path)
+        for child in entries:
             child_key = key + (configs.entry_name(child),)
             identity = (configs.class_name(child), configs.entry_name(child))
             repeat = "shared_object_id" in child and identity in seen
             group_name = None
-            if dependency_names is not None:
-                group_name = dependency_names[position]
+            if weighted_twice is not None and layers_group is not None:
+                base = configs.to_snake_case(configs.class_name(child))
+                count = counters.get(base, 0)
+                if weighted_twice or not repeat:  # tf.keras 2.14 passes over a layer saved before without counting it
+                    group_name = base if count == 0 else f"{base}_{count}"
+                    counted_twice = weighted_twice and (
+                        self._had_weights(seen[identity]) if repeat else _holds_arrays(layers_group, group_name))
+                    counters[base] = count + (2 if counted_twice else 1)
             elif not (repeat and self._generation == 2):
                 base = configs.to_snake_case(configs.class_name(child))
                 count = counters.get(base, 0)
@@ -183,15 +190,16 @@ class VarsLayoutReader:
                 self._walk_model(child, group_path, child_key, seen)
             self._spans[child_key] = (start, len(self._keys))
 
-    def _dependency_names(self, entries: list[dict[str, Any]], group: StoredGroup, path: str) -> list[str]:
-        """The ``CHECKPOINT_DEPENDENCIES`` group name of each layer of ``entries``, as tf.keras 2.12-2.14 named it.
+    def _dependency_numbering(self, entries: list[dict[str, Any]], group: StoredGroup, path: str) -> bool:
+        """Whether the layers of ``entries`` were numbered under ``CHECKPOINT_DEPENDENCIES`` counting a layer with
+        weights twice (tf.keras 2.12-2.13) or once (2.14).
 
-        Without a version that decides how weighted layers were counted, the count that finds more of the groups
-        is used (the same groups either way when no class has two layers with weights), and a note says so.
+        Without a version that says, the numbering that finds more of the groups is used (the same groups either
+        way when no class has two layers with weights), and a note says so.
         """
         once, doubled = _dependency_names(entries, group, False), _dependency_names(entries, group, True)
         if once == doubled:
-            return once
+            return bool(self._counts_weighted_twice)
         twice = self._counts_weighted_twice
         if twice is None:
             found_once, found_doubled = (sum(name in group.members for name in names) for names in (once, doubled))
@@ -202,7 +210,12 @@ class VarsLayoutReader:
         if twice:
             self.notes.append(f"{path}: layers numbered as tf.keras 2.12-2.13 did (a layer with weights counted "
                               "twice): tf.keras 2.14 looks for other group names and fails to load these weights")
-        return doubled if twice else once
+        return twice
+
+    def _had_weights(self, key: LayerKey) -> bool:
+        """True when the layer at ``key`` (a nested model: any layer below it) was given arrays."""
+        start, end = self._spans.get(key, (0, 0))
+        return any(self.index.by_layer[below] for below in self._keys[start:end])
 
     def _arrays(
         self, group: StoredGroup, path: str, entry: dict[str, Any], label: str, skip: tuple[str, ...]
@@ -296,23 +309,28 @@ def _counts_weighted_twice(keras_version: str | None) -> bool | None:
     return True if minor in (12, 13) else False if minor == 14 else None
 
 
-def _holds_arrays(group: StoredGroup) -> bool:
-    """True when a dataset lies anywhere below ``group`` (the layer had weights when it was saved)."""
-    return bool(group.datasets()) or any(_holds_arrays(sub) for _, sub in group.groups())
+def _holds_arrays(group: StoredGroup, name: str) -> bool:
+    """True when a dataset lies anywhere below the member group ``name`` of ``group`` (a layer saved with weights)."""
+    pending = [group.members.get(name)]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, StoredDataset):
+            return True
+        if isinstance(current, StoredGroup):
+            pending.extend(current.members.values())
+    return False
 
 
 def _dependency_names(entries: list[dict[str, Any]], group: StoredGroup, weighted_twice: bool) -> list[str]:
-    """Each layer's group name under ``CHECKPOINT_DEPENDENCIES``: ``snake_case(class)`` and a per-class count, which
-    a layer with weights advances twice when ``weighted_twice`` (its group in ``group`` holds arrays)."""
+    """Each layer's group name under ``CHECKPOINT_DEPENDENCIES``, layers saved twice over aside: ``snake_case(class)``
+    and a per-class count, which a layer with weights advances twice when ``weighted_twice``."""
     counters: dict[str, int] = {}
     names: list[str] = []
     for entry in entries:
         base = configs.to_snake_case(configs.class_name(entry))
         count = counters.get(base, 0)
         name = base if count == 0 else f"{base}_{count}"
-        member = group.members.get(name)
-        weighted = isinstance(member, StoredGroup) and _holds_arrays(member)
-        counters[base] = count + (2 if weighted_twice and weighted else 1)
+        counters[base] = count + (2 if weighted_twice and _holds_arrays(group, name) else 1)
         names.append(name)
     return names
 
