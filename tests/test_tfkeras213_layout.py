@@ -1,29 +1,36 @@
 """``.keras`` files in the tf.keras 2.12-2.14 layout: layers under ``_layer_checkpoint_dependencies/``.
 
-The files are written by ``tests/tfkeras213_layout.py`` (the writer cannot be installed here; its docstring
-says which ``saving_lib`` lines it reproduces) from tf_keras models, and keras-share's report is compared with
-those live models.
+The files are written by ``tests/tfkeras213_layout.py`` (the writer cannot be installed beside TensorFlow 2.21;
+its docstring says which ``saving_lib`` lines it reproduces) from tf_keras models, and keras-share's report is
+compared with those live models. ``tests/tfkeras213_written/`` holds files the real tf.keras 2.13 and 2.14 wrote
+for the same models: the builder must write what they hold.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import CASES as LIVE_TRUTH_CASES
+from live_truth import assert_static_matches_live, static_report
+from tfkeras213_layout import CASES, build_case, write_archive
 
 from keras_share.api import inspect_file
 from keras_share.lint import lint_report
-from keras_share.settings import LintSettings
 from keras_share.read.vars_layout import CHECKPOINT_DEPENDENCIES_NOTE
-from tests.live_truth import assert_static_matches_live, static_report
-from tests.tfkeras213_layout import CASES, build_case, write_archive
+from keras_share.settings import LintSettings
 
 VERSIONS = ("2.13.1", "2.14.0")
 """One version of each way of numbering layers of one class (2.12 numbered as 2.13 did)."""
+WRITTEN = Path(__file__).parent / "tfkeras213_written"
+LOADED_CASES = ("frozen_nested_reenabled", "frozen_top_reenabled", "frozen_sequential_reenabled",
+                "frozen_top_sequential_reenabled", "weightless_in_two_models", "three_levels", "sequential_twice")
+"""Cases of tests/conftest.py whose trainability or copies depend on how Keras loads the file."""
 
 
 def _written(tf_keras: Any, tmp_path: Path, case: str, version: str = "2.14.0") -> tuple[Path, Any]:
@@ -38,6 +45,21 @@ def _missing_weights_findings(path: Path) -> list[str]:
     report = inspect_file(path, timeout=None)
     lint_report(report, LintSettings())
     return [finding.layer for finding in report.findings if finding.name == "missing-weights"]
+
+
+def _structure(path: Path) -> tuple[Any, ...]:
+    """What the builder must reproduce of a file: members, metadata keys, config text (object ids aside), and the
+    HDF5 tree's paths, shapes and dtypes."""
+    import h5py
+
+    with zipfile.ZipFile(path) as archive:
+        members = [(info.filename, info.compress_type) for info in archive.infolist()]
+        metadata = json.loads(archive.read("metadata.json"))
+        config = re.sub(r'"shared_object_id": \d+', '"shared_object_id": 0', archive.read("config.json").decode())
+        tree: list[tuple[str, Any, Any]] = []
+        with h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as h5:
+            h5.visititems(lambda name, item: tree.append((name, getattr(item, "shape", None), str(getattr(item, "dtype", "")))))
+    return members, sorted(metadata), metadata["keras_version"], config, tree
 
 
 def _rewrite_member(path: Path, member: str, change: Any) -> None:
@@ -134,3 +156,23 @@ def test_the_builder_writes_the_members_tf_keras_214_wrote(tf_keras: Any, tmp_pa
             ("model.weights.h5", zipfile.ZIP_STORED)]
         config = json.loads(archive.read("config.json"))
     assert config["module"] == "keras.src.engine.functional"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_builder_writes_what_the_real_tf_keras_wrote(tf_keras: Any, tmp_path: Path, case: str, version: str) -> None:
+    path, _ = _written(tf_keras, tmp_path, case, version)
+    assert _structure(path) == _structure(WRITTEN / version / f"{case}.keras")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("case", LOADED_CASES)
+def test_trainability_and_copies_match_what_tf_keras_loads(tf_keras: Any, tmp_path: Path, case: str, version: str) -> None:
+    tf_keras.backend.clear_session()
+    tf_keras.utils.set_random_seed(0)
+    model = LIVE_TRUTH_CASES[case](tf_keras)
+    path = tmp_path / f"{case}.keras"
+    write_archive(model, path, version)
+    twin = tmp_path / f"{case}-tf_keras.keras"  # the same config and weights, in the layout tf_keras loads
+    model.save(twin)
+    assert_static_matches_live(path, tf_keras.models.load_model(twin, compile=False), generation=2)
