@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from conftest import CASES as LIVE_TRUTH_CASES
 from live_truth import assert_static_matches_live, static_report
-from tfkeras213_layout import CASES, build_case, write_archive
+from tfkeras213_layout import CASES, build_case, weights_file, write_archive
 
 from keras_share.api import inspect_file
 from keras_share.lint import lint_report
@@ -176,3 +176,10 @@ def test_trainability_and_copies_match_what_tf_keras_loads(tf_keras: Any, tmp_pa
     twin = tmp_path / f"{case}-tf_keras.keras"  # the same config and weights, in the layout tf_keras loads
     model.save(twin)
     assert_static_matches_live(path, tf_keras.models.load_model(twin, compile=False), generation=2)
+
+
+def test_a_weights_only_file_in_this_layout_is_named_for_tf_keras_not_keras_3(tf_keras: Any, tmp_path: Path) -> None:
+    path = tmp_path / "model.weights.h5"
+    path.write_bytes(weights_file(build_case(tf_keras, "rescaled_sequential", compiled=False)))
+    notes = inspect_file(path, timeout=None).notes
+    assert any(note.startswith("tf.keras 2.12-2.14 weights-only file") for note in notes)

@@ -79,6 +79,19 @@ def _save_model_state(model: Any, group: Any, visited: set[int], counts_saved_tw
             layer.save_own_variables(layer_group.create_group("vars"))
 
 
+def weights_file(model: Any, keras_version: str = "2.14.0") -> bytes:
+    """``model.weights.h5`` of ``model`` as tf.keras ``keras_version`` wrote it (also its ``save_weights`` file)."""
+    return _weights_h5(model, _counts_saved_twice(keras_version))
+
+
+def _counts_saved_twice(keras_version: str) -> bool:
+    if keras_version.startswith(("2.12.", "2.13.")):
+        return True
+    if keras_version.startswith("2.14."):
+        return False
+    raise ValueError(f"tf.keras {keras_version} did not write this layout")
+
+
 def _weights_h5(model: Any, counts_saved_twice: bool) -> bytes:
     import h5py
 
@@ -117,9 +130,7 @@ def _config_json(model: Any) -> str:
 
 def write_archive(model: Any, path: str | os.PathLike[str], keras_version: str = "2.14.0") -> None:
     """Write ``model`` (a tf_keras model) to ``path`` as tf.keras ``keras_version`` (2.12.x-2.14.x) saved it."""
-    counts_saved_twice = keras_version.startswith(("2.12.", "2.13."))
-    if not (counts_saved_twice or keras_version.startswith("2.14.")):
-        raise ValueError(f"tf.keras {keras_version} did not write this layout")
+    counts_saved_twice = _counts_saved_twice(keras_version)
     metadata = json.dumps({"keras_version": keras_version,
                            "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")})
     config = _config_json(model)
