@@ -148,9 +148,8 @@ class VarsLayoutReader:
         dependencies_group = self._root.group(dependencies_path) if self._generation == 2 else None
         if dependencies_group is not None and (layers_group is None or not layers_group.groups()):
             layers_path, layers_group = dependencies_path, dependencies_group
-            if CHECKPOINT_DEPENDENCIES_NOTE not in self.notes:
-                self.notes.append(CHECKPOINT_DEPENDENCIES_NOTE)
-            weighted_twice = self._dependency_numbering(entries, dependencies_group, dependencies_path)
+            self._note(CHECKPOINT_DEPENDENCIES_NOTE)
+            weighted_twice = self._dependency_numbering(entries, dependencies_group)
         for child in entries:
             child_key = key + (configs.entry_name(child),)
             identity = (configs.class_name(child), configs.entry_name(child))
@@ -190,12 +189,12 @@ class VarsLayoutReader:
                 self._walk_model(child, group_path, child_key, seen)
             self._spans[child_key] = (start, len(self._keys))
 
-    def _dependency_numbering(self, entries: list[dict[str, Any]], group: StoredGroup, path: str) -> bool:
+    def _dependency_numbering(self, entries: list[dict[str, Any]], group: StoredGroup) -> bool:
         """Whether the layers of ``entries`` were numbered under ``CHECKPOINT_DEPENDENCIES`` counting a layer with
         weights twice (tf.keras 2.12-2.13) or once (2.14).
 
         Without a version that says, the numbering that finds more of the groups is used (the same groups either
-        way when no class has two layers with weights), and a note says so.
+        way when no class has two layers with weights); a note says when both find as many.
         """
         once, doubled = _dependency_names(entries, group, False), _dependency_names(entries, group, True)
         if once == doubled:
@@ -205,12 +204,17 @@ class VarsLayoutReader:
             found_once, found_doubled = (sum(name in group.members for name in names) for names in (once, doubled))
             twice = found_doubled > found_once
             if found_once == found_doubled:
-                self.notes.append(f"{path}: the file does not say which tf.keras wrote it, and its groups fit both "
-                                  "ways tf.keras 2.12-2.14 numbered layers of one class; read as tf.keras 2.14 did")
+                self._note("the file does not say which tf.keras wrote it, and its groups fit both ways tf.keras "
+                           "2.12-2.14 numbered layers of one class: read as tf.keras 2.14 numbered them")
         if twice:
-            self.notes.append(f"{path}: layers numbered as tf.keras 2.12-2.13 did (a layer with weights counted "
-                              "twice): tf.keras 2.14 looks for other group names and fails to load these weights")
+            self._note("layers are numbered as tf.keras 2.12-2.13 did (a layer with weights counted twice): "
+                       "tf.keras 2.14 looks for other group names and fails to load these weights")
         return twice
+
+    def _note(self, note: str) -> None:
+        """Add ``note`` once, however many models of the file it applies to."""
+        if note not in self.notes:
+            self.notes.append(note)
 
     def _had_weights(self, key: LayerKey) -> bool:
         """True when the layer at ``key`` (a nested model: any layer below it) was given arrays."""
