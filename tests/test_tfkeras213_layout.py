@@ -183,3 +183,19 @@ def test_a_weights_only_file_in_this_layout_is_named_for_tf_keras_not_keras_3(tf
     path.write_bytes(weights_file(build_case(tf_keras, "rescaled_sequential", compiled=False)))
     notes = inspect_file(path, timeout=None).notes
     assert any(note.startswith("tf.keras 2.12-2.14 weights-only file") for note in notes)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_tf_keras_212_wrote_the_weights_tree_tf_keras_213_wrote(tf_keras: Any, tmp_path: Path, case: str) -> None:
+    path, _ = _written(tf_keras, tmp_path, case, "2.13.1")
+    members, metadata_keys, _, _, tree = _structure(WRITTEN / "2.12.0" / f"{case}.keras")
+    assert (members, metadata_keys, tree) == tuple(_structure(path)[index] for index in (0, 1, 4))
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_file_tf_keras_212_wrote_has_every_layer_s_weights(case: str) -> None:
+    path = WRITTEN / "2.12.0" / f"{case}.keras"
+    assert _missing_weights_findings(path) == []
+    report = static_report(path)
+    assert report["unattached_weights"] == []
+    assert [layer["path"] for layer in report["layers"] if layer["weights_missing"]] == []

@@ -1,4 +1,4 @@
-"""A documented builder of ``.keras`` archives in the layout tf.keras 2.12, 2.13 and 2.14 wrote.
+"""A documented builder of ``.keras`` archives in the layout tf.keras 2.13 and 2.14 wrote (2.12: its HDF5 tree).
 
 tf.keras 2.12-2.14 (the ``keras`` 2.12-2.14 packages) cannot be installed beside TensorFlow 2.21, so the tests
 build the layout here from a model made with tf_keras (installed): the model's own objects, variables and
@@ -24,8 +24,9 @@ those versions put them. ``write_archive(model, path, keras_version)`` reproduce
 
 ``config.json`` is what tf_keras writes, changed where tf.keras 2.14's differed for these models: the model
 classes' module is ``keras.src.engine.functional`` (tf_keras says ``tf_keras.src...``), and InputLayer configs
-have no ``optional`` key. Checked once against files written by TensorFlow 2.13.1 / 2.14.1 for the models of
-``CASES``: the same members, group tree, dataset shapes and config text (dates and values aside).
+have no ``optional`` key. ``tests/tfkeras213_written/`` holds what TensorFlow 2.12.1, 2.13.1 and 2.14.1 wrote for
+the models of ``CASES``; the tests check that the builder writes the same members, group tree, dataset shapes and
+config text (dates, object ids and values aside).
 Only what these models hold is reproduced: layers whose sublayers sit in attributes (MultiHeadAttention) are not.
 """
 
@@ -85,11 +86,11 @@ def weights_file(model: Any, keras_version: str = "2.14.0") -> bytes:
 
 
 def _counts_saved_twice(keras_version: str) -> bool:
-    if keras_version.startswith(("2.12.", "2.13.")):
+    if keras_version.startswith("2.13."):
         return True
     if keras_version.startswith("2.14."):
         return False
-    raise ValueError(f"tf.keras {keras_version} did not write this layout")
+    raise ValueError(f"tf.keras {keras_version} did not write this layout, or wrote another config form (2.12)")
 
 
 def _weights_h5(model: Any, counts_saved_twice: bool) -> bytes:
@@ -129,7 +130,7 @@ def _config_json(model: Any) -> str:
 
 
 def write_archive(model: Any, path: str | os.PathLike[str], keras_version: str = "2.14.0") -> None:
-    """Write ``model`` (a tf_keras model) to ``path`` as tf.keras ``keras_version`` (2.12.x-2.14.x) saved it."""
+    """Write ``model`` (a tf_keras model) to ``path`` as tf.keras ``keras_version`` (2.13.x or 2.14.x) saved it."""
     counts_saved_twice = _counts_saved_twice(keras_version)
     metadata = json.dumps({"keras_version": keras_version,
                            "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")})
