@@ -326,8 +326,9 @@ def _holds_arrays(group: StoredGroup, name: str) -> bool:
 
 
 def _dependency_names(entries: list[dict[str, Any]], group: StoredGroup, weighted_twice: bool) -> list[str]:
-    """Each layer's group name under ``CHECKPOINT_DEPENDENCIES``, layers saved twice over aside: ``snake_case(class)``
-    and a per-class count, which a layer with weights advances twice when ``weighted_twice``."""
+    """Each layer's group name under ``CHECKPOINT_DEPENDENCIES``: ``snake_case(class)`` and a per-class count, which a
+    layer with weights advances twice when ``weighted_twice`` (a layer also placed in another model is not told
+    apart here: ``VarsLayoutReader._walk_model`` does that)."""
     counters: dict[str, int] = {}
     names: list[str] = []
     for entry in entries:
