@@ -279,7 +279,9 @@ def complete(configs: KerasConfigs, weights: StoredGroup | None) -> ModelFile:
         model.notes.append(f"no {WEIGHTS_MEMBER}: the file stores an architecture without weights")
     else:
         try:
-            model.weights = VarsLayoutReader(weights, WEIGHTS_MEMBER + ":", model.keras_generation).read(configs.config)
+            reader = VarsLayoutReader(weights, WEIGHTS_MEMBER + ":", model.keras_generation, model.keras_version)
+            model.weights = reader.read(configs.config)
+            model.notes.extend(reader.notes)
         except TooManyLayers as error:
             raise ReadError(configs.path, str(error)) from None
         shards = weights.origins()

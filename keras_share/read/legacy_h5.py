@@ -23,7 +23,11 @@ from keras_share.read.h5tree import read_tree
 from keras_share.read.json_text import JsonRefused, load_json
 from keras_share.read.sharded_weights import read_weights_map_file
 from keras_share.read.stored import StoredDataset, StoredGroup
-from keras_share.read.vars_layout import GROUP_ATTRS, VarsLayoutReader
+from keras_share.read.vars_layout import (
+    CHECKPOINT_DEPENDENCIES,
+    GROUP_ATTRS,
+    VarsLayoutReader,
+)
 
 
 def _decode_config(text: str | None, path: str) -> dict[str, Any]:
@@ -212,6 +216,7 @@ def _read_open_h5(h5: h5py.File, path: str) -> ModelFile:
         return model
     if h5util.child(h5, "vars") is not None or h5util.child(h5, "layers") is not None:
         model = ModelFile(path, "weights-h5", version, None, VarsLayoutReader(read_tree(h5, GROUP_ATTRS), "", 3).read(None))
-        model.notes.append("Keras 3 weights-only file: it has no architecture, so no graph and no sharing")
+        writer = "tf.keras 2.12-2.14" if h5util.child(h5, CHECKPOINT_DEPENDENCIES) is not None else "Keras 3"
+        model.notes.append(f"{writer} weights-only file: it has no architecture, so no graph and no sharing")
         return model
     raise ReadError(path, "HDF5 file without model_config, layer_names or vars groups: not a Keras model")

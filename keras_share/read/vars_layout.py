@@ -1,7 +1,8 @@
 """The ``vars``-group weights layout of ``.keras`` archives and Keras 3 ``.weights.h5`` files.
 
 Groups are named by ``saving_lib``: ``layers/<snake_case(class)>[_k]/vars/<i>`` for layers in a
-graph, attribute names for everything else (see docs/keras-formats.md §1.4).
+graph, attribute names for everything else (see docs/formats.md). tf.keras 2.12 to 2.14 put a model's
+layers under ``_layer_checkpoint_dependencies/<snake_case(class)>[_k]`` instead (``CHECKPOINT_DEPENDENCIES``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,24 @@ GROUP_ATTRS = ("name",)
 """The group attributes the layout is matched with: Keras 3.6+ records a layer's name on its ``vars`` group."""
 
 _TRAINING_STATE_GROUPS = ("optimizer", "metrics")
+
+CHECKPOINT_DEPENDENCIES = "_layer_checkpoint_dependencies"
+"""Where tf.keras 2.12 to 2.14 stored a Functional or Sequential model's layers.
+
+Their ``saving_lib`` walked ``dir(model)`` in sorted order, so it met the ``_layer_checkpoint_dependencies``
+property (``{"layer_with_weights-<k>": layer, "layer-<i>": layer}`` over ``model.layers``, InputLayers of a
+Functional included) before ``layers``, and named each layer ``snake_case(class)`` with a per-class counter.
+Keras 2.12 and 2.13 counted a layer with weights twice (it is in the dict twice: ``dense``, ``dense_2``), 2.14
+skipped already-saved layers before counting (``dense``, ``dense_1``). Keras 2.15 left the property out of the
+walk and wrote ``layers/``."""
+
+CHECKPOINT_DEPENDENCIES_NOTE = (
+    f"weights are stored under {CHECKPOINT_DEPENDENCIES}/ (tf.keras 2.12-2.14 layout), matched here as those "
+    f"versions named them: Keras 2.15 and tf_keras 2.16+ do not read that group (load_model fails on the first "
+    f"layer with weights), and Keras 3 reads it only through a fallback that looks for Keras 3's own group names "
+    f"(and cannot rebuild a tf.keras Functional config); re-save the model with the Keras that will load it"
+)
+"""The note of a file in the ``CHECKPOINT_DEPENDENCIES`` layout: which Keras will not load its weights."""
 
 
 class TooManyLayers(ValueError):
@@ -74,11 +93,16 @@ def _join(*parts: str) -> str:
 class VarsLayoutReader:
     """Attach the arrays of a ``vars``-layout HDF5 tree to the layers of a model config."""
 
-    def __init__(self, tree: StoredGroup, location_prefix: str, keras_generation: int) -> None:
-        """``tree``: the weights file read with ``read_tree(..., group_attrs=GROUP_ATTRS)``."""
+    def __init__(self, tree: StoredGroup, location_prefix: str, keras_generation: int,
+                 keras_version: str | None = None) -> None:
+        """``tree``: the weights file read with ``read_tree(..., group_attrs=GROUP_ATTRS)``; ``keras_version``: the
+        version the file says wrote it (it decides how tf.keras 2.12-2.14 counted ``CHECKPOINT_DEPENDENCIES``)."""
         self._root = tree
         self._prefix = location_prefix
         self._generation = keras_generation
+        self._counts_weighted_twice = _counts_weighted_twice(keras_version)
+        self.notes: list[str] = []
+        """What the reader could not match as Keras would have, or what Keras will not load, in words for the user."""
         self._consumed: set[str] = set()
         self._keys: list[LayerKey] = []
         """Every key given arrays, in order: a layer's sublayers follow it (``_spans``)."""
@@ -99,6 +123,11 @@ class VarsLayoutReader:
             self._consumed.add("vars")
             self._walk_model(config, "", (), {})
         self._collect_unattached(self._root, "")
+        stray = [group for group in self.index.unattached if CHECKPOINT_DEPENDENCIES in group.split("/")]
+        if stray and self._generation == 2 and config is not None:
+            self.notes.append(f"{len(stray)} weight group(s) under {CHECKPOINT_DEPENDENCIES}/ match no layer of the "
+                              f"config as tf.keras 2.12-2.14 named them ({', '.join(stray[:3])}"
+                              f"{', ...' if len(stray) > 3 else ''}): listed as unattached")
         return self.index
 
     def _walk_model(
@@ -113,12 +142,28 @@ class VarsLayoutReader:
         claimed: set[str] = set()
         layers_path = _join(path, "layers")
         layers_group = self._root.group(layers_path)
+        weighted_twice: bool | None = None
+        """Set for the ``CHECKPOINT_DEPENDENCIES`` layout: whether a layer with weights is counted twice."""
+        dependencies_path = _join(path, CHECKPOINT_DEPENDENCIES)
+        dependencies_group = self._root.group(dependencies_path) if self._generation == 2 else None
+        if dependencies_group is not None and (layers_group is None or not layers_group.groups()):
+            layers_path, layers_group = dependencies_path, dependencies_group
+            self._note(CHECKPOINT_DEPENDENCIES_NOTE)
+            weighted_twice = self._dependency_numbering(entries, dependencies_group)
         for child in entries:
             child_key = key + (configs.entry_name(child),)
             identity = (configs.class_name(child), configs.entry_name(child))
             repeat = "shared_object_id" in child and identity in seen
             group_name = None
-            if not (repeat and self._generation == 2):
+            if weighted_twice is not None and layers_group is not None:
+                base = configs.to_snake_case(configs.class_name(child))
+                count = counters.get(base, 0)
+                if weighted_twice or not repeat:  # tf.keras 2.14 passes over a layer saved before without counting it
+                    group_name = base if count == 0 else f"{base}_{count}"
+                    counted_twice = weighted_twice and (
+                        self._had_weights(seen[identity]) if repeat else _holds_arrays(layers_group, group_name))
+                    counters[base] = count + (2 if counted_twice else 1)
+            elif not (repeat and self._generation == 2):
                 base = configs.to_snake_case(configs.class_name(child))
                 count = counters.get(base, 0)
                 counters[base] = count + 1
@@ -137,12 +182,44 @@ class VarsLayoutReader:
             group_path = f"{layers_path}/{name}"
             self._consumed.add(group_path)
             is_model = configs.layer_entries(child) is not None
-            skip = ("layers",) if is_model else ()
+            skip = ("layers", CHECKPOINT_DEPENDENCIES) if is_model else ()
             start = len(self._keys)
             self._give(child_key, self._arrays(group, group_path, child, "", skip=skip))
             if is_model:
                 self._walk_model(child, group_path, child_key, seen)
             self._spans[child_key] = (start, len(self._keys))
+
+    def _dependency_numbering(self, entries: list[dict[str, Any]], group: StoredGroup) -> bool:
+        """Whether the layers of ``entries`` were numbered under ``CHECKPOINT_DEPENDENCIES`` counting a layer with
+        weights twice (tf.keras 2.12-2.13) or once (2.14).
+
+        Without a version that says, the numbering that finds more of the groups is used (the same groups either
+        way when no class has two layers with weights); a note says when both find as many.
+        """
+        once, doubled = _dependency_names(entries, group, False), _dependency_names(entries, group, True)
+        if once == doubled:
+            return bool(self._counts_weighted_twice)
+        twice = self._counts_weighted_twice
+        if twice is None:
+            found_once, found_doubled = (sum(name in group.members for name in names) for names in (once, doubled))
+            twice = found_doubled > found_once
+            if found_once == found_doubled:
+                self._note("the file does not say which tf.keras wrote it, and its groups fit both ways tf.keras "
+                           "2.12-2.14 numbered layers of one class: read as tf.keras 2.14 numbered them")
+        if twice:
+            self._note("layers are numbered as tf.keras 2.12-2.13 did (a layer with weights counted twice): "
+                       "tf.keras 2.14 looks for other group names and fails to load these weights")
+        return twice
+
+    def _note(self, note: str) -> None:
+        """Add ``note`` once, however many models of the file it applies to."""
+        if note not in self.notes:
+            self.notes.append(note)
+
+    def _had_weights(self, key: LayerKey) -> bool:
+        """True when the layer at ``key`` (a nested model: any layer below it) was given arrays."""
+        start, end = self._spans.get(key, (0, 0))
+        return any(self.index.by_layer[below] for below in self._keys[start:end])
 
     def _arrays(
         self, group: StoredGroup, path: str, entry: dict[str, Any], label: str, skip: tuple[str, ...]
@@ -226,6 +303,43 @@ class VarsLayoutReader:
                     self.index.unattached[path or "/"] = arrays
             elif name != "vars":
                 self._collect_unattached(sub, sub_path)
+
+
+def _counts_weighted_twice(keras_version: str | None) -> bool | None:
+    """Whether the Keras that wrote the file counted a layer with weights twice in ``CHECKPOINT_DEPENDENCIES``
+    names (2.12 and 2.13), or once (2.14); None when ``keras_version`` does not say."""
+    parts = (keras_version or "").split(".")
+    if len(parts) < 2 or parts[0] != "2" or not parts[1].isdigit():
+        return None
+    minor = int(parts[1])
+    return True if minor in (12, 13) else False if minor == 14 else None
+
+
+def _holds_arrays(group: StoredGroup, name: str) -> bool:
+    """True when a dataset lies anywhere below the member group ``name`` of ``group`` (a layer saved with weights)."""
+    pending = [group.members.get(name)]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, StoredDataset):
+            return True
+        if isinstance(current, StoredGroup):
+            pending.extend(current.members.values())
+    return False
+
+
+def _dependency_names(entries: list[dict[str, Any]], group: StoredGroup, weighted_twice: bool) -> list[str]:
+    """Each layer's group name under ``CHECKPOINT_DEPENDENCIES``: ``snake_case(class)`` and a per-class count, which a
+    layer with weights advances twice when ``weighted_twice`` (a layer also placed in another model is not told
+    apart here: ``VarsLayoutReader._walk_model`` does that)."""
+    counters: dict[str, int] = {}
+    names: list[str] = []
+    for entry in entries:
+        base = configs.to_snake_case(configs.class_name(entry))
+        count = counters.get(base, 0)
+        name = base if count == 0 else f"{base}_{count}"
+        counters[base] = count + (2 if weighted_twice and _holds_arrays(group, name) else 1)
+        names.append(name)
+    return names
 
 
 def _recorded_name(group: StoredGroup) -> str | None:
