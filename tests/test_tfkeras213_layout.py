@@ -21,7 +21,7 @@ from live_truth import assert_static_matches_live, static_report
 from tfkeras213_layout import CASES, build_case, weights_file, write_archive
 
 from keras_share.api import inspect_file
-from keras_share.lint import lint_report
+from keras_share.pipeline import Pipeline
 from keras_share.read.vars_layout import CHECKPOINT_DEPENDENCIES_NOTE
 from keras_share.settings import LintSettings
 
@@ -42,8 +42,7 @@ def _written(tf_keras: Any, tmp_path: Path, case: str, version: str = "2.14.0") 
 
 def _missing_weights_findings(path: Path) -> list[str]:
     """The layers keras-share's missing-weights rule names in the file at ``path``."""
-    report = inspect_file(path, timeout=None)
-    lint_report(report, LintSettings())
+    report = Pipeline(LintSettings(), timeout=None).finish(inspect_file(path, timeout=None))
     return [finding.layer for finding in report.findings if finding.name == "missing-weights"]
 
 
