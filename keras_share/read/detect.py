@@ -23,7 +23,7 @@ from keras_share.read.deadline import (
     start_with_deadline,
 )
 from keras_share.read.files import open_regular, resolves_inside
-from keras_share.read.foreign import HEAD_BYTES, foreign_format
+from keras_share.read.foreign import HEAD_BYTES, ORBAX_CHECKPOINT, foreign_format, is_orbax_checkpoint
 from keras_share.read.saved_model import METADATA_FILE
 from keras_share.read.stored import StoredGroup
 
@@ -59,8 +59,9 @@ class Form(NamedTuple):
 
 
 def _is_model_directory(path: Path) -> bool:
-    """Whether the folder holds a saved model's files (whatever they are: reading them says what is wrong)."""
-    return any(os.path.lexists(path / name) for name in FOLDER_MODEL_FILES)
+    """Whether the folder holds a saved model's files (whatever they are: reading them says what is wrong), or is
+    a checkpoint that Keras loads as a model but keras-share cannot read (said when it is read)."""
+    return any(os.path.lexists(path / name) for name in FOLDER_MODEL_FILES) or is_orbax_checkpoint(path)
 
 
 def _hdf5_signature_at(stream: BinaryIO) -> int | None:
@@ -136,6 +137,8 @@ def input_form(target: Path, label: str) -> Form:
             return Form("keras-dir", KERAS_DIR_ALSO_SAVEDMODEL if is_saved_model else None)
         if is_saved_model:
             return Form("savedmodel")
+        if is_orbax_checkpoint(target):
+            raise ReadError(label, ORBAX_CHECKPOINT)
         raise ReadError(label, "folder without config.json or keras_metadata.pb: not a saved model")
     with open_regular(target, label) as stream:
         return _file_form(stream, target.name, label)
@@ -225,7 +228,8 @@ def discover(path: str | os.PathLike[str]) -> Iterator[tuple[Path, ReadError | N
     """The model inputs a path names: itself, or for a plain folder every model found inside it; with each,
     the ReadError that is reported instead of reading it (None: read it).
 
-    Folders that are themselves saved models (config.json, keras_metadata.pb) count as one input. Inside a
+    Folders that are themselves saved models (config.json, keras_metadata.pb) or Orbax checkpoints count as one
+    input. Inside a
     folder, symbolic links to folders are never followed, and a link named like a model file is read only
     when it resolves inside the folder given; a folder that cannot be listed is an error, the walk goes on.
     """
