@@ -17,6 +17,8 @@ class Finding:
     severity: str
     layer: str
     message: str
+    layers: tuple[str, ...] = ()
+    """The layers a finding about several at once covers (one finding instead of one per layer); else empty."""
 
 
 @dataclass

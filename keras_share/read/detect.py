@@ -25,10 +25,9 @@ from keras_share.read.deadline import (
 from keras_share.read.files import open_regular, resolves_inside
 from keras_share.read.foreign import HEAD_BYTES, ORBAX_CHECKPOINT, foreign_format, is_orbax_checkpoint
 from keras_share.read.saved_model import METADATA_FILE
+from keras_share.read.truncation import HDF5_MAGIC, ZIP_MAGIC, hdf5_signature_at, signature_prefix
 from keras_share.read.stored import StoredGroup
 
-ZIP_MAGIC = b"PK\x03\x04"
-HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 SAVED_MODEL_FILE = "saved_model.pb"
 FOLDER_MODEL_FILES = (CONFIG_MEMBER, METADATA_FILE, SAVED_MODEL_FILE)
@@ -62,19 +61,6 @@ def _is_model_directory(path: Path) -> bool:
     """Whether the folder holds a saved model's files (whatever they are: reading them says what is wrong), or is
     a checkpoint that Keras loads as a model but keras-share cannot read (said when it is read)."""
     return any(os.path.lexists(path / name) for name in FOLDER_MODEL_FILES) or is_orbax_checkpoint(path)
-
-
-def _hdf5_signature_at(stream: BinaryIO) -> int | None:
-    """Where the HDF5 superblock is: byte 0, 512, 1024, 2048, ... (a user block may precede it), each offset up to
-    the end of the file, as libhdf5 looks; None if nowhere."""
-    size = os.fstat(stream.fileno()).st_size
-    offset = 0
-    while offset + len(HDF5_MAGIC) <= size:
-        stream.seek(offset)
-        if stream.read(len(HDF5_MAGIC)) == HDF5_MAGIC:
-            return offset
-        offset = 512 if offset == 0 else offset * 2
-    return None
 
 
 def read_model(path: str | os.PathLike[str], timeout: float | None = DEFAULT_TIMEOUT_SECONDS,
@@ -151,7 +137,7 @@ def _file_form(stream: BinaryIO, name: str, label: str) -> Form:
     head = stream.read(len(HDF5_MAGIC))
     if not head:
         raise ReadError(label, "empty file")
-    hdf5_at = _hdf5_signature_at(stream)
+    hdf5_at = hdf5_signature_at(stream)
     is_zip = zipfile.is_zipfile(stream)
     if hdf5_at is not None:
         if name.endswith(".keras") and is_zip:
@@ -159,6 +145,8 @@ def _file_form(stream: BinaryIO, name: str, label: str) -> Form:
         return Form("h5", HDF5_ALSO_ZIP if is_zip else None)
     if is_zip or head.startswith(ZIP_MAGIC):
         return Form("keras")
+    if (cut := signature_prefix(head)) is not None:
+        raise ReadError(label, cut)
     stream.seek(0)
     known = foreign_format(stream.read(HEAD_BYTES), name, os.fstat(stream.fileno()).st_size)
     raise ReadError(label, f"{known}; not a Keras model" if known else

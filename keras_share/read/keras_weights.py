@@ -32,6 +32,7 @@ from keras_share.read.keras_archive import (
     stored_data_start,
 )
 from keras_share.read.stored import StoredGroup
+from keras_share.read.truncation import truncated_hdf5
 from keras_share.read.vars_layout import GROUP_ATTRS
 
 IN_MEMORY_WEIGHTS_BYTES = 32 * 1024 * 1024
@@ -162,4 +163,6 @@ def read_folder_weights(path: Path) -> StoredGroup | None:
             with h5py.File(name_of_open_file(stream, weights), "r") as h5:
                 return read_tree(h5, GROUP_ATTRS)
         except _HDF5_ERRORS as error:
-            raise ReadError(str(path), f"{WEIGHTS_MEMBER} is not a readable HDF5 file ({describe(error)})") from None
+            cut = truncated_hdf5(stream)
+            raise ReadError(str(path), f"{WEIGHTS_MEMBER} is a {cut}" if cut else
+                            f"{WEIGHTS_MEMBER} is not a readable HDF5 file ({describe(error)})") from None

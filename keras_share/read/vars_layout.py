@@ -43,22 +43,30 @@ _VARIABLE_NAMES: dict[str, tuple[str, ...]] = {
 }
 
 
-def variable_names(entry: dict[str, Any], count: int) -> list[str]:
-    """Names for the ``count`` variables a layer stores, in ``save_own_variables`` order.
-
-    Known classes get their attribute names (``kernel``, ``bias``, ...); anything else, or a
-    count that does not fit the class (quantized or custom variants), gets the index.
-    """
-    config = configs.entry_config(entry)
-    names = list(_VARIABLE_NAMES.get(configs.class_name(entry), ()))
-    if configs.class_name(entry) == "BatchNormalization":
+def expected_variable_names(class_name: str, config: dict[str, Any]) -> list[str] | None:
+    """The variables a built layer of a known class creates, in ``save_own_variables`` order, from its inner
+    ``config``; None for a class whose variables keras-share does not know."""
+    if class_name not in _VARIABLE_NAMES:
+        return None
+    names = list(_VARIABLE_NAMES[class_name])
+    if class_name == "BatchNormalization":
         if config.get("scale") is False:
             names.remove("gamma")
         if config.get("center") is False:
             names.remove("beta")
     elif "bias" in names and config.get("use_bias") is False:
         names.remove("bias")
-    if len(names) != count:
+    return names
+
+
+def variable_names(entry: dict[str, Any], count: int) -> list[str]:
+    """Names for the ``count`` variables a layer stores, in ``save_own_variables`` order.
+
+    Known classes get their attribute names (``kernel``, ``bias``, ...); anything else, or a
+    count that does not fit the class (quantized or custom variants), gets the index.
+    """
+    names = expected_variable_names(configs.class_name(entry), configs.entry_config(entry))
+    if names is None or len(names) != count:
         return [str(index) for index in range(count)]
     return names
 

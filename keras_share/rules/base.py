@@ -61,10 +61,12 @@ class Rule:
         """The findings of this rule on one model."""
         raise NotImplementedError
 
-    def finding(self, layer: LayerReport | str, message: str) -> Finding:
-        """A finding of this rule on ``layer`` (a report or a path; ``""`` for the whole model)."""
+    def finding(self, layer: LayerReport | str, message: str, layers: Iterable[str] = ()) -> Finding:
+        """A finding of this rule on ``layer`` (a report or a path; ``""`` for the whole model); ``layers``: the
+        paths of the several layers one finding covers."""
         path = layer if isinstance(layer, str) else layer.layer.path
-        return Finding(rule=self.code, name=self.name, severity=self.severity, layer=path, message=message)
+        return Finding(rule=self.code, name=self.name, severity=self.severity, layer=path, message=message,
+                       layers=tuple(layers))
 
     def docs(self, level: int = 1) -> str:
         """The rule's documentation as Markdown, its title a heading of ``level``."""
