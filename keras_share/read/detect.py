@@ -23,10 +23,20 @@ from keras_share.read.deadline import (
     start_with_deadline,
 )
 from keras_share.read.files import open_regular, resolves_inside
-from keras_share.read.foreign import HEAD_BYTES, ORBAX_CHECKPOINT, foreign_format, is_orbax_checkpoint
+from keras_share.read.foreign import (
+    HEAD_BYTES,
+    ORBAX_CHECKPOINT,
+    foreign_format,
+    is_orbax_checkpoint,
+)
 from keras_share.read.saved_model import METADATA_FILE
-from keras_share.read.truncation import HDF5_MAGIC, ZIP_MAGIC, hdf5_signature_at, signature_prefix
 from keras_share.read.stored import StoredGroup
+from keras_share.read.truncation import (
+    HDF5_MAGIC,
+    ZIP_MAGIC,
+    hdf5_signature_at,
+    signature_prefix,
+)
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 SAVED_MODEL_FILE = "saved_model.pb"

@@ -32,8 +32,8 @@ from keras_share.read.files import open_member, open_regular
 from keras_share.read.foreign import foreign_zip
 from keras_share.read.json_text import JsonRefused, load_json
 from keras_share.read.stored import StoredGroup
-from keras_share.read.vars_layout import TooManyLayers, VarsLayoutReader
 from keras_share.read.truncation import truncated_zip
+from keras_share.read.vars_layout import TooManyLayers, VarsLayoutReader
 
 ZIP_ERRORS = (
     zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, IndexError, KeyError,

@@ -6,7 +6,13 @@ import json
 from typing import Any
 
 from keras_share import __version__
-from keras_share.analysis.report import Finding, LayerReport, LiveLayer, LiveModel, ModelReport
+from keras_share.analysis.report import (
+    Finding,
+    LayerReport,
+    LiveLayer,
+    LiveModel,
+    ModelReport,
+)
 from keras_share.errors import ReadError
 from keras_share.graph.model import CallSite
 from keras_share.read.base import WeightArray
