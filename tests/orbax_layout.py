@@ -58,9 +58,15 @@ def _tree_metadata(tree: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write_pytree(folder: Path, tree: dict[str, Any]) -> None:
+    """A PyTreeHandler checkpointable: string leaves in ``_strings.json``, arrays in an OCDBT database."""
     folder.mkdir(parents=True)
     (folder / "_METADATA").write_text(json.dumps(_tree_metadata(tree)))
+    strings = {".".join(keys): value for keys, value in _leaves(tree) if isinstance(value, str)}
+    if strings:
+        (folder / "_strings.json").write_text(json.dumps(strings))
     arrays = [(keys, value) for keys, value in _leaves(tree) if getattr(value, "shape", ())]
+    if not arrays:
+        return
     device = json.dumps({"sharding_type": "SingleDeviceSharding", "device_str": "cpu:0"})
     (folder / "_sharding").write_text(json.dumps({".".join(keys): device for keys, _ in arrays}))
     (folder / "array_metadatas").mkdir()
@@ -87,9 +93,7 @@ def write_orbax_checkpoint(root: Path, model: Any, step: int = 0, weights_only: 
     handlers = {"pytree": PYTREE_HANDLER}
     if not weights_only:
         config_json, _ = saving_lib._serialize_model_as_json(model)
-        _write_pytree(step_folder / "model_config", {})
-        (step_folder / "model_config" / "_METADATA").write_text(json.dumps(_tree_metadata({"config": config_json})))
-        (step_folder / "model_config" / "_strings.json").write_text(json.dumps({"config": config_json}))
+        _write_pytree(step_folder / "model_config", {"config": config_json})
         handlers["model_config"] = PYTREE_HANDLER
     (step_folder / "orbax.checkpoint").write_bytes(b"")
     (step_folder / "_CHECKPOINT_METADATA").write_text(json.dumps({
