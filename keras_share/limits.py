@@ -59,6 +59,9 @@ MAX_SLOW_COMPRESSED_WEIGHTS_BYTES = 64 * 1024 * 1024
 """The same for bzip2 or LZMA, which decompress ten times slower than deflate (Keras never writes them)."""
 MAX_ZIP_MEMBERS = 10_000
 """Most members a ``.keras`` archive may have (Keras writes three, and asset files)."""
+MAX_ORBAX_STEP_FOLDERS = 64
+"""Most numbered subfolders of a folder looked into for an Orbax checkpoint step's marker files (Orbax keeps one
+per saved step, most often a few)."""
 MAX_ZIP_DIRECTORY_BYTES = 1024 * 1024
 """Largest zip central directory read: ``zipfile`` makes an object of every entry in it."""
 MAX_WEIGHT_SHARDS = 2_000

@@ -46,6 +46,8 @@ class Finding:
     message: str
     rule_info: RuleInfo = field(repr=False)
     """The rule that found it (its docs, default severity), for renderers that describe rules."""
+    layers: tuple[str, ...] = ()
+    """The layers a finding about several at once covers (one finding instead of one per layer); else empty."""
 
 
 @dataclass

@@ -66,6 +66,8 @@ class _Builder:
     def __init__(self, model_file: ModelFile) -> None:
         self.model_file = model_file
         self.generation = model_file.keras_generation
+        self.records_build = self.generation == 3 and model_file.format in ("keras", "keras-dir")
+        """Whether the config gives every built layer a ``build_config`` (Keras 3 ``.keras``; not its ``.h5``)."""
         self.layers: dict[str, Layer] = {}
         self.keys: dict[LayerKey, str] = {}
         self.notes: list[str] = []
@@ -108,6 +110,7 @@ class _Builder:
             trainable_flag=configs.trainable_flag(entry),
             module=module if isinstance(module, str) else None,
             shared_object_id=shared_id if isinstance(shared_id, int) and not isinstance(shared_id, bool) else None,
+            built=not self.records_build or "build_config" in entry,
         )
         if path in self.layers:
             self.notes.append(f"duplicate layer name {path!r}: only the first entry is used")

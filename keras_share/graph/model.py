@@ -56,6 +56,9 @@ class Layer:
     children: list[str] = field(default_factory=list)
     shared_object_id: int | None = None
     weights_missing: bool = False
+    built: bool = True
+    """False for a layer a Keras 3 ``.keras`` config saved unbuilt (its entry has no ``build_config``): it had
+    no variables, so none are stored, and Keras loads it so."""
 
     @property
     def calls(self) -> int:

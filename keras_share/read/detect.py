@@ -24,12 +24,21 @@ from keras_share.read.deadline import (
     start_with_deadline,
 )
 from keras_share.read.files import open_regular, resolves_inside
-from keras_share.read.foreign import HEAD_BYTES, foreign_format
+from keras_share.read.foreign import (
+    HEAD_BYTES,
+    ORBAX_CHECKPOINT,
+    foreign_format,
+    is_orbax_checkpoint,
+)
 from keras_share.read.saved_model import METADATA_FILE
 from keras_share.read.stored import StoredGroup
+from keras_share.read.truncation import (
+    HDF5_MAGIC,
+    ZIP_MAGIC,
+    hdf5_signature_at,
+    signature_prefix,
+)
 
-ZIP_MAGIC = b"PK\x03\x04"
-HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 SAVED_MODEL_FILE = "saved_model.pb"
 FOLDER_MODEL_FILES = (CONFIG_MEMBER, METADATA_FILE, SAVED_MODEL_FILE)
@@ -62,21 +71,9 @@ class Form(NamedTuple):
 
 
 def _is_model_directory(path: Path) -> bool:
-    """Whether the folder holds a saved model's files (whatever they are: reading them says what is wrong)."""
-    return any(os.path.lexists(path / name) for name in FOLDER_MODEL_FILES)
-
-
-def _hdf5_signature_at(stream: BinaryIO) -> int | None:
-    """Where the HDF5 superblock is: byte 0, 512, 1024, 2048, ... (a user block may precede it), each offset up to
-    the end of the file, as libhdf5 looks; None if nowhere."""
-    size = os.fstat(stream.fileno()).st_size
-    offset = 0
-    while offset + len(HDF5_MAGIC) <= size:
-        stream.seek(offset)
-        if stream.read(len(HDF5_MAGIC)) == HDF5_MAGIC:
-            return offset
-        offset = 512 if offset == 0 else offset * 2
-    return None
+    """Whether the folder holds a saved model's files (whatever they are: reading them says what is wrong), or is
+    a checkpoint that Keras loads as a model but keras-share cannot read (said when it is read)."""
+    return any(os.path.lexists(path / name) for name in FOLDER_MODEL_FILES) or is_orbax_checkpoint(path)
 
 
 def read_model(path: str | os.PathLike[str], timeout: float | None = DEFAULT_TIMEOUT_SECONDS,
@@ -139,6 +136,8 @@ def input_form(target: Path, label: str) -> Form:
             return Form("keras-dir", KERAS_DIR_ALSO_SAVEDMODEL if is_saved_model else None)
         if is_saved_model:
             return Form("savedmodel")
+        if is_orbax_checkpoint(target):
+            raise ReadError(label, ORBAX_CHECKPOINT)
         raise ReadError(label, "folder without config.json or keras_metadata.pb: not a saved model")
     with open_regular(target, label) as stream:
         return _file_form(stream, target.name, label)
@@ -152,7 +151,7 @@ def _file_form(stream: BinaryIO, name: str, label: str) -> Form:
     head = stream.read(len(HDF5_MAGIC))
     if not head:
         raise ReadError(label, "empty file")
-    hdf5_at = _hdf5_signature_at(stream)
+    hdf5_at = hdf5_signature_at(stream)
     is_zip = zipfile.is_zipfile(stream)
     if hdf5_at is not None:
         if name.endswith(".keras") and is_zip:
@@ -162,6 +161,8 @@ def _file_form(stream: BinaryIO, name: str, label: str) -> Form:
         return Form("keras")
     if name.endswith(SHARD_MAP_SUFFIX):
         return Form("weights-json")
+    if (cut := signature_prefix(head)) is not None:
+        raise ReadError(label, cut)
     stream.seek(0)
     known = foreign_format(stream.read(HEAD_BYTES), name, os.fstat(stream.fileno()).st_size)
     raise ReadError(label, f"{known}; not a Keras model" if known else
@@ -240,8 +241,9 @@ def discover(path: str | os.PathLike[str]) -> Iterator[tuple[Path, ReadError | N
     """The model inputs a path names: itself, or for a plain folder every model found inside it; with each,
     the ReadError that is reported instead of reading it (None: read it).
 
-    Folders that are themselves saved models (config.json, keras_metadata.pb) count as one input, and so does a
-    sharded weights map with its shards (``x.weights.json``: the shards beside it are not listed). Inside a
+    Folders that are themselves saved models (config.json, keras_metadata.pb) or Orbax checkpoints count as one
+    input, and so does a sharded weights map with its shards (``x.weights.json``: the shards beside it are not
+    listed). Inside a
     folder, symbolic links to folders are never followed, and a link named like a model file is read only
     when it resolves inside the folder given; a folder that cannot be listed is an error, the walk goes on.
     """

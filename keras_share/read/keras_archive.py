@@ -33,6 +33,7 @@ from keras_share.read.files import open_member, open_regular
 from keras_share.read.foreign import foreign_zip
 from keras_share.read.json_text import JsonRefused, load_json
 from keras_share.read.stored import StoredGroup
+from keras_share.read.truncation import truncated_zip
 from keras_share.read.vars_layout import TooManyLayers, VarsLayoutReader
 
 ZIP_ERRORS = (
@@ -135,7 +136,7 @@ def zip_in(stream: BinaryIO, label: str) -> Iterator[zipfile.ZipFile]:
         stream.seek(0)
         archive = zipfile.ZipFile(stream)
     except ZIP_ERRORS as error:
-        raise ReadError(label, f"not a readable zip archive ({describe(error)})") from None
+        raise ReadError(label, truncated_zip(stream) or f"not a readable zip archive ({describe(error)})") from None
     with archive:
         if len(archive.infolist()) > MAX_ZIP_MEMBERS:
             raise ReadError(label, f"zip archive of more than {MAX_ZIP_MEMBERS:,} members; refusing to read it")

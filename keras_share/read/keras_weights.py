@@ -38,6 +38,7 @@ from keras_share.read.keras_archive import (
 )
 from keras_share.read.sharded_weights import read_folder_shards
 from keras_share.read.stored import StoredGroup
+from keras_share.read.truncation import truncated_hdf5
 from keras_share.read.vars_layout import GROUP_ATTRS
 
 IN_MEMORY_WEIGHTS_BYTES = 32 * 1024 * 1024
@@ -223,4 +224,6 @@ def read_folder_weights(path: Path) -> StoredGroup | None:
                 raise ReadError(str(path), f"{WEIGHTS_MEMBER} is a zip (npz) archive, not HDF5: Keras 3's "
                                 "save_model(..., weights_format=\"npz\", zipped=False) writes its npz weights "
                                 f"under this name, and its load_model cannot read them back. {NPZ_REFUSAL}") from None
-            raise ReadError(str(path), f"{WEIGHTS_MEMBER} is not a readable HDF5 file ({describe(error)})") from None
+            cut = truncated_hdf5(stream)
+            raise ReadError(str(path), f"{WEIGHTS_MEMBER} is a {cut}" if cut else
+                            f"{WEIGHTS_MEMBER} is not a readable HDF5 file ({describe(error)})") from None

@@ -23,6 +23,7 @@ from keras_share.read.h5tree import read_tree
 from keras_share.read.json_text import JsonRefused, load_json
 from keras_share.read.sharded_weights import read_weights_map_file
 from keras_share.read.stored import StoredDataset, StoredGroup
+from keras_share.read.truncation import truncated_hdf5
 from keras_share.read.vars_layout import (
     CHECKPOINT_DEPENDENCIES,
     GROUP_ATTRS,
@@ -122,7 +123,7 @@ def _read_model_weights(root: h5py.Group, config: dict[str, Any] | None, path: s
         stored = tree.members.get(name) if name else None
         group_path = f"{prefix}/{name}" if prefix else name
         if not isinstance(group, h5py.Group) or not isinstance(stored, StoredGroup):
-            if name in entries:
+            if name in entries or config is None:  # Keras reads the group of every layer the list names
                 index.missing.append((name,))
             continue
         arrays = _layer_arrays(group, stored, group_path, path, index)
@@ -176,7 +177,7 @@ def read_h5(path: Path) -> ModelFile:
         try:
             h5 = h5py.File(name_of_open_file(stream, path), "r")
         except (OSError, ValueError) as error:
-            raise ReadError(str(path), f"not a readable HDF5 file ({describe(error)})") from None
+            raise ReadError(str(path), truncated_hdf5(stream) or f"not a readable HDF5 file ({describe(error)})") from None
     with h5:
         try:
             return _read_open_h5(h5, str(path))

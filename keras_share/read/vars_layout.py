@@ -62,22 +62,30 @@ _VARIABLE_NAMES: dict[str, tuple[str, ...]] = {
 }
 
 
-def variable_names(entry: dict[str, Any], count: int) -> list[str]:
-    """Names for the ``count`` variables a layer stores, in ``save_own_variables`` order.
-
-    Known classes get their attribute names (``kernel``, ``bias``, ...); anything else, or a
-    count that does not fit the class (quantized or custom variants), gets the index.
-    """
-    config = configs.entry_config(entry)
-    names = list(_VARIABLE_NAMES.get(configs.class_name(entry), ()))
-    if configs.class_name(entry) == "BatchNormalization":
+def expected_variable_names(class_name: str, config: dict[str, Any]) -> list[str] | None:
+    """The variables a built layer of a known class creates, in ``save_own_variables`` order, from its inner
+    ``config``; None for a class whose variables keras-share does not know."""
+    if class_name not in _VARIABLE_NAMES:
+        return None
+    names = list(_VARIABLE_NAMES[class_name])
+    if class_name == "BatchNormalization":
         if config.get("scale") is False:
             names.remove("gamma")
         if config.get("center") is False:
             names.remove("beta")
     elif "bias" in names and config.get("use_bias") is False:
         names.remove("bias")
-    if len(names) != count:
+    return names
+
+
+def variable_names(entry: dict[str, Any], count: int) -> list[str]:
+    """Names for the ``count`` variables a layer stores, in ``save_own_variables`` order.
+
+    Known classes get their attribute names (``kernel``, ``bias``, ...); anything else, or a
+    count that does not fit the class (quantized or custom variants), gets the index.
+    """
+    names = expected_variable_names(configs.class_name(entry), configs.entry_config(entry))
+    if names is None or len(names) != count:
         return [str(index) for index in range(count)]
     return names
 
@@ -290,17 +298,21 @@ class VarsLayoutReader:
         return candidates[-1], group
 
     def _collect_unattached(self, group: StoredGroup, path: str) -> None:
-        """Record every non-empty ``vars`` group that no config layer claimed."""
+        """Record every non-empty ``vars`` group that no config layer claimed; one whose arrays are not numbered
+        ``0`` to ``n-1`` (Keras writes them so) lacks some, and is also recorded as missing."""
         for name, sub in group.groups():
             sub_path = _join(path, name)
             if name == "vars" and sub_path not in self._consumed:
+                datasets = _sorted_datasets(sub)
                 arrays = [
                     array
-                    for index, dataset in _sorted_datasets(sub)
+                    for index, dataset in datasets
                     if (array := self._array(index, dataset, _join(sub_path, index))) is not None
                 ]
                 if arrays:
                     self.index.unattached[path or "/"] = arrays
+                if [index for index, _ in datasets] != [str(number) for number in range(len(datasets))]:
+                    self.index.missing.append(tuple((path or "/").split("/")))
             elif name != "vars":
                 self._collect_unattached(sub, sub_path)
 

@@ -6,7 +6,13 @@ import json
 from typing import Any
 
 from keras_share import __version__
-from keras_share.analysis.report import LayerReport, LiveLayer, LiveModel, ModelReport
+from keras_share.analysis.report import (
+    Finding,
+    LayerReport,
+    LiveLayer,
+    LiveModel,
+    ModelReport,
+)
 from keras_share.errors import ReadError
 from keras_share.graph.model import CallSite
 from keras_share.read.base import WeightArray
@@ -21,6 +27,11 @@ _encode = json.JSONEncoder(check_circular=False).encode
 
 def _weight(array: WeightArray) -> dict[str, Any]:
     return {"name": array.name, "shape": list(array.shape), "dtype": array.dtype, "location": array.location}
+
+
+def _finding(finding: Finding) -> dict[str, Any]:
+    return {"rule": finding.rule, "name": finding.name, "severity": finding.severity, "layer": finding.layer,
+            "message": finding.message, "layers": list(finding.layers)}
 
 
 def _call_site(call: CallSite) -> dict[str, Any]:
@@ -109,10 +120,7 @@ def model_to_dict(report: ModelReport) -> dict[str, Any]:
             {"group": group, "weights": [_weight(array) for array in arrays]}
             for group, arrays in report.file.weights.unattached.items()
         ],
-        "findings": [
-            {"rule": f.rule, "name": f.name, "severity": f.severity, "layer": f.layer, "message": f.message}
-            for f in report.findings
-        ],
+        "findings": [_finding(finding) for finding in report.findings],
         "summary": {
             "layers": report.summary.layers,
             "shared_layers": report.summary.shared_layers,

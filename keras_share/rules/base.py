@@ -53,12 +53,13 @@ class Rule:
         return RuleInfo(code=self.code, name=self.name, severity=self.severity, summary=self.summary,
                         why=self.why, fix=self.fix, example=self.example)
 
-    def finding(self, layer: LayerReport | str, message: str, severity: str | None = None) -> Finding:
+    def finding(self, layer: LayerReport | str, message: str, *, severity: str | None = None,
+                layers: Iterable[str] = ()) -> Finding:
         """A finding of this rule on ``layer`` (a report or a path; ``""`` for the whole model), at the rule's
-        severity unless ``severity`` is given."""
+        severity unless ``severity`` is given; ``layers``: the paths of the several layers one finding covers."""
         path = layer if isinstance(layer, str) else layer.layer.path
         return Finding(rule=self.code, name=self.name, severity=severity or self.severity, layer=path,
-                       message=message, rule_info=self.info)
+                       message=message, rule_info=self.info, layers=tuple(layers))
 
     def docs(self, level: int = 1) -> str:
         """The rule's documentation as Markdown, its title a heading of ``level``."""

@@ -71,7 +71,7 @@ new = keras.Model(x, keras.layers.Dense(2)(feature(x)))   # KS206: fitting `new`
                     layer,
                     f"one layer object with model(s) {models}{calls}: frozen here, so fitting this model "
                     f"leaves it alone, but fitting {models} still changes this model",
-                    "info",
+                    severity="info",
                 )
 
 

@@ -37,4 +37,4 @@ keras.Model([xa2, xb2], [sub_a(xa2), sub_b(xb2)]).save("m.keras")
         if report.live is None or report.live.source != "file":
             return
         for mismatch in report.live.mismatches:
-            yield self.finding(mismatch.layer, mismatch.message, mismatch.severity)
+            yield self.finding(mismatch.layer, mismatch.message, severity=mismatch.severity)
