@@ -56,6 +56,11 @@ class Layer:
     children: list[str] = field(default_factory=list)
     shared_object_id: int | None = None
     weights_missing: bool = False
+    numbered_from: int = 0
+    """The node index its model's config gives this layer's first call: 1 for a nested model that a Keras 2 writer
+    gave a node 0 of its own, else 0."""
+    outputs: list[TensorRef] | None = None
+    """A Functional model's outputs (its ``output_layers``), None for other layers and when the file lists none."""
 
     @property
     def calls(self) -> int:
