@@ -132,7 +132,7 @@ def compare(static: ModelReport, loaded: ModelReport, keras: str) -> list[LiveMi
     weights_read = static.file.format != "savedmodel" and bool(static.file.weights.by_layer)
     for path in sorted(set(mine) & set(theirs), key=list(mine).index):
         ours, live = mine[path], theirs[path]
-        facts = [("calls", ours.layer.calls, live.layer.calls),
+        facts = [("calls that reach an output", ours.reaching_calls, live.reaching_calls),
                  ("effective calls", ours.effective_calls, live.effective_calls),
                  ("shared", ours.shared, live.shared),
                  ("same layer as", sorted(ours.same_as), sorted(live.same_as))]
