@@ -143,3 +143,18 @@ def test_a_call_inside_a_nested_model_counts_only_if_it_reaches_the_nested_model
     assert _facts(report, "inner/kept") == (1, [], 2, True)
     # Keras 3 leaves the branch out of the nested model; tf_keras adds it back and runs it on both calls
     assert _facts(report, "inner/branch") == ((1, [0], 0, False) if generation == 3 else (1, [], 2, True))
+
+
+@pytest.mark.parametrize(("generation", "fmt"), [pytest.param(3, "keras", id="keras3-keras"),
+                                                 pytest.param(2, "h5", id="tf_keras-h5")])
+def test_live_crosscheck_agrees_with_the_file_on_a_call_that_feeds_nothing(
+        tmp_path: Path, generation: int, fmt: str) -> None:
+    """``--live`` compares the calls that reach an output with the loaded model's calls: no mismatch."""
+    from keras_share.api import inspect_file
+    from keras_share.live.crosscheck import load_and_compare
+
+    K = _module(generation)
+    path = _save_with_edit(_siamese(K), tmp_path / f"siamese.{fmt}", generation, fmt, "join")
+    outcome = load_and_compare(inspect_file(path, timeout=None), unsafe=False)
+    assert outcome.load_error is None
+    assert outcome.mismatches == []
