@@ -158,3 +158,35 @@ def test_live_crosscheck_agrees_with_the_file_on_a_call_that_feeds_nothing(
     outcome = load_and_compare(inspect_file(path, timeout=None), unsafe=False)
     assert outcome.load_error is None
     assert outcome.mismatches == []
+
+
+def test_the_terminal_report_says_which_calls_reach_no_output(tmp_path: Path) -> None:
+    """A Keras 2 file written by hand: ``join`` takes the encoder's call 0 twice, call 1 feeds nothing."""
+    import json
+    import subprocess
+
+    import h5py
+    from cli_command import keras_share_command
+
+    dense = {"class_name": "Dense", "config": {"name": "e1", "units": 4}}
+    encoder = {"class_name": "Sequential", "name": "enc",
+               "config": {"name": "enc", "layers": [
+                   {"class_name": "InputLayer", "config": {"name": "x", "batch_input_shape": [None, 8]}}, dense]},
+               "inbound_nodes": [[["a", 0, 0, {}]], [["b", 0, 0, {}]]]}
+    inputs = [{"class_name": "InputLayer", "name": name, "config": {"name": name, "batch_input_shape": [None, 8]},
+               "inbound_nodes": []} for name in ("a", "b")]
+    join = {"class_name": "Subtract", "name": "join", "config": {"name": "join"},
+            "inbound_nodes": [[["enc", 1, 0, {}], ["enc", 1, 0, {}]]]}
+    config = {"class_name": "Functional", "config": {"name": "top", "layers": [*inputs, encoder, join],
+                                                     "input_layers": [["a", 0, 0], ["b", 0, 0]],
+                                                     "output_layers": [["join", 0, 0]]}}
+    path = tmp_path / "dead_call.h5"
+    with h5py.File(path, "w") as h5:
+        h5.attrs["model_config"] = json.dumps(config)
+        h5.attrs["keras_version"] = "2.15.0"
+        h5.create_group("model_weights").attrs["layer_names"] = []
+    proc = subprocess.run([*keras_share_command(), "inspect", "--fail-on", "never", "--all-layers", str(path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "calls 2 (x1), #1 reaches no output" in proc.stdout
+    assert "shared" not in proc.stdout.split("enc", 1)[1].splitlines()[0]
