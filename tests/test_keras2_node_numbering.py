@@ -164,3 +164,13 @@ def test_a_report_read_from_the_command_line_keeps_the_note(tmp_path: Path) -> N
     report = static_report(path)
     assert _calls_named(report, "join") == [("enc", None), ("enc", 0)]
     assert any("points at no call" in note for note in report["notes"])
+
+
+def test_outputs_that_name_no_call_leave_every_call_counted_with_a_note() -> None:
+    """Which calls reach an output is unknown when an output names no call: nothing is declared unreachable."""
+    config = _siamese_config([_input("enc_input"), _dense("d", [])], (1, 2))
+    config["config"]["output_layers"] = [["join", 3, 0]]
+    report = _report(config, "2.15.0")
+    assert [(layer.layer.path, layer.unreachable_calls, layer.effective_calls) for layer in report.layers
+            if layer.layer.path in ("enc", "join")] == [("enc", [], 2), ("join", [], 1)]
+    assert any("output_layers do not all name a call" in note for note in report.notes)

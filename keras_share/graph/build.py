@@ -175,10 +175,10 @@ class _Builder:
                                                    model, "output"))
                 for raw in io_refs(outputs)
             ]
-            if not model.outputs:
+            if not model.outputs or any(ref.call is None for ref in model.outputs):
                 model.outputs = None
-                self.notes.append(f"{model.path or 'the top model'} lists no readable output_layers: every call "
-                                  "of its layers is counted as reaching an output")
+                self.notes.append(f"{model.path or 'the top model'}: its output_layers do not all name a call, so "
+                                  "which calls reach an output is unknown: every call of its layers is counted")
         cycle = _find_cycle([layer for _, layer, _ in made])
         if cycle:
             self.notes.append(
