@@ -174,3 +174,18 @@ def test_outputs_that_name_no_call_leave_every_call_counted_with_a_note() -> Non
     assert [(layer.layer.path, layer.unreachable_calls, layer.effective_calls) for layer in report.layers
             if layer.layer.path in ("enc", "join")] == [("enc", [], 2), ("join", [], 1)]
     assert any("output_layers do not all name a call" in note for note in report.notes)
+
+
+def test_an_unresolved_reference_is_an_unresolved_call_finding() -> None:
+    from keras_share.rules import RuleContext, run_rules, select_rules
+
+    config = _siamese_config([_input("enc_input"), _dense("d", [])], (2, 3))
+    config["config"]["output_layers"] = [["join", 1, 0]]
+    report = _report(config, "2.15.0")
+    findings = run_rules(report, select_rules(["unresolved-call"]), RuleContext())
+    assert [(finding.layer, finding.message) for finding in findings] == [
+        ("join", "takes node 3 of 'enc', which names none of its calls: Keras cannot rebuild this graph"),
+        ("", "an output of this model is node 1 of 'join', which names none of its calls: Keras cannot rebuild "
+             "this graph"),
+    ]
+    assert all(finding.severity == "error" and finding.rule == "KS105" for finding in findings)

@@ -6,7 +6,7 @@ from typing import Any
 
 from keras_share import configs
 from keras_share.errors import ReadError
-from keras_share.graph.model import CallSite, Graph, Layer, Shape, TensorRef
+from keras_share.graph.model import CallSite, Graph, Layer, Shape, TensorRef, UnresolvedRef
 from keras_share.graph.nodes import RawRef, as_shape, io_refs, node_refs
 from keras_share.limits import (
     MAX_CALLS,
@@ -69,6 +69,7 @@ class _Builder:
         self.layers: dict[str, Layer] = {}
         self.keys: dict[LayerKey, str] = {}
         self.notes: list[str] = []
+        self.unresolved: list[UnresolvedRef] = []
         self.path_characters = 0
         self.references = 0
         self.shape_dimensions = 0
@@ -165,14 +166,14 @@ class _Builder:
             if not isinstance(nodes, list):
                 continue
             for index, node in enumerate(nodes):
-                refs = [self.count_reference(self._resolve(raw, by_name, call_counts, offsets[raw.layer] if raw.layer
-                                                           in offsets else 0, model)) for raw in node_refs(node)]
+                refs = [self.count_reference(self._resolve(raw, by_name, call_counts, offsets.get(raw.layer, 0), model,
+                                                           layer.path)) for raw in node_refs(node)]
                 layer.call_sites.append(CallSite(index, refs))
         outputs = model.config.get("output_layers")
         if outputs is not None:
             model.outputs = [
                 self.count_reference(self._resolve(raw, by_name, call_counts, self._output_offset(raw, by_name, offsets),
-                                                   model, "output"))
+                                                   model, model.path, is_output=True))
                 for raw in io_refs(outputs)
             ]
             if not model.outputs or any(ref.call is None for ref in model.outputs):
@@ -205,15 +206,17 @@ class _Builder:
         call_counts: dict[str, int],
         offset: int,
         model: Layer,
-        where: str = "input",
+        consumer: str,
+        is_output: bool = False,
     ) -> TensorRef:
-        """Point a raw reference at a call of a layer of the same model (see docs/formats.md): the file's node
-        index minus ``offset``. A reference that names no call keeps ``call`` None and adds a note; it is never
-        moved to another call."""
-        where_text = f"{model.path or 'the top model'}{' output' if where == 'output' else ''}"
+        """Point a raw reference that ``consumer`` takes at a call of a layer of the same model (see
+        docs/formats.md): the file's node index minus ``offset``. A reference that names no call keeps ``call``
+        None, adds a note and an ``UnresolvedRef``; it is never moved to another call."""
+        where_text = f"{model.path or 'the top model'}{' output' if is_output else ''}"
         producer = by_name.get(raw.layer)
         if producer is None:
             self.notes.append(f"{where_text} references unknown layer {raw.layer!r}")
+            self.unresolved.append(UnresolvedRef(consumer, raw.layer, raw.node_index, is_output))
             return TensorRef(raw.layer, None, raw.tensor_index, raw.keyword, raw.shape)
         calls = call_counts[producer.name]
         index: int | None
@@ -230,6 +233,7 @@ class _Builder:
                 f"{where_text}: node index {raw.node_index} of {raw.layer!r} points at no call "
                 f"(this file's indices for it: {expected}); the reference is left unresolved"
             )
+            self.unresolved.append(UnresolvedRef(consumer, producer.path, raw.node_index, is_output))
         shape = raw.shape
         if shape is None and producer.kind == "input":
             shape = _input_shape(producer)
@@ -356,4 +360,5 @@ def graph_of_config(model_file: ModelFile) -> Graph:
         layer = builder.layers[stack.pop()]
         ordered[layer.path] = layer
         stack.extend(reversed(layer.children))
-    return Graph(root=root, layers=ordered, has_graph=kind is not None, notes=builder.notes, keys=builder.keys)
+    return Graph(root=root, layers=ordered, has_graph=kind is not None, notes=builder.notes, keys=builder.keys,
+                 unresolved=builder.unresolved)

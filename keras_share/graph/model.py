@@ -73,6 +73,20 @@ class Layer:
         return self.kind in ("functional", "sequential")
 
 
+@dataclass(frozen=True)
+class UnresolvedRef:
+    """A tensor reference of the config that names no call: the call (or model output) it feeds, and what it
+    names."""
+
+    consumer: str
+    """Path of the layer whose call takes the tensor, or of the model (``""``: the top model) it is an output of."""
+    producer: str
+    node_index: int
+    """The node index as the file writes it."""
+    output: bool = False
+    """True for an entry of the model's ``output_layers``."""
+
+
 @dataclass
 class Graph:
     """The whole model: the top model as ``root`` and every layer below it, parents first."""
@@ -83,3 +97,5 @@ class Graph:
     notes: list[str] = field(default_factory=list)
     keys: dict[LayerKey, str] = field(default_factory=dict)
     """The path of the layer each config position made (the weight index is keyed by positions)."""
+    unresolved: list[UnresolvedRef] = field(default_factory=list)
+    """References that name no call (each also a note): Keras cannot rebuild such a graph."""
