@@ -11,7 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from config_rewrite import as_keras_2_2_sequential, layer_entry, rewrite_h5, rewrite_savedmodel
+from config_rewrite import (
+    as_keras_2_2_sequential,
+    layer_entry,
+    rewrite_h5,
+    rewrite_savedmodel,
+)
 from live_truth import assert_static_matches_live, load_model, static_report
 
 from keras_share.analysis.analyze import analyze
@@ -153,8 +158,9 @@ def test_keras3_files_are_numbered_from_zero_whatever_the_first_layer() -> None:
 
 def test_a_report_read_from_the_command_line_keeps_the_note(tmp_path: Path) -> None:
     """The JSON report carries the unresolved reference as null and the note (nothing is dropped on the way)."""
-    import h5py
     import json
+
+    import h5py
 
     path = tmp_path / "unresolved.h5"
     with h5py.File(path, "w") as h5:
@@ -185,7 +191,7 @@ def test_an_unresolved_reference_is_an_unresolved_call_finding() -> None:
     findings = run_rules(report, select_rules(["unresolved-call"]), RuleContext())
     assert [(finding.layer, finding.message) for finding in findings] == [
         ("join", "takes node 3 of 'enc', which names none of its calls: Keras cannot rebuild this graph"),
-        ("", "an output of this model is node 1 of 'join', which names none of its calls: Keras cannot rebuild "
-             "this graph"),
+        ("", ("an output of this model is node 1 of 'join', which names none of its calls: Keras cannot rebuild "
+              "this graph")),
     ]
     assert all(finding.severity == "error" and finding.rule == "KS105" for finding in findings)

@@ -106,11 +106,11 @@ def calls_reaching_outputs(graph: Graph, keras_generation: int) -> dict[str, set
                for ref in model.outputs or [] if ref.call is not None]
     while pending:
         path, call = pending.pop()
-        layer = graph.layers.get(path)
-        if layer is None or call >= layer.calls or call in reached[path] or (layer.parent or "") not in traced:
+        producer = graph.layers.get(path)
+        if producer is None or call >= producer.calls or call in reached[path] or (producer.parent or "") not in traced:
             continue  # an InputLayer has no call to reach
         reached[path].add(call)
-        pending.extend((ref.layer, ref.call) for ref in layer.call_sites[call].inputs if ref.call is not None)
+        pending.extend((ref.layer, ref.call) for ref in producer.call_sites[call].inputs if ref.call is not None)
     if keras_generation == 2:
         _add_ancillary_calls(graph, models, traced, reached)
     return reached

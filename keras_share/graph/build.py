@@ -6,7 +6,14 @@ from typing import Any
 
 from keras_share import configs
 from keras_share.errors import ReadError
-from keras_share.graph.model import CallSite, Graph, Layer, Shape, TensorRef, UnresolvedRef
+from keras_share.graph.model import (
+    CallSite,
+    Graph,
+    Layer,
+    Shape,
+    TensorRef,
+    UnresolvedRef,
+)
 from keras_share.graph.nodes import RawRef, as_shape, io_refs, node_refs
 from keras_share.limits import (
     MAX_CALLS,
