@@ -6,8 +6,10 @@ by "/", the top model's own name left out: keras-share's ``path``), the facts ke
 to read statically:
 
 * ``calls``: inbound nodes of the layer that belong to its parent model's graph, the graph Keras
-  rebuilt from the file by mapping it back from the outputs; keras-share's counterpart is ``calls``
-  minus ``unreachable_calls`` (the file's dead calls are not in it). Keras 3 keys
+  rebuilt from the file by mapping it back from the outputs (tf_keras then adds back every call when
+  a layer reaches no output, ``connect_ancillary_layers``, and runs them); keras-share's counterpart
+  is ``calls`` minus ``unreachable_calls``. A layer none of whose calls is in Keras 3's graph is not
+  in the loaded model at all: it is left out of the comparison, its arrays out of ``count_params``. Keras 3 keys
   nodes as ``make_node_key(layer, i)`` (``f"{id(layer)}_ib-{i}"``) in ``Functional._nodes``; a
   Keras 3 Sequential keeps its graph in ``_functional`` (none: one call); tf_keras keys them as
   ``f"{layer.name}_ib-{i}"`` in ``_network_nodes``.
