@@ -190,3 +190,13 @@ def test_the_terminal_report_says_which_calls_reach_no_output(tmp_path: Path) ->
     assert proc.returncode == 0, proc.stderr
     assert "calls 2 (x1), #1 reaches no output" in proc.stdout
     assert "shared" not in proc.stdout.split("enc", 1)[1].splitlines()[0]
+
+
+def test_live_crosscheck_expects_keras3_to_drop_a_layer_that_reaches_no_output(keras3: Any, tmp_path: Path) -> None:
+    from keras_share.api import inspect_file
+    from keras_share.live.crosscheck import load_and_compare
+
+    path = _save_with_edit(_siamese(keras3, dangling=True), tmp_path / "dangling.keras", 3, "keras", "join")
+    outcome = load_and_compare(inspect_file(path, timeout=None), unsafe=False)
+    assert outcome.load_error is None
+    assert outcome.mismatches == []
