@@ -5,7 +5,11 @@ or tf_keras (``generation=2``) and returns, per layer path (names from the top m
 by "/", the top model's own name left out: keras-share's ``path``), the facts keras-share claims
 to read statically:
 
-* ``calls``: inbound nodes of the layer that belong to its parent model's graph. Keras 3 keys
+* ``calls``: inbound nodes of the layer that belong to its parent model's graph, the graph Keras
+  rebuilt from the file by mapping it back from the outputs (tf_keras then adds back every call when
+  a layer reaches no output, ``connect_ancillary_layers``, and runs them); keras-share's counterpart
+  is ``calls`` minus ``unreachable_calls``. A layer none of whose calls is in Keras 3's graph is not
+  in the loaded model at all: it is left out of the comparison, its arrays out of ``count_params``. Keras 3 keys
   nodes as ``make_node_key(layer, i)`` (``f"{id(layer)}_ib-{i}"``) in ``Functional._nodes``; a
   Keras 3 Sequential keeps its graph in ``_functional`` (none: one call); tf_keras keys them as
   ``f"{layer.name}_ib-{i}"`` in ``_network_nodes``.
@@ -308,7 +312,9 @@ def compare(
     """Every disagreement between keras-share's report and the live facts, one line each."""
     problems: list[str] = []
     by_path = {layer["path"]: layer for layer in static["layers"]}
-    static_paths = {path for path, layer in by_path.items() if layer["kind"] not in ("input", "op")}
+    dropped = _dropped_by_keras3(static) if generation == 3 else set()
+    static_paths = {path for path, layer in by_path.items()
+                    if layer["kind"] not in ("input", "op") and path not in dropped}
     for path in sorted(set(live) - static_paths):
         problems.append(f"{path}: Keras has this layer, keras-share does not list it")
     for path in sorted(static_paths - set(live)):
@@ -317,9 +323,13 @@ def compare(
     common = sorted(set(live) & static_paths)
     for path in common:
         fact, layer = live[path], by_path[path]
-        for key in ("calls", "effective_calls"):
-            if fact[key] != layer[key]:
-                problems.append(f"{path}: {key}: Keras says {fact[key]}, keras-share says {layer[key]}")
+        reaching = layer["calls"] - len(layer["unreachable_calls"])
+        if fact["calls"] != reaching:
+            problems.append(f"{path}: calls: Keras says {fact['calls']}, keras-share says {reaching} reach an output "
+                            f"({layer['calls']} in the file, unreachable {layer['unreachable_calls']})")
+        if fact["effective_calls"] != layer["effective_calls"]:
+            problems.append(f"{path}: effective_calls: Keras says {fact['effective_calls']}, keras-share says "
+                            f"{layer['effective_calls']}")
         if "trainable" in fact and fact["trainable"] != layer["trainable"]:
             problems.append(
                 f"{path}: trainable: Keras says {fact['trainable']}, keras-share says {layer['trainable']}"
@@ -333,7 +343,8 @@ def compare(
             problems.append(f"{path}: shared: Keras says {shared_live}, keras-share says {layer['shared']}")
         if generation == 3 and fact.get("input_shapes") is not None:
             live_shapes = [[list(shape) for shape in call] for call in fact["input_shapes"]]
-            static_shapes = [site["input_shapes"] for site in layer["call_sites"]]
+            static_shapes = [site["input_shapes"] for site in layer["call_sites"]
+                             if site["index"] not in layer["unreachable_calls"]]
             if not _shapes_agree(live_shapes, static_shapes, lenient=fact["parent_is_sequential"]):
                 problems.append(f"{path}: input shapes per call: Keras says {live_shapes}, keras-share says {static_shapes}")
         if weights:
@@ -365,11 +376,33 @@ def compare(
             problems.append(f"weights: Keras has {(live_sig - static_sig)[signature]} variable(s) of {_fmt_signature(signature)}; keras-share does not")
         for signature in sorted(static_sig - live_sig, key=str):
             problems.append(f"weights: keras-share has {(static_sig - live_sig)[signature]} location(s) of {_fmt_signature(signature)}; Keras does not")
-        if count_params is not None and count_params != static["summary"]["unique_params"]:
+        kept = {w["location"] for path in static_paths for w in by_path[path]["weights"]}
+        unloaded = {w["location"]: w for path in dropped for w in by_path[path]["weights"] if w["location"] not in kept}
+        loaded_params = static["summary"]["unique_params"] - sum(_size(w["shape"]) for w in unloaded.values())
+        if count_params is not None and count_params != loaded_params:
             problems.append(
                 f"count_params: Keras says {count_params}, keras-share unique_params says {static['summary']['unique_params']}"
+                + (f" ({loaded_params} without the layers Keras drops)" if unloaded else "")
             )
     return problems
+
+
+def _size(shape: list[int]) -> int:
+    size = 1
+    for dim in shape:
+        size *= dim
+    return size
+
+
+def _dropped_by_keras3(static: dict[str, Any]) -> set[str]:
+    """Paths of the layers Keras 3 leaves out of the model it loads: every call of theirs reaches no output
+    (``unreachable_calls``), so its graph, mapped back from the outputs, never meets them; and what is inside them."""
+    dropped: set[str] = set()
+    for layer in static["layers"]:  # parents first
+        parent = layer["parent"] or ""
+        if parent in dropped or (layer["calls"] and len(layer["unreachable_calls"]) == layer["calls"]):
+            dropped.add(layer["path"])
+    return dropped
 
 
 def _shapes_agree(live: list[list[list[int | None]]], static: list[list[Any]], lenient: bool) -> bool:

@@ -412,7 +412,7 @@ def _deep_nesting(depth: int) -> str:
 def test_odd_config_never_crashes(name: str, config: Any, tmp_path: Path) -> None:
     text = _deep_nesting(300) if config is None else json.dumps(config)
     path = _keras_zip(tmp_path / f"{name}.keras", text)
-    proc = run("inspect", "--format", "json", path)
+    proc = run("inspect", "--fail-on", "never", "--format", "json", path)  # findings (unresolved-call) are not crashes
     assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
     assert proc.returncode in (0, 3), proc.stderr
     document = json.loads(proc.stdout)

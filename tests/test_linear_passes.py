@@ -132,9 +132,26 @@ def nested_models_holding_many_layers(count: int) -> ModelFile:
     return _model_file(config, version="2.15.0")
 
 
+def calls_reaching_no_output(count: int, version: str = "3.15.1") -> ModelFile:
+    """A chain of ``count`` layers to the output, each also called once on the input for nothing: the search for
+    the calls that reach an output."""
+    chain = [_dense(f"c{index}", [[["x" if index == 0 else f"c{index - 1}", 0, 0, {}]], [["x", 0, 0, {}]]])
+             for index in range(count)]
+    return _model_file(_functional([_input(), *chain]), version=version)
+
+
+def keras2_calls_reaching_no_output(count: int) -> ModelFile:
+    """The same in a Keras 2 file, where tf_keras adds every call back (``connect_ancillary_layers``)."""
+    model_file = calls_reaching_no_output(count, "2.15.0")
+    layers = model_file.config["config"]["layers"]
+    layers.append(_dense("side", [[["x", 0, 0, {}]]]))
+    return model_file
+
+
 @pytest.mark.parametrize("model", [siblings_holding_a_nested_model, siblings_sharing_a_layer_name,
                                    keras2_keyword_references, calls_of_a_nested_model, savedmodel_of_nested_models,
-                                   nested_models_holding_many_layers])
+                                   nested_models_holding_many_layers, calls_reaching_no_output,
+                                   keras2_calls_reaching_no_output])
 def test_four_times_the_model_costs_about_four_times_the_work(model: Callable[[int], ModelFile]) -> None:
     small = _bytecodes(lambda: _analyse(model(SMALL)))
     large = _bytecodes(lambda: _analyse(model(SMALL * GROWTH)))

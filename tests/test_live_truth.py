@@ -359,9 +359,9 @@ def test_weights_only_sample_holds_the_weights_keras_loads_from_it(name: str) ->
 def _fake_static(**changes: Any) -> dict[str, Any]:
     def layer(path: str, location: str, **extra: Any) -> dict[str, Any]:
         base = {
-            "path": path, "kind": "layer", "calls": 1, "effective_calls": 1, "trainable": True,
-            "trainable_flag": True, "frozen_by": None, "same_as": [], "shared": False, "weights_missing": False,
-            "call_sites": [{"input_shapes": [[None, 4]]}],
+            "path": path, "parent": "", "kind": "layer", "calls": 1, "effective_calls": 1, "unreachable_calls": [],
+            "trainable": True, "trainable_flag": True, "frozen_by": None, "same_as": [], "shared": False,
+            "weights_missing": False, "call_sites": [{"index": 0, "input_shapes": [[None, 4]]}],
             "weights": [{"location": location, "shape": [4, 3]}],
         }
         base.update(extra)
@@ -412,7 +412,7 @@ def test_oracle_notices_two_layers_reported_as_one_location() -> None:
 
 
 def test_oracle_notices_wrong_calls_trainability_and_shapes() -> None:
-    static = _fake_static(left_d={"calls": 2, "trainable": False, "call_sites": [{"input_shapes": [[None, 5]]}]})
+    static = _fake_static(left_d={"calls": 2, "trainable": False, "call_sites": [{"index": 0, "input_shapes": [[None, 5]]}]})
     problems = compare(static, _fake_live(), 3, count_params=None, weights=False)
     assert [problem.split(":")[1].strip() for problem in problems] == ["calls", "trainable", "input shapes per call"]
 

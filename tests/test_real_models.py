@@ -358,6 +358,21 @@ def test_onlinesig_keyword_tensor_is_an_input(reports: dict[str, dict[str, Any]]
     assert _shared_paths(report) == []
 
 
+def test_onlinesig_validation_branch_reaches_the_output(reports: dict[str, dict[str, Any]]) -> None:
+    """The branch SOURCES.md note 7 calls dangling feeds L1Dist through its keyword tensor: every call reaches the
+    output, so each layer runs once."""
+    report = reports["onlinesig_siamese.h5"]
+    for name in ("LSTM_layer_1_validation", "LSTM_layer_2_validation", "Dense_layer_validation"):
+        assert (_layer(report, name)["unreachable_calls"], _layer(report, name)["effective_calls"]) == ([], 1), name
+
+
+@pytest.mark.parametrize("path", FILES, ids=IDS)
+def test_every_call_keras_saved_reaches_an_output(path: Path, reports: dict[str, dict[str, Any]]) -> None:
+    """Keras saves only the calls of the graph it mapped back from the outputs: none of these files has others."""
+    report = reports[path.relative_to(REAL).as_posix()]
+    assert [layer["path"] for layer in report["layers"] if layer["unreachable_calls"]] == []
+
+
 def test_nested_container_subclassed(reports: dict[str, dict[str, Any]]) -> None:
     report = reports["extra/keras_nested_container_subclassed.keras"]
     assert report["model"] == {"name": "nested_dense_model", "class_name": "NestedDenseModel", "kind": "subclassed",

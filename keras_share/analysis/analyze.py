@@ -88,16 +88,64 @@ def _object_keys(graph: Graph, model_file: ModelFile) -> dict[str, tuple[object,
     return keys
 
 
+def calls_reaching_outputs(graph: Graph, keras_generation: int) -> dict[str, set[int]]:
+    """For every layer: the indices of its calls that are in the graph Keras rebuilds for its own model.
+
+    Keras maps that graph back from the model's outputs (Keras 3 ``Function``, tf_keras ``_map_graph_network``):
+    a call whose result no output uses is not part of it. Inside a Sequential, and in a Functional whose outputs
+    the file does not list, every call counts. tf_keras then adds back layers that reach no output at all
+    (``connect_ancillary_layers``): when a model has one, every call of every layer in it is part of its graph,
+    except the first call of a nested model numbered from 1 (tf_keras skips it as if it were that model's own
+    node 0). One pass over the call sites: each call is visited once.
+    """
+    models = [graph.root, *(layer for layer in graph.layers.values() if layer.is_model)]
+    traced = {model.path for model in models if model.kind == "functional" and model.outputs is not None}
+    reached: dict[str, set[int]] = {}
+    for layer in graph.layers.values():
+        if (layer.parent or "") not in traced:
+            reached[layer.path] = set(range(layer.calls))
+        else:
+            reached[layer.path] = set()
+    pending = [(ref.layer, ref.call) for model in models if model.path in traced
+               for ref in model.outputs or [] if ref.call is not None]
+    while pending:
+        path, call = pending.pop()
+        producer = graph.layers.get(path)
+        if producer is None or call >= producer.calls or call in reached[path] or (producer.parent or "") not in traced:
+            continue  # an InputLayer has no call to reach
+        reached[path].add(call)
+        pending.extend((ref.layer, ref.call) for ref in producer.call_sites[call].inputs if ref.call is not None)
+    if keras_generation == 2:
+        _add_ancillary_calls(graph, models, traced, reached)
+    return reached
+
+
+def _add_ancillary_calls(graph: Graph, models: list[Layer], traced: set[str], reached: dict[str, set[int]]) -> None:
+    """tf_keras's ``connect_ancillary_layers`` on each traced model that has a layer reaching no output."""
+    for model in models:
+        if model.path not in traced:
+            continue
+        children = [graph.layers[path] for path in model.children if path in graph.layers]
+        if all(reached[child.path] or child.kind == "input" for child in children):
+            continue
+        for child in children:
+            skipped = {0} if child.numbered_from and 0 not in reached[child.path] else set()
+            reached[child.path] = set(range(child.calls)) - skipped
+
+
 def analyze_graph(model_file: ModelFile, graph: Graph) -> ModelReport:
     """Effective calls, sharing, identity and trainability for every layer of ``graph``."""
     effective: dict[str, int] = {"": 1}
     frozen = _frozen_models(graph)
+    reached = calls_reaching_outputs(graph, model_file.keras_generation)
     reports: list[LayerReport] = []
     for layer in graph.layers.values():
-        effective[layer.path] = layer.calls * effective.get(layer.parent or "", 1)
+        live = reached[layer.path]
+        effective[layer.path] = len(live) * effective.get(layer.parent or "", 1)
         frozen_by = frozen.get(layer.parent or "")
         reports.append(LayerReport(layer=layer, effective_calls=effective[layer.path], frozen_by=frozen_by,
-                                   trainable=own_trainable(graph, layer, model_file, frozen_by)))
+                                   trainable=own_trainable(graph, layer, model_file, frozen_by),
+                                   unreachable_calls=[index for index in range(layer.calls) if index not in live]))
     keys = _object_keys(graph, model_file)
     members: dict[tuple[object, ...], list[LayerReport]] = {}
     for report in reports:

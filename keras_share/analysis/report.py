@@ -114,6 +114,8 @@ class LayerReport:
 
     layer: Layer
     effective_calls: int
+    """Runs per forward pass of the top model: its calls that reach an output of its model, times the enclosing
+    model's effective calls."""
     trainable: bool
     frozen_by: str | None
     """Path of the nearest enclosing model whose own flag is ``trainable: false`` (``""`` = top)."""
@@ -125,6 +127,14 @@ class LayerReport:
     """Path of the ``--base`` model layer whose arrays this layer's arrays equal."""
     live: LiveLayer | None = None
     """Live-mode facts (external calls, other models, variables by identity); None for files."""
+    unreachable_calls: list[int] = field(default_factory=list)
+    """Indices of the layer's calls (its ``call_sites``) whose result reaches no output of its own model: Keras
+    leaves them out of the graph it rebuilds, so they count in neither ``effective_calls`` nor ``shared``."""
+
+    @property
+    def reaching_calls(self) -> int:
+        """Calls in its own model's graph whose result an output of that model uses."""
+        return self.layer.calls - len(self.unreachable_calls)
 
     @property
     def shared(self) -> bool:

@@ -6,8 +6,15 @@ from typing import Any
 
 from keras_share import configs
 from keras_share.errors import ReadError
-from keras_share.graph.model import CallSite, Graph, Layer, Shape, TensorRef
-from keras_share.graph.nodes import RawRef, as_shape, node_refs
+from keras_share.graph.model import (
+    CallSite,
+    Graph,
+    Layer,
+    Shape,
+    TensorRef,
+    UnresolvedRef,
+)
+from keras_share.graph.nodes import RawRef, as_shape, io_refs, node_refs
 from keras_share.limits import (
     MAX_CALLS,
     MAX_LAYERS,
@@ -71,6 +78,7 @@ class _Builder:
         self.layers: dict[str, Layer] = {}
         self.keys: dict[LayerKey, str] = {}
         self.notes: list[str] = []
+        self.unresolved: list[UnresolvedRef] = []
         self.path_characters = 0
         self.references = 0
         self.shape_dimensions = 0
@@ -156,66 +164,123 @@ class _Builder:
 
     def _connect(self, model: Layer, made: list[tuple[dict[str, Any], Layer, LayerKey]]) -> None:
         by_name = {layer.name: layer for _, layer, _ in made}
-        entries = {layer.name: entry for entry, layer, _ in made}
         call_counts = {
             layer.name: len(entry["inbound_nodes"]) if isinstance(entry.get("inbound_nodes"), list) else 0
             for entry, layer, _ in made
         }
-        shifted: dict[str, bool] = {}
+        offsets = {layer.name: self._node_offset(entry) for entry, layer, _ in made}
+        for _, layer, _ in made:
+            layer.numbered_from = offsets[layer.name]
         for entry, layer, _ in made:
             nodes = entry.get("inbound_nodes")
             if not isinstance(nodes, list):
                 continue
             for index, node in enumerate(nodes):
-                refs = [self.count_reference(self._resolve(raw, by_name, entries, call_counts, shifted, model))
-                        for raw in node_refs(node)]
+                refs = [self.count_reference(self._resolve(raw, by_name, call_counts, offsets.get(raw.layer, 0), model,
+                                                           layer.path)) for raw in node_refs(node)]
                 layer.call_sites.append(CallSite(index, refs))
+        outputs = model.config.get("output_layers")
+        if outputs is not None:
+            model.outputs = [
+                self.count_reference(self._resolve(raw, by_name, call_counts, self._output_offset(raw, by_name, offsets),
+                                                   model, model.path, is_output=True))
+                for raw in io_refs(outputs)
+            ]
+            if not model.outputs or any(ref.call is None for ref in model.outputs):
+                model.outputs = None
+                self.notes.append(f"{model.path or 'the top model'}: its output_layers do not all name a call, so "
+                                  "which calls reach an output is unknown: every call of its layers is counted")
         cycle = _find_cycle([layer for _, layer, _ in made])
         if cycle:
             self.notes.append(
                 f"{model.path or 'the top model'} has a cycle ({' -> '.join(cycle)}): Keras cannot load this graph"
             )
 
-    @staticmethod
-    def _has_construction_node(entry: dict[str, Any]) -> bool:
-        """Keras 2 counts a node for building a Functional, or a Sequential that starts with an Input."""
-        kind = configs.model_kind(entry)
-        entries = configs.layer_entries(entry) or []
-        return kind == "functional" or (kind == "sequential" and bool(entries) and configs.is_input_layer(entries[0]))
+    def _node_offset(self, entry: dict[str, Any]) -> int:
+        """How much a Keras 2 file adds to the index of each call of this layer: 1 for a nested model that had a
+        node before its first call (see ``keras2_construction_node``), else 0; always 0 in Keras 3 files."""
+        return int(self.generation == 2 and keras2_construction_node(entry, self.model_file.keras_version))
+
+    def _output_offset(self, raw: RawRef, by_name: dict[str, Layer], offsets: dict[str, int]) -> int:
+        """The offset of a node index in ``output_layers``: Keras 2 uses its inbound-node rule; Keras 3 adds 1
+        for a Functional (``Functional.get_config`` and ``functional_from_config``), not for a Sequential."""
+        if self.generation == 2:
+            return offsets.get(raw.layer, 0)
+        producer = by_name.get(raw.layer)
+        return int(producer is not None and producer.kind == "functional")
 
     def _resolve(
         self,
         raw: RawRef,
         by_name: dict[str, Layer],
-        entries: dict[str, dict[str, Any]],
         call_counts: dict[str, int],
-        shifted: dict[str, bool],
+        offset: int,
         model: Layer,
+        consumer: str,
+        is_output: bool = False,
     ) -> TensorRef:
-        """Point a raw reference at a call of a layer of the same model (docs/keras-formats.md §4.3);
-        ``shifted`` remembers which producers count a construction node."""
+        """Point a raw reference that ``consumer`` takes at a call of a layer of the same model (see
+        docs/formats.md): the file's node index minus ``offset``. A reference that names no call keeps ``call``
+        None, adds a note and an ``UnresolvedRef``; it is never moved to another call."""
+        where_text = f"{model.path or 'the top model'}{' output' if is_output else ''}"
         producer = by_name.get(raw.layer)
         if producer is None:
-            self.notes.append(f"{model.path or 'the top model'} references unknown layer {raw.layer!r}")
+            self.notes.append(f"{where_text} references unknown layer {raw.layer!r}")
+            self.unresolved.append(UnresolvedRef(consumer, raw.layer, raw.node_index, is_output))
             return TensorRef(raw.layer, None, raw.tensor_index, raw.keyword, raw.shape)
         calls = call_counts[producer.name]
-        index: int | None = raw.node_index
-        if producer.name not in shifted:
-            shifted[producer.name] = self.generation == 2 and self._has_construction_node(entries[producer.name])
-        if shifted[producer.name]:
-            index = raw.node_index - 1
+        index: int | None
         if producer.kind == "input":
             index = 0 if raw.node_index == 0 else None
-        elif not 0 <= index < calls:
-            index = raw.node_index if 0 <= raw.node_index < calls else None
+        else:
+            index = raw.node_index - offset
+            if not 0 <= index < calls:
+                index = None
         if index is None:
+            expected = "0" if producer.kind == "input" else (
+                f"{offset} to {calls - 1 + offset}" if calls else "none: it has no calls")
             self.notes.append(
-                f"{model.path or 'the top model'}: node index {raw.node_index} of {raw.layer!r} points at no call"
+                f"{where_text}: node index {raw.node_index} of {raw.layer!r} points at no call "
+                f"(this file's indices for it: {expected}); the reference is left unresolved"
             )
+            self.unresolved.append(UnresolvedRef(consumer, producer.path, raw.node_index, is_output))
         shape = raw.shape
         if shape is None and producer.kind == "input":
             shape = _input_shape(producer)
         return TensorRef(producer.path, index, raw.tensor_index, raw.keyword, shape)
+
+
+def _standalone_keras_before_tf(keras_version: str | None) -> bool:
+    """True for versions the standalone ``keras`` package wrote before it became tf.keras (2.0 to 2.3.x, without
+    the ``-tf`` suffix tf.keras 1.x-2.3 added)."""
+    if not keras_version or keras_version.endswith("-tf"):
+        return False
+    parts = keras_version.split(".")
+    return len(parts) >= 2 and parts[0] == "2" and parts[1].isdigit() and int(parts[1]) < 4
+
+
+def keras2_construction_node(entry: dict[str, Any], keras_version: str | None) -> bool:
+    """Whether a Keras 2 writer numbered this layer's calls from 1: its node 0 existed before any call and is not
+    written (``_should_skip_first_node`` in tf_keras ``functional.py``, ``kept_nodes = 1`` in Keras 2.0-2.3's
+    ``Network.get_config``).
+
+    * A Functional: always.
+    * A Sequential that starts with an InputLayer, or whose first layer declares ``batch_input_shape``: built as a
+      graph network at construction (``Sequential.add`` makes the Input), and rebuilt the same way on load.
+    * Any other Sequential: only in files of the standalone Keras 2.0-2.3, where every model had that node.
+    * Any other layer, subclassed models included: never.
+    """
+    kind = configs.model_kind(entry)
+    if kind == "functional":
+        return True
+    if kind != "sequential":
+        return False
+    entries = configs.layer_entries(entry) or []
+    if entries and (configs.is_input_layer(entries[0]) or any(
+            as_shape(configs.entry_config(entries[0]).get(key)) is not None
+            for key in ("batch_input_shape", "batch_shape"))):
+        return True
+    return _standalone_keras_before_tf(keras_version)
 
 
 def _find_cycle(layers: list[Layer]) -> list[str]:
@@ -305,4 +370,5 @@ def graph_of_config(model_file: ModelFile) -> Graph:
         layer = builder.layers[stack.pop()]
         ordered[layer.path] = layer
         stack.extend(reversed(layer.children))
-    return Graph(root=root, layers=ordered, has_graph=kind is not None, notes=builder.notes, keys=builder.keys)
+    return Graph(root=root, layers=ordered, has_graph=kind is not None, notes=builder.notes, keys=builder.keys,
+                 unresolved=builder.unresolved)

@@ -59,6 +59,11 @@ class Layer:
     built: bool = True
     """False for a layer a Keras 3 ``.keras`` config saved unbuilt (its entry has no ``build_config``): it had
     no variables, so none are stored, and Keras loads it so."""
+    numbered_from: int = 0
+    """The node index its model's config gives this layer's first call: 1 for a nested model that a Keras 2 writer
+    gave a node 0 of its own, else 0."""
+    outputs: list[TensorRef] | None = None
+    """A Functional model's outputs (its ``output_layers``), None for other layers and when the file lists none."""
 
     @property
     def calls(self) -> int:
@@ -71,6 +76,20 @@ class Layer:
         return self.kind in ("functional", "sequential")
 
 
+@dataclass(frozen=True)
+class UnresolvedRef:
+    """A tensor reference of the config that names no call: the call (or model output) it feeds, and what it
+    names."""
+
+    consumer: str
+    """Path of the layer whose call takes the tensor, or of the model (``""``: the top model) it is an output of."""
+    producer: str
+    node_index: int
+    """The node index as the file writes it."""
+    output: bool = False
+    """True for an entry of the model's ``output_layers``."""
+
+
 @dataclass
 class Graph:
     """The whole model: the top model as ``root`` and every layer below it, parents first."""
@@ -81,3 +100,5 @@ class Graph:
     notes: list[str] = field(default_factory=list)
     keys: dict[LayerKey, str] = field(default_factory=dict)
     """The path of the layer each config position made (the weight index is keyed by positions)."""
+    unresolved: list[UnresolvedRef] = field(default_factory=list)
+    """References that name no call (each also a note): Keras cannot rebuild such a graph."""

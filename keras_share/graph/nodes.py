@@ -108,6 +108,13 @@ def _keras2_refs(node: Any) -> Iterator[RawRef]:
     yield from seen_kwargs
 
 
+def io_refs(value: Any) -> list[RawRef]:
+    """The ``[name, node_index, tensor_index]`` leaves of an ``input_layers``/``output_layers`` structure."""
+    return [RawRef(item[0], item[1], item[2], None, None) for item in _walk(value)
+            if isinstance(item, list) and len(item) == 3 and isinstance(item[0], str)
+            and _is_int(item[1]) and _is_int(item[2])]
+
+
 def node_refs(node: Any) -> list[RawRef]:
     """Tensor references of one inbound node, positional inputs first, then keyword tensors."""
     if isinstance(node, dict) and ("args" in node or "kwargs" in node):

@@ -142,10 +142,24 @@ def _comparable(report: ModelReport) -> dict[str, LayerReport]:
     return {layer.layer.path: layer for layer in report.layers if layer.layer.kind not in ("input", "op")}
 
 
+def dropped_by_keras3(report: ModelReport) -> set[str]:
+    """Paths of the layers Keras 3 leaves out of the model it loads from this file: none of their calls reaches an
+    output (``unreachable_calls``), and what is inside them. tf_keras keeps such layers."""
+    if report.file.keras_generation != 3:
+        return set()
+    dropped: set[str] = set()
+    for layer in report.layers:  # parents first
+        if (layer.layer.parent or "") in dropped or (layer.layer.calls and not layer.reaching_calls):
+            dropped.add(layer.layer.path)
+    return dropped
+
+
 def compare(static: ModelReport, loaded: ModelReport, keras: str) -> list[LiveMismatch]:
     """Every disagreement between a file's static report and the report of the model Keras loaded from it."""
     found: list[LiveMismatch] = []
-    mine, theirs = _comparable(static), _comparable(loaded)
+    dropped = dropped_by_keras3(static)
+    mine = {path: layer for path, layer in _comparable(static).items() if path not in dropped}
+    theirs = _comparable(loaded)
     for path in sorted(set(mine) - set(theirs)):
         found.append(LiveMismatch(path, f"the file lists this {mine[path].layer.class_name}, but the model {keras} "
                                   "loads has no layer at this path"))
@@ -155,7 +169,7 @@ def compare(static: ModelReport, loaded: ModelReport, keras: str) -> list[LiveMi
     weights_read = bool(static.file.weights.by_layer)
     for path in sorted(set(mine) & set(theirs), key=list(mine).index):
         ours, live = mine[path], theirs[path]
-        facts = [("calls", ours.layer.calls, live.layer.calls),
+        facts = [("calls that reach an output", ours.reaching_calls, live.reaching_calls),
                  ("effective calls", ours.effective_calls, live.effective_calls),
                  ("shared", ours.shared, live.shared),
                  ("same layer as", sorted(ours.same_as), sorted(live.same_as))]
@@ -167,8 +181,12 @@ def compare(static: ModelReport, loaded: ModelReport, keras: str) -> list[LiveMi
         for what, said, built in facts:
             if said != built:
                 found.append(LiveMismatch(path, f"{what}: the file says {said}, the model {keras} loads says {built}"))
-    if weights_read and static.summary.unique_params != loaded.summary.unique_params:
-        found.append(LiveMismatch("", f"unique parameters: the file says {static.summary.unique_params}, the model "
+    kept = {array.location for layer in mine.values() for array in layer.layer.weights}
+    left_out = {array.location: array.size for layer in static.layers if layer.layer.path in dropped
+                for array in layer.layer.weights if array.location not in kept}
+    expected_params = static.summary.unique_params - sum(left_out.values())
+    if weights_read and expected_params != loaded.summary.unique_params:
+        found.append(LiveMismatch("", f"unique parameters: the file says {expected_params}, the model "
                                   f"{keras} loads has {loaded.summary.unique_params}"))
     for group in placements(static):
         paths = [member.layer.path for member in group]

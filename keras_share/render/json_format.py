@@ -86,6 +86,7 @@ def _layer(report: LayerReport) -> dict[str, Any]:
         "parent": layer.parent,
         "calls": layer.calls,
         "effective_calls": report.effective_calls,
+        "unreachable_calls": list(report.unreachable_calls),
         "shared": report.shared,
         "same_as": report.same_as,
         "trainable": report.trainable,

@@ -30,6 +30,8 @@ SHOWN_PER_CELL = 20
 """Calls, inputs of a call, or weight arrays a table cell lists; the JSON report lists every one."""
 SHOWN_PLACES = 5
 """Other paths of a layer object a table cell lists."""
+SHOWN_CALL_INDICES = 3
+"""Indices of the calls that reach no output a line lists; the JSON report lists every one."""
 SHOWN_ROWS = 200
 """Shared layers the table lists (a terminal shows no more; a table takes time per row)."""
 
@@ -45,11 +47,21 @@ def _calls(report: LayerReport) -> Text:
     text = f"{report.layer.calls}"
     if report.effective_calls != report.layer.calls:
         text += f" (x{report.effective_calls})"
+    if report.unreachable_calls:
+        text += f"\n{_unreachable(report)}"
     if report.same_as:
         shown = ", ".join(map(visible, report.same_as[:SHOWN_PLACES]))
         hidden = len(report.same_as) - SHOWN_PLACES
         text += f"\n+ {shown}" + (f" and {hidden:,} more" if hidden > 0 else "")
     return Text(text)
+
+
+def _unreachable(report: LayerReport) -> str:
+    """``#1 reaches no output`` (the calls Keras leaves out of the model it rebuilds)."""
+    indices = report.unreachable_calls
+    shown = ", ".join(f"#{index}" for index in indices[:SHOWN_CALL_INDICES])
+    more = f" and {len(indices) - SHOWN_CALL_INDICES:,} more" if len(indices) > SHOWN_CALL_INDICES else ""
+    return f"{shown}{more} reach{'es' if len(indices) == 1 else ''} no output"
 
 
 def _trainable(report: LayerReport) -> Text:
@@ -122,6 +134,8 @@ def _tree(report: ModelReport) -> Tree:
             label.append(f"  calls {layer.layer.calls}")
             if layer.effective_calls != layer.layer.calls:
                 label.append(f" (x{layer.effective_calls})")
+            if layer.unreachable_calls:
+                label.append(f", {_unreachable(layer)}")
         if layer.shared:
             label.append("  shared", style="magenta")
         if layer.layer.weights or layer.layer.is_model:
