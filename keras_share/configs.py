@@ -18,6 +18,42 @@ WEIGHTED_CLASSES = frozenset({
 })
 """Classes that always create variables once built."""
 
+_KERNEL_BIAS = ("kernel", "bias")
+_VARIABLE_NAMES: dict[str, tuple[str, ...]] = {
+    "Dense": _KERNEL_BIAS,
+    "EinsumDense": _KERNEL_BIAS,
+    "Conv1D": _KERNEL_BIAS,
+    "Conv2D": _KERNEL_BIAS,
+    "Conv3D": _KERNEL_BIAS,
+    "Conv1DTranspose": _KERNEL_BIAS,
+    "Conv2DTranspose": _KERNEL_BIAS,
+    "Conv3DTranspose": _KERNEL_BIAS,
+    "DepthwiseConv1D": ("depthwise_kernel", "bias"),
+    "DepthwiseConv2D": ("depthwise_kernel", "bias"),
+    "SeparableConv1D": ("depthwise_kernel", "pointwise_kernel", "bias"),
+    "SeparableConv2D": ("depthwise_kernel", "pointwise_kernel", "bias"),
+    "Embedding": ("embeddings",),
+    "PReLU": ("alpha",),
+    "LayerNormalization": ("gamma", "beta"),
+    "BatchNormalization": ("gamma", "beta", "moving_mean", "moving_variance"),
+}
+
+
+def expected_variable_names(class_name: str, config: dict[str, Any]) -> list[str] | None:
+    """The variables a built layer of a known class creates, in ``save_own_variables`` order, from its inner
+    ``config``; None for a class whose variables keras-share does not know."""
+    if class_name not in _VARIABLE_NAMES:
+        return None
+    names = list(_VARIABLE_NAMES[class_name])
+    if class_name == "BatchNormalization":
+        if config.get("scale") is False:
+            names.remove("gamma")
+        if config.get("center") is False:
+            names.remove("beta")
+    elif "bias" in names and config.get("use_bias") is False:
+        names.remove("bias")
+    return names
+
 
 def entry_config(entry: Any) -> dict[str, Any]:
     """The inner ``config`` dict of a serialized object, or an empty dict."""

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "keras_share"
-LEAVES = ("keras_share.errors", "keras_share.limits", "keras_share.configs")
+LEAVES = ("keras_share.errors", "keras_share.limits", "keras_share.configs", "keras_share.vocabulary")
 """Importable from anywhere, as is the package root's ``__version__``."""
 PLAIN_TYPES = ("keras_share.read.base",)
 
@@ -28,6 +28,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "keras_share": ("keras_share.api",),
     "keras_share.errors": (),
     "keras_share.limits": (),
+    "keras_share.vocabulary": (),
     "keras_share.configs": ("keras_share.limits",),
     "keras_share.settings": (),
     "keras_share.read": ("keras_share.read",),

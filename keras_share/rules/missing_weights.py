@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from keras_share.analysis.report import Finding, LayerReport, ModelReport
-from keras_share.configs import WEIGHTED_CLASSES
-from keras_share.read.vars_layout import expected_variable_names
+from keras_share.configs import WEIGHTED_CLASSES, expected_variable_names
 from keras_share.rules.base import Rule, RuleContext
 
 LAYERS_LISTED = 5
