@@ -47,9 +47,20 @@ def _write_keras(path: Path, config: Any, metadata: bytes = b'{"keras_version": 
     return path
 
 
-def test_a_layer_feeding_itself_is_reported_as_a_cycle(tmp_path: Path) -> None:
-    report = inspect_file(_write_keras(tmp_path / "m.keras", _functional([_dense("loop", "x", "loop")], "loop")))
+def test_a_call_taking_its_own_output_is_reported_as_a_cycle(tmp_path: Path) -> None:
+    report = inspect_file(_write_keras(tmp_path / "m.keras", _functional([_dense("loop", "loop")], "loop")))
     assert any("cycle (loop -> loop)" in note for note in report.notes)
+
+
+def test_a_layer_applied_to_its_own_output_is_two_calls_and_no_cycle(keras3: Any, tmp_path: Path) -> None:
+    """``d(d(x))``: the second call takes the first's output, which Keras loads (so no "cycle" note)."""
+    inputs = keras3.Input((4,), name="x")
+    twice = keras3.layers.Dense(4, name="twice")
+    keras3.Model(inputs, twice(twice(inputs))).save(tmp_path / "m.keras")
+    keras3.models.load_model(tmp_path / "m.keras")
+    report = inspect_file(tmp_path / "m.keras")
+    assert not any("cycle" in note for note in report.notes)
+    assert next(layer for layer in report.layers if layer.layer.name == "twice").effective_calls == 2
 
 
 def test_two_layers_feeding_each_other_are_reported_as_a_cycle(tmp_path: Path) -> None:

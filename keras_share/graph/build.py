@@ -284,22 +284,32 @@ def keras2_construction_node(entry: dict[str, Any], keras_version: str | None) -
 
 
 def _find_cycle(layers: list[Layer]) -> list[str]:
-    """Names along one cycle of the layer-to-consumer edges, or [] for an acyclic graph."""
-    names = {layer.path: layer.name for layer in layers}
-    consumers: dict[str, set[str]] = {path: set() for path in names}
+    """Calls along one cycle of the call-to-consumer edges, or [] for an acyclic graph.
+
+    The graph Keras rebuilds is one of calls, not of layers: a layer applied to its own output (``d(d(x))``) is two
+    calls, the second taking the first's output, and no cycle."""
+    paths = {layer.path: layer for layer in layers}
+    consumers: dict[tuple[str, int], set[tuple[str, int]]] = {
+        (layer.path, call.index): set() for layer in layers for call in layer.call_sites
+    }
     for layer in layers:
         for call in layer.call_sites:
             for ref in call.inputs:
-                if ref.layer in consumers:
-                    consumers[ref.layer].add(layer.path)
-    state: dict[str, int] = {}
-    for start in names:
+                producer = (ref.layer, ref.call) if ref.call is not None else None
+                if producer in consumers:
+                    consumers[producer].add((layer.path, call.index))
+
+    def label(node: tuple[str, int]) -> str:
+        layer = paths[node[0]]
+        return f"{layer.name}#{node[1]}" if layer.calls > 1 else layer.name
+
+    state: dict[tuple[str, int], int] = {}
+    for start in consumers:
         if start in state:
             continue
-        trail: list[str] = []
-        stack: list[tuple[str, list[str]]] = [(start, sorted(consumers[start]))]
+        trail = [start]
+        stack: list[tuple[tuple[str, int], list[tuple[str, int]]]] = [(start, sorted(consumers[start]))]
         state[start] = 1
-        trail.append(start)
         while stack:
             node, pending = stack[-1]
             if not pending:
@@ -310,7 +320,7 @@ def _find_cycle(layers: list[Layer]) -> list[str]:
             following = pending.pop()
             if state.get(following) == 1:
                 loop = trail[trail.index(following):] + [following]
-                return [names[path] for path in loop]
+                return [label(call) for call in loop]
             if following not in state:
                 state[following] = 1
                 trail.append(following)
