@@ -70,8 +70,8 @@ def _assignments(rng: random.Random) -> dict[str, str]:
 
 def write_keras(folder: Path, rng: random.Random) -> Path:
     """A Keras 3 .keras file: one shared BatchNormalization and one shared layer of an unknown class per
-    payload (names, class names and modules carry it), plus a hostile model name, keras_version, weight
-    group and file name."""
+    payload (names, class names and modules carry it), every call an output (so that Keras keeps it), plus a
+    hostile model name, keras_version, weight group and file name."""
     chosen = _assignments(rng)
     layers: list[dict[str, Any]] = [{"module": "keras.layers", "class_name": "InputLayer", "registered_name": None,
                                      "config": {"batch_shape": [None, 4], "dtype": "float32", "name": "in"},
@@ -81,7 +81,8 @@ def write_keras(folder: Path, rng: random.Random) -> Path:
         layers.append(_keras3_layer(f"Custom{payload}", f"custom{number}{payload}", "in", module=f"evil{payload}"))
     config = {"module": "keras.src.models.functional", "class_name": "Functional",
               "config": {"name": f"model{chosen['model']}", "trainable": True, "layers": layers,
-                         "input_layers": [["in", 0, 0]], "output_layers": [[layers[-1]["name"], 1, 0]]}}
+                         "input_layers": [["in", 0, 0]],
+                         "output_layers": [[layer["name"], call, 0] for layer in layers[1:] for call in (0, 1)]}}
     weights = io.BytesIO()
     with h5py.File(weights, "w") as h5:
         group = h5.create_group(f"layers/group{_name_part(chosen['group'])}/vars")
