@@ -50,8 +50,9 @@ def variable_names(entry: dict[str, Any], count: int) -> list[str]:
     count that does not fit the class (quantized or custom variants), gets the index.
     """
     config = configs.entry_config(entry)
-    names = list(_VARIABLE_NAMES.get(configs.class_name(entry), ()))
-    if configs.class_name(entry) == "BatchNormalization":
+    kind = configs.class_name(entry)
+    names = list(_VARIABLE_NAMES.get(kind, ()))
+    if kind == "BatchNormalization":
         if config.get("scale") is False:
             names.remove("gamma")
         if config.get("center") is False:
@@ -114,12 +115,13 @@ class VarsLayoutReader:
         layers_path = _join(path, "layers")
         layers_group = self._root.group(layers_path)
         for child in entries:
-            child_key = key + (configs.entry_name(child),)
-            identity = (configs.class_name(child), configs.entry_name(child))
+            child_name, child_class = configs.entry_name(child), configs.class_name(child)
+            child_key = key + (child_name,)
+            identity = (child_class, child_name)
             repeat = "shared_object_id" in child and identity in seen
             group_name = None
             if not (repeat and self._generation == 2):
-                base = configs.to_snake_case(configs.class_name(child))
+                base = configs.to_snake_case(child_class)
                 count = counters.get(base, 0)
                 counters[base] = count + 1
                 group_name = base if count == 0 else f"{base}_{count}"
@@ -127,7 +129,7 @@ class VarsLayoutReader:
                 self._alias(seen[identity], child_key)
                 continue
             seen[identity] = child_key
-            found = None if layers_group is None else self._find_group(layers_group, group_name, configs.entry_name(child), claimed)
+            found = None if layers_group is None else self._find_group(layers_group, group_name, child_name, claimed)
             if found is None:
                 if not configs.is_input_layer(child):
                     self.index.missing.append(child_key)
