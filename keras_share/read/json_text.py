@@ -15,10 +15,6 @@ from typing import Any
 from keras_share.limits import MAX_JSON_DEPTH, MAX_JSON_VALUES
 
 
-_CONTAINERS = (dict, list)
-"""The types ``json.loads`` builds objects and arrays as."""
-
-
 class JsonRefused(ValueError):
     """JSON text over a bound of ``keras_share.limits``; the message says which, for after the member's name."""
 
@@ -37,8 +33,13 @@ def deeper_than(value: Any, limit: int) -> bool:
         level += 1
         if level > limit:
             return True
-        current = [child for item in current for child in (item.values() if type(item) is dict else item)
-                   if type(child) in _CONTAINERS]
+        following: list[Any] = []
+        keep = following.append
+        for item in current:
+            for child in item.values() if type(item) is dict else item:
+                if type(child) is dict or type(child) is list:
+                    keep(child)
+        current = following
     return False
 
 
