@@ -122,12 +122,13 @@ class VarsLayoutReader:
             self._note(CHECKPOINT_DEPENDENCIES_NOTE)
             weighted_twice = self._dependency_numbering(entries, dependencies_group)
         for child in entries:
-            child_key = key + (configs.entry_name(child),)
-            identity = (configs.class_name(child), configs.entry_name(child))
+            child_name, child_class = configs.entry_name(child), configs.class_name(child)
+            child_key = key + (child_name,)
+            identity = (child_class, child_name)
             repeat = "shared_object_id" in child and identity in seen
             group_name = None
             if weighted_twice is not None and layers_group is not None:
-                base = configs.to_snake_case(configs.class_name(child))
+                base = configs.to_snake_case(child_class)
                 count = counters.get(base, 0)
                 if weighted_twice or not repeat:  # tf.keras 2.14 passes over a layer saved before without counting it
                     group_name = base if count == 0 else f"{base}_{count}"
@@ -135,7 +136,7 @@ class VarsLayoutReader:
                         self._had_weights(seen[identity]) if repeat else _holds_arrays(layers_group, group_name))
                     counters[base] = count + (2 if counted_twice else 1)
             elif not (repeat and self._generation == 2):
-                base = configs.to_snake_case(configs.class_name(child))
+                base = configs.to_snake_case(child_class)
                 count = counters.get(base, 0)
                 counters[base] = count + 1
                 group_name = base if count == 0 else f"{base}_{count}"
@@ -143,7 +144,7 @@ class VarsLayoutReader:
                 self._alias(seen[identity], child_key)
                 continue
             seen[identity] = child_key
-            found = None if layers_group is None else self._find_group(layers_group, group_name, configs.entry_name(child), claimed)
+            found = None if layers_group is None else self._find_group(layers_group, group_name, child_name, claimed)
             if found is None:
                 if not configs.is_input_layer(child):
                     self.index.missing.append(child_key)
