@@ -69,7 +69,7 @@ def value_digest(value: object) -> ArrayDigest:
     array = np.asarray(value)
     array = array if array.flags.c_contiguous else array.copy(order="C")
     flat = array.reshape(-1)
-    data = array.tobytes() if array.dtype.hasobject else memoryview(flat.view(np.uint8))
+    data = array.tobytes() if array.dtype.hasobject else flat.view(np.uint8).data
     return _digest(data, array.dtype, array.shape, flat)
 
 
@@ -243,7 +243,7 @@ def dataset_digest(dataset: Any, budget: HashBudget | None = None) -> ArrayDiges
     constant = True
     for selection in _blocks(shape, dtype.itemsize):
         block = np.ascontiguousarray(dataset[selection]).reshape(-1)
-        digest.update(memoryview(block.view(np.uint8)))
+        digest.update(block.view(np.uint8).data)
         if constant:
             element = _first_if_constant(block)
             first = element if first is None else first

@@ -13,6 +13,7 @@ from keras_share import configs
 from keras_share.limits import MAX_LAYERS
 from keras_share.read.base import LayerKey, WeightArray, WeightIndex
 from keras_share.read.stored import StoredDataset, StoredGroup
+from keras_share.vocabulary import LayerKind
 
 GROUP_ATTRS = ("name",)
 """The group attributes the layout is matched with: Keras 3.6+ records a layer's name on its ``vars`` group."""
@@ -105,7 +106,7 @@ class VarsLayoutReader:
         self, entry: dict[str, Any], path: str, key: LayerKey, seen: dict[tuple[str, str], LayerKey]
     ) -> None:
         entries = configs.layer_entries(entry) or []
-        if configs.model_kind(entry) == "functional":
+        if configs.model_kind(entry) == LayerKind.FUNCTIONAL:
             entries = [child for child in entries if not configs.is_op(child)]
         elif entries and configs.is_input_layer(entries[0]):
             entries = entries[1:]
