@@ -41,11 +41,14 @@ def inspect(
     pipeline = Pipeline(LintSettings(select=to_list(select), ignore=to_list(ignore)),
                         base=read_base(base) if base is not None else None)
     single = not isinstance(target, (list, tuple, Mapping))
-    items = [target] if single else list(target.items()) if isinstance(target, Mapping) else list(target)
+    items: list[tuple[str | None, object]]
+    if isinstance(target, Mapping):
+        items = [(str(key), value) for key, value in target.items()]
+    else:
+        items = [(None, value) for value in (target if isinstance(target, (list, tuple)) else [target])]
     reports: list[ModelReport | None] = [None] * len(items)
-    live_items: dict[int, tuple[str, object]] = {}
-    for index, item in enumerate(items):
-        name, value = item if isinstance(target, Mapping) else (None, item)
+    live_items: dict[int, tuple[str | None, object]] = {}
+    for index, (name, value) in enumerate(items):
         if isinstance(value, (str, os.PathLike)):
             reports[index] = pipeline.finish(inspect_file(value))
         else:
@@ -53,7 +56,7 @@ def inspect(
     if live_items:
         from keras_share.live.report import name_models
 
-        named = name_models({name: value for name, value in live_items.values()} if isinstance(target, Mapping)
+        named = name_models(dict(live_items.values()) if isinstance(target, Mapping)
                             else [value for _, value in live_items.values()])
         for index, report in zip(live_items, pipeline.live_models(named)):
             reports[index] = report

@@ -112,7 +112,7 @@ _worker_inspect_one: InspectOne | None = None
 def _init_worker(inspect_one: InspectOne) -> None:
     """Set up a pool worker: deep configs unpickle, each file's reader child inherits the imported readers, and
     ``inspect_one`` (with the settings and ``--base`` report it holds) is kept for every input."""
-    global _worker_inspect_one
+    global _worker_inspect_one  # noqa: PLW0603 - a pool worker keeps what its initializer was handed
     from keras_share.read.deadline import allow_deep_pickles
     from keras_share.read.detect import import_readers
 
@@ -144,7 +144,7 @@ def _run_pool(items: list[tuple[Path, ReadError | None]], todo: list[int], resul
                     results[index] = future.result()
                 except BrokenProcessPool:
                     results[index] = ReadError(str(items[index][0]), WORKER_DIED)
-                except Exception as error:  # a worker's failure must not end the batch
+                except Exception as error:  # noqa: BLE001 - a worker's failure must not end the batch
                     results[index] = ReadError(str(items[index][0]), f"unexpected failure while reading ({describe(error)})")
                 progress.advance()
 

@@ -8,11 +8,12 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional, TextIO
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 
-from keras_share import __version__
+from keras_share.version import __version__
+from keras_share.vocabulary import FailOn
 
 if TYPE_CHECKING:
     from keras_share.analysis.report import ModelReport, RuleInfo
@@ -47,15 +48,6 @@ class OutputFormat(str, Enum):
     markdown = "markdown"
 
 
-class FailOn(str, Enum):
-    """The lowest finding severity that makes ``inspect`` exit 1."""
-
-    error = "error"
-    warning = "warning"
-    info = "info"
-    never = "never"
-
-
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"keras-share {__version__}")
@@ -65,7 +57,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def _main(
     version: Annotated[
-        Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+        bool | None, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = None,
 ) -> None:
     """Inspect weight sharing in saved Keras models."""
@@ -75,7 +67,7 @@ def _use_color() -> bool:
     return sys.stdout is not None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
-def _formatter(output_format: OutputFormat, all_layers: bool,  # noqa: ANN202 - a Formatter, imported lazily
+def _formatter(output_format: OutputFormat, all_layers: bool,
                rules: list[RuleInfo]):
     """The renderer of ``output_format``; ``rules`` (the rules that run) are described by SARIF."""
     if output_format is OutputFormat.json:
@@ -155,7 +147,7 @@ def _usage_error(message: str) -> typer.Exit:
 @app.command(help="Report the layers applied more than once, weight identity, trainability and call shapes, "
              "and flag weight-sharing pitfalls.\n\n" + EXIT_CODES_HELP)
 def inspect(
-    paths: Annotated[Optional[list[Path]], typer.Argument(
+    paths: Annotated[list[Path] | None, typer.Argument(
         help="Model files (.keras, .h5, SavedModel folders) or folders of them; always read as paths.",
         show_default=False,
         readable=False,  # an unreadable input is reported with the others, not a usage error
@@ -163,23 +155,23 @@ def inspect(
     output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.rich,
     all_layers: Annotated[bool, typer.Option("--all-layers", help="Also show every layer as a nesting tree.")] = False,
     jobs: Annotated[
-        Optional[int],
+        int | None,
         typer.Option("--jobs", "-j", min=1, help="Worker processes reading inputs in parallel (default: the CPU count)."),
     ] = None,
     fail_on: Annotated[
-        Optional[FailOn], typer.Option("--fail-on", help="Exit 1 when a finding at or above this severity exists [default: error].")
+        FailOn | None, typer.Option("--fail-on", help="Exit 1 when a finding at or above this severity exists [default: error].")
     ] = None,
-    select: Annotated[Optional[list[str]], typer.Option("--select", help="Only these rules (code, code prefix or name); repeatable.")] = None,
-    ignore: Annotated[Optional[list[str]], typer.Option("--ignore", help="Skip these rules (code, code prefix or name); repeatable.")] = None,
+    select: Annotated[list[str] | None, typer.Option("--select", help="Only these rules (code, code prefix or name); repeatable.")] = None,
+    ignore: Annotated[list[str] | None, typer.Option("--ignore", help="Skip these rules (code, code prefix or name); repeatable.")] = None,
     suppress: Annotated[
-        Optional[list[str]], typer.Option("--suppress", help="Drop findings of RULE on layers matching a glob: RULE:LAYER-GLOB; repeatable.")
+        list[str] | None, typer.Option("--suppress", help="Drop findings of RULE on layers matching a glob: RULE:LAYER-GLOB; repeatable.")
     ] = None,
     base: Annotated[
-        Optional[Path], typer.Option("--base", readable=False,
+        Path | None, typer.Option("--base", readable=False,
                                      help="Base model of a transfer: report layers whose weights came from it.")
     ] = None,
     config: Annotated[
-        Optional[Path], typer.Option("--config", help="pyproject.toml to read [tool.keras-share] from (default: nearest).")
+        Path | None, typer.Option("--config", help="pyproject.toml to read [tool.keras-share] from (default: nearest).")
     ] = None,
     live: Annotated[
         bool, typer.Option("--live", help="Also load each file with Keras and report where it disagrees with the file.")
@@ -188,7 +180,7 @@ def inspect(
         bool, typer.Option("--unsafe", help="With --live: load with safe_mode=False (runs Lambda bytecode!).")
     ] = False,
     call: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option("--call", metavar="package.module:function", help=(
             "IMPORTS AND RUNS CODE: import package.module (the working directory is importable), call function() "
             "and inspect the live Keras model(s) it returns; repeatable. Only for code you trust."
@@ -211,7 +203,7 @@ def inspect(
         settings.select = select if select is not None else settings.select
         settings.ignore = ignore if ignore is not None else settings.ignore
         settings.suppress = settings.suppress + (suppress or [])
-        settings.fail_on = fail_on.value if fail_on is not None else settings.fail_on
+        settings.fail_on = fail_on if fail_on is not None else settings.fail_on
         pipeline = Pipeline(settings)
     except (SettingsError, ValueError) as error:
         raise _usage_error(str(error)) from None
@@ -231,8 +223,8 @@ def inspect(
             errors.append(result)
         else:
             reports.append(result)
-    for error in errors:
-        typer.echo(error_line(error.path, error.problem), err=True)
+    for failure in errors:
+        typer.echo(error_line(failure.path, failure.problem), err=True)
     _write_report(formatter.format(reports, errors))
     if errors:
         raise typer.Exit(EXIT_UNREADABLE)

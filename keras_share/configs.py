@@ -8,6 +8,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from keras_share.vocabulary import LayerKind
+
 _OPS_MODULE_PREFIXES = ("keras.src.ops", "keras.ops")
 
 WEIGHTED_CLASSES = frozenset({
@@ -90,14 +92,14 @@ def layer_entries(entry: Any) -> list[dict[str, Any]] | None:
     return None
 
 
-def model_kind(entry: Any) -> str | None:
-    """``"functional"`` or ``"sequential"`` when the entry holds a layer graph, else None."""
+def model_kind(entry: Any) -> LayerKind | None:
+    """``FUNCTIONAL`` or ``SEQUENTIAL`` when the entry holds a layer graph, else None."""
     if layer_entries(entry) is None:
         return None
     config = entry_config(entry)
     if "input_layers" in config or "output_layers" in config:
-        return "functional"
-    return "sequential"
+        return LayerKind.FUNCTIONAL
+    return LayerKind.SEQUENTIAL
 
 
 def is_op(entry: Any) -> bool:
@@ -188,12 +190,12 @@ def bytecode_sites(value: Any, layer_of: Mapping[int, str] | None = None, top: s
                 found.append((layer, _location(parents, keys, here, None)))
             named: list[str] = []
             for name, item in node.items():
-                if isinstance(item, str) and item == "lambda" and isinstance(name, str) and name.endswith("_type"):
-                    if name[:-5] not in named:
-                        named.append(name[:-5])
-                elif name == "function" and isinstance(item, list) and item and isinstance(item[0], str):
-                    if name not in named:
-                        named.append(name)
+                if (isinstance(item, str) and item == "lambda" and isinstance(name, str) and name.endswith("_type")
+                        and name[:-5] not in named):
+                    named.append(name[:-5])
+                elif (name == "function" and isinstance(item, list) and item and isinstance(item[0], str)
+                        and name not in named):
+                    named.append(name)
                 if isinstance(item, (dict, list)):
                     children.append((item, here, name, layer))
             found.extend((layer, _location(parents, keys, here, name)) for name in named)

@@ -64,7 +64,7 @@ def injected_lines(text: str, own_annotations: bool = False) -> list[str]:
     """Lines of ``text`` a CI system would take for a command (but keras-share's own annotations when
     ``own_annotations``, the github format), and lines holding a ``RAW_CHARACTER``."""
     return [line for line in text.split("\n")
-            if WORKFLOW_COMMAND.match(line) and not (own_annotations and OWN_ANNOTATION.match(line))
+            if (WORKFLOW_COMMAND.match(line) and not (own_annotations and OWN_ANNOTATION.match(line)))
             or RAW_CHARACTER.search(line)]
 
 

@@ -26,8 +26,9 @@ from keras_share.graph.build import attach_weights, graph_of_config
 from keras_share.graph.model import Graph
 from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS, allow_deep_pickles
 from keras_share.read.detect import import_readers, read_model
-from keras_share.rules import Rule, RuleContext, run_rules, select_rules, severity_rank
+from keras_share.rules import Rule, RuleContext, run_rules, select_rules
 from keras_share.settings import LintSettings
+from keras_share.vocabulary import FailOn
 
 
 def read_and_analyze(path: str | os.PathLike[str], timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> ModelReport:
@@ -172,9 +173,8 @@ class Pipeline:
         return results
 
 
-def fails(reports: Iterable[ModelReport], fail_on: str) -> bool:
+def fails(reports: Iterable[ModelReport], fail_on: FailOn) -> bool:
     """True when any finding is at or above the ``fail_on`` severity (never with ``never``)."""
-    if fail_on == "never":
-        return False
-    threshold = severity_rank(fail_on)
-    return any(severity_rank(finding.severity) >= threshold for report in reports for finding in report.findings)
+    threshold = FailOn(fail_on).threshold
+    return threshold is not None and any(
+        finding.severity.rank >= threshold.rank for report in reports for finding in report.findings)

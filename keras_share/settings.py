@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from keras_share.vocabulary import FailOn
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-FAIL_ON_CHOICES = ("error", "warning", "info", "never")
 
 
 def rule_matches(pattern: str, code: str, name: str) -> bool:
@@ -44,7 +45,7 @@ class LintSettings:
 
     select: list[str] = field(default_factory=list)
     ignore: list[str] = field(default_factory=list)
-    fail_on: str = "error"
+    fail_on: FailOn = FailOn.ERROR
     suppress: list[str] = field(default_factory=list)
     per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
     source: str | None = None
@@ -63,9 +64,9 @@ class LintSettings:
             except ValueError:
                 pass
         for pattern, rules in self.per_file_ignores.items():
-            if any(fnmatch.fnmatch(name, pattern) for name in names):
-                if any(rule_matches(rule, code, name) for rule in rules):
-                    return True
+            if (any(fnmatch.fnmatch(name, pattern) for name in names)
+                    and any(rule_matches(rule, code, name) for rule in rules)):
+                return True
         for entry in self.suppress:
             rule, _, layers = entry.partition(":")
             if rule_matches(rule, code, name) and fnmatch.fnmatchcase(layer, layers or "*"):
@@ -108,23 +109,24 @@ def load_settings(config_file: Path | None = None) -> LintSettings:
             raise SettingsError(f"{config_file}: no [tool.keras-share] table")
         path = config_file
     else:
-        path = find_pyproject(Path.cwd())
-        if path is None:
+        found = find_pyproject(Path.cwd())
+        if found is None:
             return LintSettings()
+        path = found
     table = tomllib.loads(path.read_text(encoding="utf-8"))["tool"]["keras-share"]
     where = f"{path} [tool.keras-share]"
     if not isinstance(table, dict):
         raise SettingsError(f"{where} must be a table")
-    fail_on = table.get("fail-on", "error")
-    if fail_on not in FAIL_ON_CHOICES:
-        raise SettingsError(f"{where}: fail-on must be one of {', '.join(FAIL_ON_CHOICES)}")
+    fail_on = table.get("fail-on", FailOn.ERROR.value)
+    if fail_on not in {choice.value for choice in FailOn}:
+        raise SettingsError(f"{where}: fail-on must be one of {', '.join(FailOn)}")
     per_file = table.get("per-file-ignores", {})
     if not isinstance(per_file, dict):
         raise SettingsError(f"{where}: per-file-ignores must be a table")
     return LintSettings(
         select=_string_list(table, "select", where),
         ignore=_string_list(table, "ignore", where),
-        fail_on=fail_on,
+        fail_on=FailOn(fail_on),
         suppress=_string_list(table, "suppress", where),
         per_file_ignores={pattern: _string_list(per_file, pattern, where) for pattern in per_file},
         source=str(path),

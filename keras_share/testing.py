@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from keras_share.rules import SEVERITIES, severity_rank
+from keras_share.vocabulary import Severity
 
 __all__ = ["assert_no_findings"]
 
@@ -28,19 +28,19 @@ def assert_no_findings(
     models inspected together. ``ignore`` skips rules by code, code prefix or name.
     """
     __tracebackhide__ = True  # pytest: show the assertion, not this frame
-    if fail_on not in SEVERITIES:
-        raise ValueError(f"fail_on must be one of {', '.join(SEVERITIES)}, not {fail_on!r}")
+    if fail_on not in {severity.value for severity in Severity}:
+        raise ValueError(f"fail_on must be one of {', '.join(Severity)}, not {fail_on!r}")
     from keras_share.api import inspect
 
     ignored = [ignore] if isinstance(ignore, str) else list(ignore)
     result = inspect(model_or_path, ignore=ignored)
     reports = result if isinstance(result, list) else [result]
-    threshold = severity_rank(fail_on)
+    threshold = Severity(fail_on).rank
     lines: list[str] = []
     codes: list[str] = []
     for report in reports:
         for finding in report.findings:
-            if severity_rank(finding.severity) < threshold:
+            if finding.severity.rank < threshold:
                 continue
             where = f"{report.file.path}: {finding.layer or '(model)'}"
             lines.append(f"  {finding.severity:<7} {finding.rule} {finding.name}  {where}\n"

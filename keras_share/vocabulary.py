@@ -58,6 +58,20 @@ class Severity(_Word):
         return list(Severity).index(self)
 
 
+class FailOn(_Word):
+    """The lowest finding severity that fails a run (exit 1), or never."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+    NEVER = "never"
+
+    @property
+    def threshold(self) -> Severity | None:
+        """The severity a finding needs to fail the run; None for ``never``."""
+        return None if self is FailOn.NEVER else Severity(self.value)
+
+
 class LayerKind(_Word):
     """What a config entry is in the graph."""
 

@@ -415,7 +415,7 @@ def _shapes_agree(live: list[list[list[int | None]]], static: list[list[Any]], l
     for live_call, static_call in zip(live, static):
         if len(static_call) != len(live_call):
             return False
-        if any(s is not None and s != l for l, s in zip(live_call, static_call)):
+        if any(ours is not None and ours != theirs for theirs, ours in zip(live_call, static_call)):
             return False
     return True
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from keras_share import batch
-from keras_share.pipeline import Pipeline
 from keras_share.errors import ReadError
+from keras_share.pipeline import Pipeline
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_models"
 CORRUPT_NAME = "m_corrupt.keras"

@@ -70,6 +70,6 @@ def test_an_lfs_pointer_in_a_batch_is_one_error_line_and_exit_3(tmp_path: Path) 
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 3
     assert result.stderr.strip().splitlines() == [
-        "keras-share: error: model.keras: a Git LFS pointer, not the file itself: run `git lfs pull` (in GitHub "
-        "Actions, check out with `lfs: true`); not a Keras model"
+        ("keras-share: error: model.keras: a Git LFS pointer, not the file itself: run `git lfs pull` (in GitHub "
+         "Actions, check out with `lfs: true`); not a Keras model")
     ]

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from keras_share.api import inspect_file
-from keras_share.errors import ReadError
 from keras_share import fuzzing
 from keras_share.analysis.report import ModelReport
+from keras_share.api import inspect_file
+from keras_share.errors import ReadError
 from keras_share.fuzzing import (
     FOLDER_MEMBERS,
     FUZZ_TIMEOUT_SECONDS,
@@ -130,7 +130,7 @@ def test_edited_h5_configs_give_a_report_or_a_read_error(sample: str, data: st.D
 
 @settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_mutated_savedmodel_metadata_gives_a_report_or_a_read_error(data: st.DataObject, tmp_path_factory) -> None:  # noqa: ANN001
+def test_mutated_savedmodel_metadata_gives_a_report_or_a_read_error(data: st.DataObject, tmp_path_factory) -> None:
     folder = tmp_path_factory.mktemp("savedmodel")
     original = bytearray((SAMPLES / "k2_savedmodel" / "keras_metadata.pb").read_bytes())
     if data.draw(st.booleans()):
@@ -203,9 +203,10 @@ def test_the_fuzz_target_renders_unreadable_input_as_an_error(output: str) -> No
 
 @pytest.mark.parametrize("output", sorted(OUTPUTS))
 def test_the_fuzz_target_accepts_hostile_names_escaped_in_every_format(output: str) -> None:
-    for layout, payload in ((".keras", _hostile_keras()), ("folder", _hostile_keras())):
+    for layout, archive_bytes in ((".keras", _hostile_keras()), ("folder", _hostile_keras())):
+        payload = archive_bytes
         if layout == "folder":
-            with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+            with zipfile.ZipFile(io.BytesIO(archive_bytes)) as archive:
                 payload = MEMBER_SEPARATOR.join(archive.read(member) for member in FOLDER_MEMBERS[:2])
         fuzz_one_input(encode_input(layout, output, payload))
 

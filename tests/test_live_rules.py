@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from conftest import build_trained_base, build_transfer
 
 import keras_share

@@ -32,7 +32,7 @@ def _gone(pid: int, seconds: float = 20.0) -> bool:
     return False
 
 
-def _in_reader(function):  # noqa: ANN001, ANN202 - a job for call_with_deadline
+def _in_reader(function):
     return lambda: (os.getpid(), function())
 
 

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from keras_share.rules import ALL_RULES, SEVERITIES
+from keras_share.rules import ALL_RULES
 from keras_share.rules.docs import rules_markdown
+from keras_share.vocabulary import Severity
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "rules.md"
 
@@ -21,8 +22,8 @@ def test_rule_codes_and_names_are_unique() -> None:
 
 
 @pytest.mark.parametrize("rule", ALL_RULES, ids=lambda rule: rule.name)
-def test_every_rule_documents_what_why_fix_and_an_example(rule) -> None:  # noqa: ANN001
-    assert rule.severity in SEVERITIES
+def test_every_rule_documents_what_why_fix_and_an_example(rule) -> None:
+    assert rule.severity in Severity
     assert rule.code.startswith("KS") and rule.code[2:].isdigit()
     for text in (rule.summary, rule.why, rule.fix, rule.example):
         assert text.strip()

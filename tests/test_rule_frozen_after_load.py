@@ -13,7 +13,7 @@ from keras_share.settings import LintSettings
 keras = pytest.importorskip("keras")
 
 
-def _saved(tmp_path: Path, layer_factory, freeze: bool) -> Path:  # noqa: ANN001
+def _saved(tmp_path: Path, layer_factory, freeze: bool) -> Path:
     inputs = keras.Input((3, 2))
     layer = layer_factory()
     model = keras.Model(inputs, layer(inputs, inputs) if isinstance(layer, keras.layers.MultiHeadAttention) else layer(inputs))

@@ -67,9 +67,9 @@ def _rewrite_member(path: Path, member: str, change: Any) -> None:
         members = [(info.filename, archive.read(info)) for info in archive.infolist()]
     with zipfile.ZipFile(path, "w") as archive:
         for name, data in members:
-            data = change(data) if name == member else data
-            if data is not None:
-                archive.writestr(name, data)
+            written = change(data) if name == member else data
+            if written is not None:
+                archive.writestr(name, written)
 
 
 def _add_group(weights: bytes, group: str) -> bytes:

@@ -9,6 +9,7 @@ from keras_share.graph.build import build_graph
 from keras_share.graph.model import Graph, Layer
 from keras_share.limits import MAX_SAME_LAYER_CHARACTERS
 from keras_share.read.base import BytecodeSite, ModelFile
+from keras_share.vocabulary import Format
 
 LAZY_SUBLAYER_CLASSES = frozenset({"MultiHeadAttention"})
 """Keras 3 classes that build their sublayers after ``from_config`` restored ``trainable=False``: the
@@ -29,7 +30,7 @@ def own_trainable(graph: Graph, layer: Layer, model_file: ModelFile, frozen_by: 
     if model_file.keras_generation == 3:
         flag = layer.trainable_flag or layer.class_name in LAZY_SUBLAYER_CLASSES
         return flag and (graph.root.trainable_flag or graph.root.kind == "sequential")
-    if model_file.format == "savedmodel":
+    if model_file.format == Format.SAVEDMODEL:
         return layer.trainable_flag and frozen_by is None and _has_trainable_variable(layer)
     return layer.trainable_flag
 
@@ -60,7 +61,7 @@ def _object_keys(graph: Graph, model_file: ModelFile) -> dict[str, tuple[object,
     that entry, and so is everything below it.
     """
     keys: dict[str, tuple[object, ...]] = {}
-    if model_file.format == "savedmodel":
+    if model_file.format == Format.SAVEDMODEL:
         canonical: dict[str, str] = {}
         first: dict[tuple[str, str], str] = {}
         for layer in graph.layers.values():

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from keras_share.graph.model import Graph, Layer
 from keras_share.read.base import BytecodeSite, ModelFile
+from keras_share.vocabulary import Severity
 
 
 @dataclass(frozen=True)
@@ -14,7 +15,7 @@ class RuleInfo:
 
     code: str
     name: str
-    severity: str
+    severity: Severity
     """The rule's default severity (a finding may carry a lower one)."""
     summary: str
     """One line: what the rule flags."""
@@ -41,7 +42,7 @@ class Finding:
 
     rule: str
     name: str
-    severity: str
+    severity: Severity
     layer: str
     message: str
     rule_info: RuleInfo = field(repr=False)
@@ -84,7 +85,7 @@ class LiveMismatch:
 
     layer: str
     message: str
-    severity: str = "error"
+    severity: Severity = Severity.ERROR
 
 
 @dataclass

@@ -23,16 +23,17 @@ from keras_share.limits import (
     MAX_TENSOR_REFERENCES,
 )
 from keras_share.read.base import LayerKey, ModelFile, WeightIndex
+from keras_share.vocabulary import LayerKind, ModelKind
 
 _GRAPH_CLASSES = ("Functional", "Sequential", "Model")
 
 
-def _kind(entry: dict[str, Any]) -> str:
+def _kind(entry: dict[str, Any]) -> LayerKind:
     if configs.is_input_layer(entry):
-        return "input"
+        return LayerKind.INPUT
     if configs.is_op(entry):
-        return "op"
-    return configs.model_kind(entry) or "layer"
+        return LayerKind.OP
+    return configs.model_kind(entry) or LayerKind.LAYER
 
 
 def _input_shape(layer: Layer) -> Shape | None:
@@ -73,7 +74,7 @@ class _Builder:
     def __init__(self, model_file: ModelFile) -> None:
         self.model_file = model_file
         self.generation = model_file.keras_generation
-        self.records_build = self.generation == 3 and model_file.format in ("keras", "keras-dir")
+        self.records_build = self.generation == 3 and model_file.format.keras_archive
         """Whether the config gives every built layer a ``build_config`` (Keras 3 ``.keras``; not its ``.h5``)."""
         self.layers: dict[str, Layer] = {}
         self.keys: dict[LayerKey, str] = {}
@@ -139,7 +140,7 @@ class _Builder:
                 listed.add(layer.path)
                 model.children.append(layer.path)
             made.append((child, layer, child_key))
-        if model.kind == "sequential":
+        if model.kind == LayerKind.SEQUENTIAL:
             self._chain(model, [layer for _, layer, _ in made])
         else:
             self._connect(model, made)
@@ -150,7 +151,7 @@ class _Builder:
         previous: Layer | None = None
         declared = as_shape(model.config.get("build_input_shape"))
         for layer in layers:
-            if layer.kind == "input" and previous is None:
+            if layer.kind == LayerKind.INPUT and previous is None:
                 previous = layer
                 continue
             if previous is None:
@@ -158,7 +159,7 @@ class _Builder:
                 refs = [self.count_reference(TensorRef(model.path, None, 0, shape=shape))] if shape else []
                 layer.call_sites.append(CallSite(0, refs))
             else:
-                shape = _input_shape(previous) if previous.kind == "input" else None
+                shape = _input_shape(previous) if previous.kind == LayerKind.INPUT else None
                 layer.call_sites.append(CallSite(0, [self.count_reference(TensorRef(previous.path, 0, 0, shape=shape))]))
             previous = layer
 
@@ -207,7 +208,7 @@ class _Builder:
         if self.generation == 2:
             return offsets.get(raw.layer, 0)
         producer = by_name.get(raw.layer)
-        return int(producer is not None and producer.kind == "functional")
+        return int(producer is not None and producer.kind == LayerKind.FUNCTIONAL)
 
     def _resolve(
         self,
@@ -230,14 +231,14 @@ class _Builder:
             return TensorRef(raw.layer, None, raw.tensor_index, raw.keyword, raw.shape)
         calls = call_counts[producer.name]
         index: int | None
-        if producer.kind == "input":
+        if producer.kind == LayerKind.INPUT:
             index = 0 if raw.node_index == 0 else None
         else:
             index = raw.node_index - offset
             if not 0 <= index < calls:
                 index = None
         if index is None:
-            expected = "0" if producer.kind == "input" else (
+            expected = "0" if producer.kind == LayerKind.INPUT else (
                 f"{offset} to {calls - 1 + offset}" if calls else "none: it has no calls")
             self.notes.append(
                 f"{where_text}: node index {raw.node_index} of {raw.layer!r} points at no call "
@@ -245,7 +246,7 @@ class _Builder:
             )
             self.unresolved.append(UnresolvedRef(consumer, producer.path, raw.node_index, is_output))
         shape = raw.shape
-        if shape is None and producer.kind == "input":
+        if shape is None and producer.kind == LayerKind.INPUT:
             shape = _input_shape(producer)
         return TensorRef(producer.path, index, raw.tensor_index, raw.keyword, shape)
 
@@ -271,9 +272,9 @@ def keras2_construction_node(entry: dict[str, Any], keras_version: str | None) -
     * Any other layer, subclassed models included: never.
     """
     kind = configs.model_kind(entry)
-    if kind == "functional":
+    if kind == LayerKind.FUNCTIONAL:
         return True
-    if kind != "sequential":
+    if kind != LayerKind.SEQUENTIAL:
         return False
     entries = configs.layer_entries(entry) or []
     if entries and (configs.is_input_layer(entries[0]) or any(
@@ -355,7 +356,7 @@ def graph_of_config(model_file: ModelFile) -> Graph:
         path="",
         name=configs.entry_name(config) or "",
         class_name=configs.class_name(config),
-        kind=kind or ("subclassed" if model_file.config is not None else "weights"),
+        kind=kind or (ModelKind.SUBCLASSED if model_file.config is not None else ModelKind.WEIGHTS),
         parent=None,
         config=configs.entry_config(config),
         trainable_flag=configs.trainable_flag(config),
@@ -370,7 +371,7 @@ def graph_of_config(model_file: ModelFile) -> Graph:
             "not in the file, so calls and sharing cannot be read; its weight groups are listed by attribute name"
         )
     if kind is not None:
-        pending = [(config, root, ())]
+        pending: list[tuple[dict[str, Any], Layer, LayerKey]] = [(config, root, ())]
         while pending:
             entry, model, key = pending.pop()
             pending.extend(reversed(builder.build_model(entry, model, key)))

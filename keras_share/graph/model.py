@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keras_share.read.base import LayerKey, WeightArray
+from keras_share.vocabulary import LayerKind, ModelKind
 
 Shape = tuple[int | None, ...]
 
@@ -44,7 +45,7 @@ class Layer:
     path: str
     name: str
     class_name: str
-    kind: str
+    kind: LayerKind | ModelKind
     """``layer``, ``input``, ``op``, ``functional`` or ``sequential``."""
     parent: str | None
     """Path of the enclosing model; ``""`` is the top model, None for the top model itself."""
@@ -71,9 +72,14 @@ class Layer:
         return len(self.call_sites)
 
     @property
+    def runs_on_tensors(self) -> bool:
+        """False for an InputLayer and a bare op entry, which are not layers applied to tensors."""
+        return self.kind not in (LayerKind.INPUT, LayerKind.OP)
+
+    @property
     def is_model(self) -> bool:
         """True for nested Functional and Sequential models."""
-        return self.kind in ("functional", "sequential")
+        return self.kind in (LayerKind.FUNCTIONAL, LayerKind.SEQUENTIAL)
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,8 @@ def _walk(value: Any) -> Iterator[Any]:
 
 def _keras3_ref(item: dict[str, Any], keyword: str | None) -> RawRef | None:
     """The reference a ``__keras_tensor__`` object makes, or None when its history is malformed."""
-    config = item.get("config") if isinstance(item.get("config"), dict) else {}
+    found = item.get("config")
+    config: dict[str, Any] = found if isinstance(found, dict) else {}
     history = config.get("keras_history")
     if (
         isinstance(history, list) and len(history) == 3 and isinstance(history[0], str)

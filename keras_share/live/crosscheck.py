@@ -37,8 +37,8 @@ from keras_share.rules.base import RuleContext
 from keras_share.rules.cross_model_sharing import placements
 from keras_share.rules.missing_weights import MissingWeights
 from keras_share.rules.unsafe_lambda import describe_site
+from keras_share.vocabulary import Format, Severity
 
-WEIGHTS_ONLY_FORMATS = ("h5-weights", "weights-h5")
 _CUSTOM_CLASS_HINTS = ("Could not locate", "Unknown layer", "Unknown object", "custom_objects", "not a KerasSaveable",
                        "Could not deserialize")
 _SAFE_MODE_HINTS = ("safe_mode", "safe mode")
@@ -55,13 +55,13 @@ def _one_line(error: BaseException) -> str:
 def _loader(report: ModelReport) -> tuple[str, Any]:
     """The Keras to load the file with: the one that wrote it when available (tf_keras for Keras 2 files)."""
     fmt = report.file.format
-    if fmt == "savedmodel" or report.file.keras_generation == 2:
+    if fmt == Format.SAVEDMODEL or report.file.keras_generation == 2:
         try:
             import tf_keras
 
             return f"tf_keras {tf_keras.__version__}", tf_keras.models.load_model
         except ImportError:
-            if fmt == "savedmodel":
+            if fmt == Format.SAVEDMODEL:
                 raise
     import keras
 
@@ -69,16 +69,16 @@ def _loader(report: ModelReport) -> tuple[str, Any]:
 
 
 @contextlib.contextmanager
-def _loadable(path: str, fmt: str) -> Iterator[str]:
+def _loadable(path: str, fmt: Format) -> Iterator[str]:
     """A path Keras accepts: Keras picks the loader by suffix, and wants a .keras zip, not its folder form."""
     source = Path(path)
-    wanted = {"keras": (".keras",), "keras-dir": (), "h5": (".h5", ".hdf5")}.get(fmt)
+    wanted = {Format.KERAS: (".keras",), Format.KERAS_DIR: (), Format.H5: (".h5", ".hdf5")}.get(fmt)
     if wanted is None or (wanted and source.suffix.lower() in wanted):
         yield str(source)
         return
     folder = tempfile.mkdtemp(prefix="keras-share-live-")
     try:
-        if fmt == "keras-dir":
+        if fmt == Format.KERAS_DIR:
             target = Path(folder) / "model.keras"
             with zipfile.ZipFile(target, "w") as archive:
                 for member in sorted(source.iterdir()):
@@ -96,7 +96,7 @@ def _holds_sharded_weights(report: ModelReport) -> bool:
     """Whether the input is a model folder whose weights are sharded (a KerasHub preset): Keras's load_model does
     not read those, KerasHub loads them itself."""
     folder = Path(report.file.path)
-    return (report.file.format == "keras-dir" and not os.path.lexists(folder / WEIGHTS_MEMBER)
+    return (report.file.format == Format.KERAS_DIR and not os.path.lexists(folder / WEIGHTS_MEMBER)
             and os.path.lexists(folder / SHARDED_WEIGHTS_MEMBER))
 
 
@@ -115,7 +115,7 @@ def _load_sharded_folder(folder: Path, unsafe: bool) -> Any:
 def _load_failure(report: ModelReport, keras: str, error: BaseException) -> list[LiveMismatch]:
     message = _one_line(error)
     groups = placements(report)
-    if groups and report.file.format in ("keras", "keras-dir"):
+    if groups and report.file.format.keras_archive:
         return [
             LiveMismatch(
                 group[-1].layer.path,
@@ -130,16 +130,16 @@ def _load_failure(report: ModelReport, keras: str, error: BaseException) -> list
                              f"{keras} cannot load this file, confirming missing-weights (KS102): {message}")]
     if any(hint in str(error) for hint in _SAFE_MODE_HINTS):
         return [LiveMismatch("", f"{keras} refused to load this file in safe mode, so nothing was cross-checked "
-                             f"(pass --unsafe only for a file you trust): {message}", "warning")]
+                             f"(pass --unsafe only for a file you trust): {message}", Severity.WARNING)]
     if any(hint in str(error) for hint in _CUSTOM_CLASS_HINTS):
         return [LiveMismatch("", f"{keras} cannot rebuild a custom class without its code, so nothing was "
                              "cross-checked; inspect the code that builds the model instead "
-                             f"(keras-share inspect --call package.module:function): {message}", "warning")]
+                             f"(keras-share inspect --call package.module:function): {message}", Severity.WARNING)]
     return [LiveMismatch("", f"{keras} cannot load this file: {message}")]
 
 
 def _comparable(report: ModelReport) -> dict[str, LayerReport]:
-    return {layer.layer.path: layer for layer in report.layers if layer.layer.kind not in ("input", "op")}
+    return {layer.layer.path: layer for layer in report.layers if layer.layer.runs_on_tensors}
 
 
 def dropped_by_keras3(report: ModelReport) -> set[str]:
@@ -244,7 +244,7 @@ def load_and_compare(report: ModelReport, unsafe: bool) -> LiveLoad:
         keras, load_model = _loader(report)
     except ImportError as error:
         outcome.mismatches.append(LiveMismatch(
-            "", f"--live needs Keras (pip install 'keras-share[tensorflow]'): {_one_line(error)}", "warning"))
+            "", f"--live needs Keras (pip install 'keras-share[tensorflow]'): {_one_line(error)}", Severity.WARNING))
         return outcome
     outcome.keras = keras
     try:
@@ -292,7 +292,7 @@ def cross_check(report: ModelReport, unsafe: bool = False, timeout: float | None
     """
     live = LiveModel(source="file")
     report.live = live
-    if report.file.config is None or report.file.format in WEIGHTS_ONLY_FORMATS:
+    if report.file.config is None or report.file.format.weights_only:
         report.file.notes.append("--live: a weights-only file holds no model for Keras to load; nothing was cross-checked")
         return
     if not unsafe:

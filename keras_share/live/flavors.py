@@ -63,7 +63,7 @@ class Flavor:
     version: str
     Layer: type
     InputLayer: type
-    Sequential: type
+    Sequential: Any
 
     # -- what an object is ------------------------------------------------------------------------
     def is_layer(self, obj: Any) -> bool:
@@ -273,7 +273,7 @@ class Keras3(Flavor):
 
     def sequential_internal_graphs(self, model: Any) -> list[Any]:
         """Functional objects a Sequential built for itself (rebuilding after ``add`` keeps the old ones)."""
-        found = []
+        found: list[Any] = []
         tracker = getattr(model, "_tracker", None)
         config = getattr(tracker, "config", None)
         if isinstance(config, dict):

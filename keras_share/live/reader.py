@@ -17,8 +17,7 @@ from typing import Any
 
 from keras_share.live.flavors import Flavor, layer_config
 from keras_share.read.base import LayerKey, ModelFile, WeightArray, WeightIndex
-
-LIVE_FORMAT = "live"
+from keras_share.vocabulary import Format
 
 
 def live_location(variable: Any) -> str:
@@ -114,7 +113,7 @@ class _Walker:
 
 def read_live(model: Any, flavor: Flavor, label: str) -> LiveReading:
     """Read a live Keras model (or layer) into a ``ModelFile`` of format ``live`` named ``label``."""
-    model_file = ModelFile(path=label, format=LIVE_FORMAT, keras_version=flavor.version, config=None,
+    model_file = ModelFile(path=label, format=Format.LIVE, keras_version=flavor.version, config=None,
                            weights=WeightIndex(), backend=flavor.backend())
     reading = LiveReading(model_file=model_file, model=model, flavor=flavor)
     walker = _Walker(flavor, reading)

@@ -24,6 +24,7 @@ from keras_share.analysis.report import (
 from keras_share.live.census import Census, ModelTree
 from keras_share.live.flavors import Flavor, flavor_of
 from keras_share.live.reader import LiveReading, live_location, read_live
+from keras_share.vocabulary import LayerKind
 
 
 class NotAModelError(TypeError):
@@ -61,7 +62,7 @@ def _identity(report: ModelReport, reading: LiveReading) -> None:
     for layer in report.layers:
         obj = reading.objects.get(layer.layer.path)
         # InputLayers are never called and hold nothing: one per path, as in reports of files
-        key = id(obj) if obj is not None and layer.layer.kind != "input" else id(layer)
+        key = id(obj) if obj is not None and layer.layer.kind != LayerKind.INPUT else id(layer)
         groups.setdefault(key, []).append(layer)
     for members in groups.values():
         total = sum(member.effective_calls for member in members)
@@ -147,7 +148,7 @@ def analyze_reading(reading: LiveReading, tree: ModelTree, census: Census, inspe
     first_path: dict[int, str] = {}
     for layer in report.layers:
         obj = reading.objects.get(layer.layer.path)
-        if obj is None or layer.layer.kind == "input":
+        if obj is None or layer.layer.kind == LayerKind.INPUT:
             continue
         home = first_path.setdefault(id(obj), layer.layer.path)
         variables = reading.variables.get(layer.layer.path, [])

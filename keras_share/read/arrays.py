@@ -17,6 +17,7 @@ from keras_share.read.base import (
     WeightArray,
 )
 from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS, call_with_deadline
+from keras_share.vocabulary import Format
 
 
 def _digests(model_file: ModelFile, locations: list[str]) -> dict[str, ArrayDigest]:
@@ -54,18 +55,18 @@ def _digests(model_file: ModelFile, locations: list[str]) -> dict[str, ArrayDige
                     h5py.File(name_of_open_file(stream, folder / member), "r") as h5:
                 collect(h5, member + ":", its_locations)
 
-    if model_file.format == "keras":
+    if model_file.format == Format.KERAS:
         with open_archive(path) as archive, open_weights_h5(archive) as (h5, _):
             collect(h5, WEIGHTS_MEMBER + ":", locations)
-    elif model_file.format == "keras-dir":
+    elif model_file.format == Format.KERAS_DIR:
         collect_in_folder(path, locations)
-    elif model_file.format == "weights-h5" and path.name.endswith(SHARD_MAP_SUFFIX):
+    elif model_file.format == Format.WEIGHTS_H5 and path.name.endswith(SHARD_MAP_SUFFIX):
         collect_in_folder(path.parent, locations)
-    elif model_file.format == "savedmodel":
+    elif model_file.format == Format.SAVEDMODEL:
         from keras_share.read.saved_model_variables import bundle_digests
 
         results.update(bundle_digests(path, locations))
-    elif model_file.format in ("h5", "h5-weights", "weights-h5"):
+    elif model_file.format in (Format.H5, Format.H5_WEIGHTS, Format.WEIGHTS_H5):
         with open_regular(path, str(path)) as stream, h5py.File(name_of_open_file(stream, path), "r") as h5:
             collect(h5, "", locations)
     return results

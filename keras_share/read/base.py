@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from keras_share.vocabulary import Format
+
 CONFIG_MEMBER = "config.json"
 METADATA_MEMBER = "metadata.json"
 WEIGHTS_MEMBER = "model.weights.h5"
@@ -86,7 +88,7 @@ class ModelFile:
     """What a reader found in one file, in a form that no longer depends on the format."""
 
     path: str
-    format: str
+    format: Format
     keras_version: str | None
     config: dict[str, Any] | None
     weights: WeightIndex

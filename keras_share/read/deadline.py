@@ -112,7 +112,7 @@ def _run_job(function: Callable[[], T], write_fd: int, cpu_seconds: float | None
             payload = pickle.dumps(("error", error))
         except MemoryError:
             payload = pickle.dumps(("memory", None))
-        except BaseException as error:  # the child must always answer, whatever happened
+        except BaseException as error:  # noqa: BLE001 - the child must always answer, whatever happened
             payload = pickle.dumps(("crash", describe(error)))
         write_all(write_fd, payload)
     finally:

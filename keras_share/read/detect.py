@@ -38,6 +38,7 @@ from keras_share.read.truncation import (
     hdf5_signature_at,
     signature_prefix,
 )
+from keras_share.vocabulary import Format
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 SAVED_MODEL_FILE = "saved_model.pb"
@@ -61,10 +62,15 @@ KERAS_DIR_ALSO_SAVEDMODEL = (
 )
 
 
+WEIGHTS_MAP = "weights-map"
+"""The form of a sharded weights map given directly (``x.weights.json``): reported as ``Format.WEIGHTS_H5``."""
+
+
 class Form(NamedTuple):
-    """How an input is read, as Keras would load it: ``keras`` (zip), ``keras-dir``, ``h5`` or ``savedmodel``;
-    and, for an input that another loader would read as another model, what that is (a note). For ``h5`` the
-    ambiguity is only possible (the file ends like a zip) until the reader child finds a .keras zip there."""
+    """How an input is read, as Keras would load it: a ``Format`` (``keras``, ``keras-dir``, ``h5``,
+    ``savedmodel``) or ``WEIGHTS_MAP``; and, for an input that another loader would read as another model, what
+    that is (a note). For ``h5`` the ambiguity is only possible (the file ends like a zip) until the reader child
+    finds a .keras zip there."""
 
     name: str
     ambiguity: str | None = None
@@ -87,7 +93,7 @@ def read_model(path: str | os.PathLike[str], timeout: float | None = DEFAULT_TIM
     """
     target = _model_path(Path(path))
     form = input_form(target, str(path))
-    if form.name in ("keras", "keras-dir"):
+    if form.name in (Format.KERAS, Format.KERAS_DIR):
         model = _read_keras(form.name, target, str(path), timeout, while_reading)
         model.ambiguity = form.ambiguity
     else:
@@ -103,7 +109,7 @@ def _read_keras(form: str, target: Path, label: str, timeout: float | None,
 
     weights = start_with_deadline(partial(_read_keras_weights, form, target), label, timeout)
     try:
-        configs = keras_archive.read_archive_configs(target) if form == "keras" else keras_archive.read_folder_configs(target)
+        configs = keras_archive.read_archive_configs(target) if form == Format.KERAS else keras_archive.read_folder_configs(target)
         if while_reading is not None:
             while_reading(configs.model_file())
     except BaseException:
@@ -133,9 +139,9 @@ def input_form(target: Path, label: str) -> Form:
         has_config = os.path.lexists(target / CONFIG_MEMBER)
         is_saved_model = any(os.path.lexists(target / name) for name in (METADATA_FILE, SAVED_MODEL_FILE))
         if has_config:
-            return Form("keras-dir", KERAS_DIR_ALSO_SAVEDMODEL if is_saved_model else None)
+            return Form(Format.KERAS_DIR, KERAS_DIR_ALSO_SAVEDMODEL if is_saved_model else None)
         if is_saved_model:
-            return Form("savedmodel")
+            return Form(Format.SAVEDMODEL)
         if is_orbax_checkpoint(target):
             raise ReadError(label, ORBAX_CHECKPOINT)
         raise ReadError(label, "folder without config.json or keras_metadata.pb: not a saved model")
@@ -155,12 +161,12 @@ def _file_form(stream: BinaryIO, name: str, label: str) -> Form:
     is_zip = zipfile.is_zipfile(stream)
     if hdf5_at is not None:
         if name.endswith(".keras") and is_zip:
-            return Form("keras", ZIP_ALSO_HDF5 if _hdf5_outside_members(stream, hdf5_at, label) else None)
-        return Form("h5", HDF5_ALSO_ZIP if is_zip else None)
+            return Form(Format.KERAS, ZIP_ALSO_HDF5 if _hdf5_outside_members(stream, hdf5_at, label) else None)
+        return Form(Format.H5, HDF5_ALSO_ZIP if is_zip else None)
     if is_zip or head.startswith(ZIP_MAGIC):
-        return Form("keras")
+        return Form(Format.KERAS)
     if name.endswith(SHARD_MAP_SUFFIX):
-        return Form("weights-json")
+        return Form(WEIGHTS_MAP)
     if (cut := signature_prefix(head)) is not None:
         raise ReadError(label, cut)
     stream.seek(0)
@@ -194,7 +200,7 @@ def _hdf5_outside_members(stream: BinaryIO, hdf5_at: int, label: str) -> bool:
 def _read_keras_weights(form: str, target: Path) -> StoredGroup | None:
     from keras_share.read.keras_weights import read_archive_weights, read_folder_weights
 
-    return read_archive_weights(target) if form == "keras" else read_folder_weights(target)
+    return read_archive_weights(target) if form == Format.KERAS else read_folder_weights(target)
 
 
 def import_readers() -> None:
@@ -209,9 +215,9 @@ def _read_model(path: str | os.PathLike[str], form: Form) -> ModelFile:
     from keras_share.read.saved_model import read_saved_model
 
     target = _model_path(Path(path))
-    if form.name == "savedmodel":
+    if form.name == Format.SAVEDMODEL:
         return read_saved_model(target)
-    if form.name == "weights-json":
+    if form.name == WEIGHTS_MAP:
         return read_sharded_weights_only(target)
     model = read_h5(target)
     if form.ambiguity is not None and _holds_keras_zip(target):

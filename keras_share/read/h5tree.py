@@ -34,6 +34,8 @@ EAGER_DIGEST_BYTES = 1 << 20
 
 
 _UNDESCRIBED = StoredDataset(None, "")
+_DATASET = h5py.h5o.TYPE_DATASET
+_GROUP = h5py.h5o.TYPE_GROUP
 _ERRORS = (ValueError, OSError, TypeError, RuntimeError, KeyError)
 _COMMON_TYPES = tuple(
     (h5py.h5t.py_create(np.dtype(name)), np.dtype(name), str(np.dtype(name))) for name in ("<f4", "<f8", "<f2", "<i8", "<i4")
@@ -123,7 +125,7 @@ def _describe_dataset(parent: h5py.h5g.GroupID, name: bytes, has_attrs: bool, ra
         file_type = dataset.get_type()
         memory_type, dtype, dtype_name = _memory_type(file_type)
         dims = dataset.get_space().get_simple_extent_dims()
-        shape = tuple(int(dim) for dim in dims) if dims is not None else ()
+        shape = tuple(map(int, dims)) if dims is not None else ()
         declared = h5util.str_attr(dataset, "dtype") if has_attrs else None  # Keras's "bfloat16"
         raw_at = offset if memory_type is file_type else None
         digest = _small_digest(dataset, memory_type, dtype, shape, raw_at, raw, budget) if location == "file" else None
@@ -132,15 +134,11 @@ def _describe_dataset(parent: h5py.h5g.GroupID, name: bytes, has_attrs: bool, ra
         return _UNDESCRIBED
 
 
-Description = StoredDataset | dict[str, str] | None
-"""What the walk learns of one object: a dataset's StoredDataset, the asked attributes of a group that has
-attributes, None for anything else."""
-
-
-class _Describer:
-    """Describes objects below ``root`` by their paths: datasets by their metadata (and digest), groups that have
-    attributes by the ``group_attrs`` among them. Consecutive objects of one group share its opened id; the
-    small datasets hashed on the way share one hashing budget for the file."""
+class _TreeBuilder:
+    """Builds the tree below ``root`` object by object, in ``H5Ovisit`` order, describing each while libhdf5 has
+    its header at hand: datasets by their metadata (and digest), groups that have attributes by the
+    ``group_attrs`` among them. Consecutive objects of one group share its opened id; the small datasets hashed
+    on the way share one hashing budget for the file."""
 
     def __init__(self, root: h5py.h5g.GroupID, group_attrs: tuple[str, ...], raw: RawReader | None) -> None:
         self._root = root
@@ -148,40 +146,43 @@ class _Describer:
         self._raw = raw
         self._budget = HashBudget.of_file(h5py.h5i.get_file_id(root))
         self._open_group: tuple[bytes, h5py.h5g.GroupID] = (b"", root)
+        self.tree = StoredGroup()
+        self._groups: dict[bytes, StoredGroup] = {b"": self.tree}
 
     def _group_at(self, name: bytes) -> h5py.h5g.GroupID:
         if self._open_group[0] != name:
             self._open_group = (name, h5py.h5g.open(self._root, name) if name else self._root)
         return self._open_group[1]
 
-    def __call__(self, name: bytes, kind: int, has_attrs: bool) -> Description:
-        if kind == h5py.h5o.TYPE_DATASET:
-            parent_name, _, own_name = name.rpartition(b"/")
+    def _attrs(self, name: bytes) -> dict[str, str]:
+        try:
+            group = self._group_at(name)
+            found = {attr: h5util.str_attr(group, attr) for attr in self._group_attrs}
+            return {attr: value for attr, value in found.items() if value is not None}
+        except _ERRORS:
+            return {}
+
+    def visit(self, name: bytes, info: h5py.h5o.ObjInfo) -> None:
+        """Describe the object at ``name`` and place it in its parent group (when that is in the tree)."""
+        kind = info.type
+        parent_name, _, own_name = name.rpartition(b"/")
+        member: StoredGroup | StoredDataset
+        if kind == _DATASET:
             try:
-                return _describe_dataset(self._group_at(parent_name), own_name, has_attrs, self._raw, self._budget)
+                member = _describe_dataset(self._group_at(parent_name), own_name, info.num_attrs > 0, self._raw,
+                                           self._budget)
             except _ERRORS:
-                return _UNDESCRIBED
-        if kind == h5py.h5o.TYPE_GROUP and self._group_attrs and has_attrs:
-            try:
-                group = self._group_at(name)
-                found = {attr: h5util.str_attr(group, attr) for attr in self._group_attrs}
-                return {attr: value for attr, value in found.items() if value is not None}
-            except _ERRORS:
-                return {}
-        return None
-
-
-def _walk(root: h5py.Group, group_attrs: tuple[str, ...], raw: RawReader | None) -> list[tuple[bytes, int, Description]]:
-    """Every object below ``root`` in ``H5Ovisit`` order as ``(path, type, description)``, described during the
-    visit, while libhdf5 has their headers at hand."""
-    describe = _Describer(root.id, group_attrs, raw or _descriptor_reader(root.file))
-    entries: list[tuple[bytes, int, Description]] = []
-
-    def visit(name: bytes, info: h5py.h5o.ObjInfo) -> None:
-        entries.append((name, info.type, describe(name, info.type, info.num_attrs > 0)))
-
-    h5py.h5o.visit(root.id, visit, info=True)
-    return entries
+                member = _UNDESCRIBED
+        elif kind == _GROUP:
+            member = StoredGroup(attrs=self._attrs(name) if self._group_attrs and info.num_attrs > 0 else {})
+        else:
+            return
+        parent = self._groups.get(parent_name)
+        if parent is None:
+            return
+        if kind == _GROUP:
+            self._groups[name] = member  # type: ignore[assignment]
+        parent.members[own_name.decode("utf-8", "surrogateescape")] = member
 
 
 def read_tree(root: h5py.Group, group_attrs: tuple[str, ...] = (), raw: RawReader | None = None) -> StoredGroup:
@@ -191,20 +192,6 @@ def read_tree(root: h5py.Group, group_attrs: tuple[str, ...] = (), raw: RawReade
     image, a zip member): small datasets are hashed from them. Raises what h5py raises (OSError,
     RuntimeError, ...) when the file structure itself is damaged.
     """
-    tree = StoredGroup()
-    groups: dict[bytes, StoredGroup] = {b"": tree}
-    for name, kind, described in _walk(root, group_attrs, raw):
-        parent_name, _, own_name = name.rpartition(b"/")
-        parent = groups.get(parent_name)
-        member: StoredGroup | StoredDataset
-        if parent is None:
-            continue
-        if kind == h5py.h5o.TYPE_GROUP:
-            member = groups[name] = StoredGroup()
-            member.attrs = described if isinstance(described, dict) else {}
-        elif kind == h5py.h5o.TYPE_DATASET:
-            member = described if isinstance(described, StoredDataset) else _UNDESCRIBED
-        else:
-            continue
-        parent.members[own_name.decode("utf-8", "surrogateescape")] = member
-    return tree
+    builder = _TreeBuilder(root.id, group_attrs, raw or _descriptor_reader(root.file))
+    h5py.h5o.visit(root.id, builder.visit, info=True)
+    return builder.tree

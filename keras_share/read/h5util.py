@@ -84,10 +84,7 @@ def str_attr(obj: h5py.HLObject | h5py.h5o.ObjectID, name: str) -> str | None:
     """
     object_id = obj.id if isinstance(obj, h5py.HLObject) else obj
     try:
-        encoded = name.encode()
-        if not h5py.h5a.exists(object_id, encoded):
-            return None
-        attr = h5py.h5a.open(object_id, encoded)
+        attr = h5py.h5a.open(object_id, name.encode())  # KeyError when absent
         stored = attr.get_type()
         if attr.get_space().get_simple_extent_type() != h5py.h5s.SCALAR or stored.get_class() != h5py.h5t.STRING:
             return None

@@ -35,6 +35,7 @@ from keras_share.read.json_text import JsonRefused, load_json
 from keras_share.read.stored import StoredGroup
 from keras_share.read.truncation import truncated_zip
 from keras_share.read.vars_layout import TooManyLayers, VarsLayoutReader
+from keras_share.vocabulary import Format
 
 ZIP_ERRORS = (
     zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, IndexError, KeyError,
@@ -52,7 +53,7 @@ class KerasConfigs(NamedTuple):
     """What a ``.keras`` archive or folder says about its model: where it was read, its form, its configs."""
 
     path: str
-    form: str
+    form: Format
     config: dict[str, Any]
     metadata: Any
     bytecode_free: bool = False
@@ -143,7 +144,7 @@ def zip_in(stream: BinaryIO, label: str) -> Iterator[zipfile.ZipFile]:
         yield archive
 
 
-def member_data_start(stream: BinaryIO, info: zipfile.ZipInfo) -> int | None:
+def member_data_start(stream: IO[bytes], info: zipfile.ZipInfo) -> int | None:
     """Where an unencrypted zip member's (compressed) bytes start in the archive file ``stream``; None for others."""
     if info.flag_bits & 0x1:
         return None
@@ -157,7 +158,7 @@ def member_data_start(stream: BinaryIO, info: zipfile.ZipInfo) -> int | None:
     return info.header_offset + 30 + name_length + extra_length
 
 
-def stored_data_start(stream: BinaryIO, info: zipfile.ZipInfo) -> int | None:
+def stored_data_start(stream: IO[bytes], info: zipfile.ZipInfo) -> int | None:
     """Where an uncompressed, unencrypted zip member's bytes start in the archive file ``stream``; None for
     others."""
     return member_data_start(stream, info) if info.compress_type == zipfile.ZIP_STORED else None
@@ -256,7 +257,7 @@ def read_archive_configs(path: Path) -> KerasConfigs:
                     metadata = _parse_json(_bounded_read(stream, str(path), METADATA_MEMBER), str(path), METADATA_MEMBER)
         except ZIP_ERRORS as error:
             raise ReadError(str(path), f"corrupt zip member ({describe(error)})") from None
-    return KerasConfigs(str(path), "keras", config, metadata, bytecode_free)
+    return KerasConfigs(str(path), Format.KERAS, config, metadata, bytecode_free)
 
 
 def read_folder_configs(path: Path) -> KerasConfigs:
@@ -270,7 +271,7 @@ def read_folder_configs(path: Path) -> KerasConfigs:
 
     metadata = _parse_json(load(METADATA_MEMBER), str(path), METADATA_MEMBER) if os.path.lexists(path / METADATA_MEMBER) else {}
     config, bytecode_free = _model_config(load(CONFIG_MEMBER), str(path))
-    return KerasConfigs(str(path), "keras-dir", config, metadata, bytecode_free)
+    return KerasConfigs(str(path), Format.KERAS_DIR, config, metadata, bytecode_free)
 
 
 def complete(configs: KerasConfigs, weights: StoredGroup | None) -> ModelFile:

@@ -29,6 +29,7 @@ from keras_share.read.vars_layout import (
     GROUP_ATTRS,
     VarsLayoutReader,
 )
+from keras_share.vocabulary import Format
 
 
 def _decode_config(text: str | None, path: str) -> dict[str, Any]:
@@ -138,9 +139,9 @@ def _read_model_weights(root: h5py.Group, config: dict[str, Any] | None, path: s
             index.by_layer[(name,)] = [
                 WeightArray(_strip_suffix(_own_name(stored, name)), a.shape, a.dtype, a.location) for stored, a in arrays
             ]
-    stored = set(layer_names)
+    listed = set(layer_names)
     for name, entry in entries.items():
-        if name not in stored and not configs.is_input_layer(entry) and not configs.is_op(entry):
+        if name not in listed and not configs.is_input_layer(entry) and not configs.is_op(entry):
             index.missing.append((name,))
     return index
 
@@ -189,7 +190,7 @@ def read_sharded_weights_only(path: Path) -> ModelFile:
     """Read a Keras 3 sharded weights map (``x.weights.json``) and its shards: the weights-only ``vars`` layout of a
     ``.weights.h5`` file, spread over several files."""
     tree = read_weights_map_file(path)
-    model = ModelFile(str(path), "weights-h5", None, None, VarsLayoutReader(tree, "", 3).read(None))
+    model = ModelFile(str(path), Format.WEIGHTS_H5, None, None, VarsLayoutReader(tree, "", 3).read(None))
     model.notes.append(f"Keras 3 sharded weights-only file ({len(tree.origins()):,} shard file(s) hold its weights): "
                       "it has no architecture, so no graph and no sharing")
     return model
@@ -202,7 +203,7 @@ def _read_open_h5(h5: h5py.File, path: str) -> ModelFile:
         text = h5util.str_attr(h5, "model_config")
         config = _decode_config(text, path)
         weights_root = h5util.child(h5, "model_weights")
-        model = ModelFile(path, "h5", version, config, WeightIndex(), backend=backend,
+        model = ModelFile(path, Format.H5, version, config, WeightIndex(), backend=backend,
                           config_bytecode_free=not configs.text_may_hold_bytecode(text or ""))
         if isinstance(weights_root, h5py.Group):
             model.keras_version = h5util.str_attr(weights_root, "keras_version") or version
@@ -212,11 +213,11 @@ def _read_open_h5(h5: h5py.File, path: str) -> ModelFile:
         model.weights.optimizer = _optimizer_arrays(h5, model.weights)
         return model
     if "layer_names" in h5.attrs or "layer_names0" in h5.attrs:
-        model = ModelFile(path, "h5-weights", version, None, _read_model_weights(h5, None, path, ""), backend=backend)
+        model = ModelFile(path, Format.H5_WEIGHTS, version, None, _read_model_weights(h5, None, path, ""), backend=backend)
         model.notes.append("weights-only file (save_weights): it has no architecture, so no graph and no sharing")
         return model
     if h5util.child(h5, "vars") is not None or h5util.child(h5, "layers") is not None:
-        model = ModelFile(path, "weights-h5", version, None, VarsLayoutReader(read_tree(h5, GROUP_ATTRS), "", 3).read(None))
+        model = ModelFile(path, Format.WEIGHTS_H5, version, None, VarsLayoutReader(read_tree(h5, GROUP_ATTRS), "", 3).read(None))
         writer = "tf.keras 2.12-2.14" if h5util.child(h5, CHECKPOINT_DEPENDENCIES) is not None else "Keras 3"
         model.notes.append(f"{writer} weights-only file: it has no architecture, so no graph and no sharing")
         return model

@@ -160,7 +160,7 @@ def read_keras_metadata(data: bytes) -> list[SavedObjectRecord]:
     the ``version`` sub-message, which is not needed) are skipped.
     """
     records = []
-    for field_number, wire_type, value in iter_fields(data):
+    for field_number, _, value in iter_fields(data):
         if field_number == _NODES and isinstance(value, bytes):
             records.append(_read_saved_object(value))
     return records
@@ -182,9 +182,8 @@ def _undo_json_utils_wrapper(obj: dict[str, Any]) -> Any:
             return obj["items"]
     elif kind == "__ellipsis__" and keys == {"class_name"}:
         return "..."
-    elif kind == "__bytes__" and keys == {"class_name", "value"}:
-        if isinstance(obj["value"], str):
-            return obj["value"]
+    elif kind == "__bytes__" and keys == {"class_name", "value"} and isinstance(obj["value"], str):
+        return obj["value"]
     return obj
 
 

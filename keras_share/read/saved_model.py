@@ -29,6 +29,7 @@ from keras_share.read.protobuf_wire import (
     root_model_metadata,
 )
 from keras_share.read.saved_model_variables import read_variables
+from keras_share.vocabulary import Format
 
 METADATA_FILE = "keras_metadata.pb"
 
@@ -72,14 +73,14 @@ def _node_bytecode(nodes: list[tuple[SavedObjectRecord, dict[str, Any]]]) -> lis
     names = {record.node_path: node.get("name") for record, node in nodes}
     sites: list[BytecodeSite] = []
     root_seen = False
-    for record, node in nodes:
+    for record, metadata in nodes:
         is_root = record.node_path == "root" and not root_seen  # the record root_model_metadata reads
         root_seen = root_seen or is_root
         if not configs.text_may_hold_bytecode(record.metadata):
             continue
         label = f"{METADATA_FILE} node {ascii(record.node_path)[1:-1]}"  # escaped: the path comes from the file
+        node = {key: value for key, value in metadata.items() if key != "config"} if is_root else metadata
         if is_root:
-            node = {key: value for key, value in node.items() if key != "config"}
             model_config = node.get("model_config")
             owners = _layer_owners(model_config, "") if isinstance(model_config, dict) else {}
         else:
@@ -147,7 +148,7 @@ def read_saved_model(directory: Path) -> ModelFile:
     config = {"class_name": metadata.get("class_name"), "config": metadata.get("config")}
     _restore_missing_flags(config, flags)
     version = metadata.get("keras_version")
-    model = ModelFile(str(directory), "savedmodel", version if isinstance(version, str) else "2", config, WeightIndex())
+    model = ModelFile(str(directory), Format.SAVEDMODEL, version if isinstance(version, str) else "2", config, WeightIndex())
     model.bytecode = _node_bytecode(nodes)
     model.config_bytecode_free = not any(configs.text_may_hold_bytecode(record.metadata)
                                          for record in records if record.node_path == "root")

@@ -13,6 +13,7 @@ from keras_share import configs
 from keras_share.limits import MAX_LAYERS
 from keras_share.read.base import LayerKey, WeightArray, WeightIndex
 from keras_share.read.stored import StoredDataset, StoredGroup
+from keras_share.vocabulary import LayerKind
 
 GROUP_ATTRS = ("name",)
 """The group attributes the layout is matched with: Keras 3.6+ records a layer's name on its ``vars`` group."""
@@ -105,7 +106,7 @@ class VarsLayoutReader:
         self, entry: dict[str, Any], path: str, key: LayerKey, seen: dict[tuple[str, str], LayerKey]
     ) -> None:
         entries = configs.layer_entries(entry) or []
-        if configs.model_kind(entry) == "functional":
+        if configs.model_kind(entry) == LayerKind.FUNCTIONAL:
             entries = [child for child in entries if not configs.is_op(child)]
         elif entries and configs.is_input_layer(entries[0]):
             entries = entries[1:]
@@ -122,12 +123,13 @@ class VarsLayoutReader:
             self._note(CHECKPOINT_DEPENDENCIES_NOTE)
             weighted_twice = self._dependency_numbering(entries, dependencies_group)
         for child in entries:
-            child_key = key + (configs.entry_name(child),)
-            identity = (configs.class_name(child), configs.entry_name(child))
+            child_name, child_class = configs.entry_name(child), configs.class_name(child)
+            child_key = key + (child_name,)
+            identity = (child_class, child_name)
             repeat = "shared_object_id" in child and identity in seen
             group_name = None
             if weighted_twice is not None and layers_group is not None:
-                base = configs.to_snake_case(configs.class_name(child))
+                base = configs.to_snake_case(child_class)
                 count = counters.get(base, 0)
                 if weighted_twice or not repeat:  # tf.keras 2.14 passes over a layer saved before without counting it
                     group_name = base if count == 0 else f"{base}_{count}"
@@ -135,7 +137,7 @@ class VarsLayoutReader:
                         self._had_weights(seen[identity]) if repeat else _holds_arrays(layers_group, group_name))
                     counters[base] = count + (2 if counted_twice else 1)
             elif not (repeat and self._generation == 2):
-                base = configs.to_snake_case(configs.class_name(child))
+                base = configs.to_snake_case(child_class)
                 count = counters.get(base, 0)
                 counters[base] = count + 1
                 group_name = base if count == 0 else f"{base}_{count}"
@@ -143,7 +145,7 @@ class VarsLayoutReader:
                 self._alias(seen[identity], child_key)
                 continue
             seen[identity] = child_key
-            found = None if layers_group is None else self._find_group(layers_group, group_name, configs.entry_name(child), claimed)
+            found = None if layers_group is None else self._find_group(layers_group, group_name, child_name, claimed)
             if found is None:
                 if not configs.is_input_layer(child):
                     self.index.missing.append(child_key)

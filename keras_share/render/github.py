@@ -6,8 +6,9 @@ from keras_share.analysis.report import ModelReport
 from keras_share.errors import ReadError
 from keras_share.render.base import Formatter
 from keras_share.render.escape import workflow_data, workflow_property
+from keras_share.vocabulary import Severity
 
-COMMANDS = {"error": "error", "warning": "warning", "info": "notice"}
+COMMANDS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
 
 
 class GithubFormatter(Formatter):

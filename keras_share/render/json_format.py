@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from keras_share import __version__
 from keras_share.analysis.report import (
     Finding,
     LayerReport,
@@ -17,6 +16,7 @@ from keras_share.errors import ReadError
 from keras_share.graph.model import CallSite
 from keras_share.read.base import WeightArray
 from keras_share.render.base import Formatter
+from keras_share.version import __version__
 
 SCHEMA_VERSION = 1
 OUTLINE_DEPTH = 4

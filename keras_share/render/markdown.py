@@ -7,8 +7,9 @@ from keras_share.errors import ReadError
 from keras_share.render.base import Formatter
 from keras_share.render.escape import markdown_code, markdown_text
 from keras_share.render.terminal import format_shape
+from keras_share.vocabulary import Severity
 
-_ICONS = {"error": "🔴", "warning": "🟠", "info": "🔵"}
+_ICONS = {Severity.ERROR: "🔴", Severity.WARNING: "🟠", Severity.INFO: "🔵"}
 
 
 class MarkdownFormatter(Formatter):
@@ -20,8 +21,8 @@ class MarkdownFormatter(Formatter):
             summary = report.summary
             version = f", Keras {markdown_text(report.file.keras_version)}" if report.file.keras_version else ""
             out += [f"## {markdown_code(report.file.path)}", "",
-                    f"{report.file.format}{version}: {summary.layers} layers, {summary.shared_layers} shared, "
-                    f"{summary.unique_params:,} unique params ({summary.naive_params:,} if every call had its own weights)",
+                    (f"{report.file.format}{version}: {summary.layers} layers, {summary.shared_layers} shared, "
+                     f"{summary.unique_params:,} unique params ({summary.naive_params:,} if every call had its own weights)"),
                     ""]
             if report.shared_layers:
                 out += ["| layer | class | calls | effective | trains | input shapes per call |",

@@ -8,14 +8,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from keras_share import __version__
 from keras_share.analysis.report import ModelReport, RuleInfo
 from keras_share.errors import ReadError
 from keras_share.render.base import Formatter
 from keras_share.render.escape import sarif_text, visible
+from keras_share.version import __version__
+from keras_share.vocabulary import Severity
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
-LEVELS = {"error": "error", "warning": "warning", "info": "note"}
+LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
 READ_ERROR_RULE = "KS001"
 
 

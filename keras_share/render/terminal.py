@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
@@ -15,8 +15,9 @@ from keras_share.graph.model import Shape
 from keras_share.read.base import WeightArray
 from keras_share.render.base import Formatter
 from keras_share.render.escape import visible
+from keras_share.vocabulary import LayerKind, Severity
 
-_SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+_SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
 
 def format_shape(shape: Shape | None) -> str:
@@ -130,7 +131,7 @@ def _tree(report: ModelReport) -> Tree:
     for layer in report.layers:
         label = Text(f"{visible(layer.layer.name)} ", style="bold" if layer.layer.is_model else "")
         label.append(visible(layer.layer.class_name), style="dim")
-        if layer.layer.kind not in ("input",):
+        if layer.layer.kind != LayerKind.INPUT:
             label.append(f"  calls {layer.layer.calls}")
             if layer.effective_calls != layer.layer.calls:
                 label.append(f" (x{layer.effective_calls})")
@@ -176,7 +177,7 @@ def _transferred(report: ModelReport) -> Table | None:
 
 def render_model(report: ModelReport, all_layers: bool) -> Group:
     """The renderables for one model."""
-    parts: list[object] = [_header(report)]
+    parts: list[RenderableType] = [_header(report)]
     if report.graph.has_graph:
         if report.shared_layers:
             parts.append(_shared_table(report))

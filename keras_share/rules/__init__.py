@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from keras_share.analysis.report import Finding, ModelReport
 from keras_share.rules.ambiguous_file_format import AmbiguousFileFormat
-from keras_share.rules.base import SEVERITIES, Rule, RuleContext, severity_rank
+from keras_share.rules.base import Rule, RuleContext
 from keras_share.rules.cross_model_sharing import CrossModelSharing
 from keras_share.rules.frozen_layer_trains_after_load import FrozenLayerTrainsAfterLoad
 from keras_share.rules.layer_shared_with_other_model import (
@@ -43,7 +43,7 @@ ALL_RULES: tuple[Rule, ...] = (
     TiedVariable(),
 )
 
-__all__ = ["ALL_RULES", "SEVERITIES", "Rule", "RuleContext", "find_rule", "run_rules", "select_rules", "severity_rank"]
+__all__ = ["ALL_RULES", "Rule", "RuleContext", "find_rule", "run_rules", "select_rules"]
 
 
 def find_rule(code_or_name: str) -> Rule | None:

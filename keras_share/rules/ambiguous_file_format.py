@@ -6,12 +6,13 @@ from collections.abc import Iterator
 
 from keras_share.analysis.report import Finding, ModelReport
 from keras_share.rules.base import Rule, RuleContext
+from keras_share.vocabulary import Severity
 
 
 class AmbiguousFileFormat(Rule):
     code = "KS207"
     name = "ambiguous-file-format"
-    severity = "warning"
+    severity = Severity.WARNING
     summary = "The file is two models at once (an HDF5/zip polyglot, or a .keras folder that is also a SavedModel)."
     why = (
         "Keras picks the format by the file name: a .keras name that zipfile accepts loads the zip, anything else "

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import ClassVar
 
 from keras_share.analysis.digests import DigestSource, NoDigests
 from keras_share.analysis.report import Finding, LayerReport, ModelReport, RuleInfo
-
-SEVERITIES = ("info", "warning", "error")
-"""In increasing order."""
-
-
-def severity_rank(severity: str) -> int:
-    """0 for info, 1 for warning, 2 for error."""
-    return SEVERITIES.index(severity)
+from keras_share.vocabulary import Severity
 
 
 @dataclass
@@ -33,7 +26,7 @@ class Rule:
 
     code: ClassVar[str]
     name: ClassVar[str]
-    severity: ClassVar[str]
+    severity: ClassVar[Severity]
     summary: ClassVar[str]
     """One line: what the rule flags."""
     why: ClassVar[str]
@@ -53,7 +46,7 @@ class Rule:
         return RuleInfo(code=self.code, name=self.name, severity=self.severity, summary=self.summary,
                         why=self.why, fix=self.fix, example=self.example)
 
-    def finding(self, layer: LayerReport | str, message: str, *, severity: str | None = None,
+    def finding(self, layer: LayerReport | str, message: str, *, severity: Severity | None = None,
                 layers: Iterable[str] = ()) -> Finding:
         """A finding of this rule on ``layer`` (a report or a path; ``""`` for the whole model), at the rule's
         severity unless ``severity`` is given; ``layers``: the paths of the several layers one finding covers."""

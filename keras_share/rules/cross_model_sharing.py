@@ -9,7 +9,7 @@ from typing import Any
 from keras_share.analysis.report import Finding, LayerReport, ModelReport
 from keras_share.graph.model import Layer
 from keras_share.rules.base import Rule, RuleContext
-
+from keras_share.vocabulary import Format, Severity
 
 SHOWN_MODELS = 5
 """Models named in a finding's message; the others are counted."""
@@ -66,7 +66,7 @@ def placements(report: ModelReport) -> list[list[LayerReport]]:
     """
     groups: dict[tuple[str, str], list[LayerReport]] = {}
     for layer in report.layers:
-        if layer.layer.kind not in ("input", "op"):
+        if layer.layer.runs_on_tensors:
             groups.setdefault((layer.layer.class_name, layer.layer.name), []).append(layer)
     weighted = _weighted_paths(report)
     found = []
@@ -92,7 +92,7 @@ def _models(members: list[LayerReport]) -> str:
 class CrossModelSharing(Rule):
     code = "KS101"
     name = "cross-model-sharing"
-    severity = "error"
+    severity = Severity.ERROR
     summary = "One layer object is used inside two different nested models."
     why = (
         "Keras saves each object once. The .keras format stores the layer's weights at the first model that "
@@ -116,10 +116,10 @@ sub_b = keras.Model(xb, shared(xb), name="sub_b")   # KS101: shared lives in sub
             first, others = members[0], members[1:]
             models = _models(members)
             for other in others:
-                if report.file.format in ("keras", "keras-dir"):
+                if report.file.format.keras_archive:
                     outcome = (f"the file stores its weights once, at {first.layer.path!r}; loading builds a second "
                                "copy that finds no weights, so Keras fails to load this file")
-                elif report.file.format == "h5":
+                elif report.file.format == Format.H5:
                     outcome = ("legacy h5 stores two copies, which reload as two independent layers: the sharing is "
                                "lost and the copies diverge in training")
                 else:

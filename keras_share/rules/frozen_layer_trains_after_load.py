@@ -6,12 +6,13 @@ from collections.abc import Iterator
 
 from keras_share.analysis.report import Finding, ModelReport
 from keras_share.rules.base import Rule, RuleContext
+from keras_share.vocabulary import Severity
 
 
 class FrozenLayerTrainsAfterLoad(Rule):
     code = "KS302"
     name = "frozen-layer-trains-after-load"
-    severity = "warning"
+    severity = Severity.WARNING
     summary = "A layer saved as frozen comes back trainable when Keras loads the file."
     why = (
         "Keras 3 restores trainable=False on a MultiHeadAttention before it builds the query, key, value and "

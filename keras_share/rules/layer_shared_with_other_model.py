@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from keras_share.analysis.report import Finding, LayerReport, ModelReport
 from keras_share.rules.base import Rule, RuleContext
 from keras_share.rules.transferred_layer_trainable import TransferredLayerTrainable
+from keras_share.vocabulary import Severity
 
 
 def _names(models: list[str]) -> str:
@@ -16,7 +17,7 @@ def _names(models: list[str]) -> str:
 def _reportable(layer: LayerReport, by_path: dict[str, LayerReport]) -> bool:
     """A layer with weights whose enclosing model is not already shared with the same models."""
     live = layer.live
-    if live is None or not live.other_models or layer.layer.kind in ("input", "op"):
+    if live is None or not live.other_models or not layer.layer.runs_on_tensors:
         return False
     if not (layer.layer.weights or layer.layer.is_model):
         return False
@@ -28,7 +29,7 @@ def _reportable(layer: LayerReport, by_path: dict[str, LayerReport]) -> bool:
 class LayerSharedWithOtherModel(Rule):
     code = "KS206"
     name = "layer-shared-with-other-model"
-    severity = "warning"
+    severity = Severity.WARNING
     summary = "A layer object is also used by another live model: training one changes the other (live models)."
     why = (
         "Layers are Python objects: get_layer() and calling a layer in a second keras.Model do not copy it. "
@@ -71,7 +72,7 @@ new = keras.Model(x, keras.layers.Dense(2)(feature(x)))   # KS206: fitting `new`
                     layer,
                     f"one layer object with model(s) {models}{calls}: frozen here, so fitting this model "
                     f"leaves it alone, but fitting {models} still changes this model",
-                    severity="info",
+                    severity=Severity.INFO,
                 )
 
 

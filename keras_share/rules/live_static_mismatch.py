@@ -6,12 +6,13 @@ from collections.abc import Iterator
 
 from keras_share.analysis.report import Finding, ModelReport
 from keras_share.rules.base import Rule, RuleContext
+from keras_share.vocabulary import Severity
 
 
 class LiveStaticMismatch(Rule):
     code = "KS104"
     name = "live-static-mismatch"
-    severity = "error"
+    severity = Severity.ERROR
     summary = "With --live: Keras cannot load the file, or loads something else than the file describes."
     why = (
         "keras-share reads files without running Keras. With --live it also loads the file with Keras "

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from keras_share.analysis.report import Finding, LayerReport, ModelReport
 from keras_share.configs import WEIGHTED_CLASSES, expected_variable_names
 from keras_share.rules.base import Rule, RuleContext
+from keras_share.vocabulary import Format, Severity
 
 LAYERS_LISTED = 5
 """Up to this many layers without their weights get one finding each; more (a truncated or cut file) get one
 finding for the whole model, the layers listed in its ``layers``."""
-WEIGHTS_ONLY_FORMATS = ("h5-weights", "weights-h5")
 """Formats without a model config: which layers need weights is not known, only which groups the file lists."""
 
 
@@ -31,7 +31,7 @@ def _stored_arrays(report: ModelReport) -> int:
 class MissingWeights(Rule):
     code = "KS102"
     name = "missing-weights"
-    severity = "error"
+    severity = Severity.ERROR
     summary = "A layer that must have weights has none stored, so the file will not load."
     why = (
         "Keras matches stored arrays to layers when it loads a file; a built Dense, Conv or BatchNormalization "
@@ -55,10 +55,10 @@ top.save("m.keras")   # KS102 on sub_b's copy of the layer: its group is never w
 
     def check(self, report: ModelReport, context: RuleContext) -> Iterator[Finding]:
         stored_nothing = _stored_arrays(report) == 0
-        if report.file.format == "savedmodel":
+        if report.file.format == Format.SAVEDMODEL:
             yield from self._optimizer_only(report)
             return
-        if report.file.format in WEIGHTS_ONLY_FORMATS:
+        if report.file.format.weights_only:
             yield from self._weights_only(report, stored_nothing)
             return
         without = [layer for layer in report.layers if _needs_weights(layer) and not layer.layer.weights]

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from keras_share.analysis.report import Finding, ModelReport
 from keras_share.rules.base import Rule, RuleContext
-
+from keras_share.vocabulary import LayerKind, Severity
 
 SPELLED_OUT_CALLS = 4
 """Up to this many repeats the message writes every call out."""
@@ -15,7 +15,7 @@ SPELLED_OUT_CALLS = 4
 class SequentialRepeatedLayer(Rule):
     code = "KS103"
     name = "sequential-repeated-layer"
-    severity = "error"
+    severity = Severity.ERROR
     summary = "One layer object is listed twice in a Sequential: a saved file keeps it once (live models)."
     why = (
         "Sequential([Input, d, d]) applies d twice, d(d(x)), with one set of weights. Keras writes a "
@@ -36,10 +36,10 @@ model = keras.Sequential([keras.Input((4,)), d, d])   # KS103: the saved file co
     def check(self, report: ModelReport, context: RuleContext) -> Iterator[Finding]:
         for layer in report.layers:
             calls = layer.layer.calls
-            if calls < 2 or layer.layer.kind in ("input", "op"):
+            if calls < 2 or not layer.layer.runs_on_tensors:
                 continue
             parent = report.graph.layers.get(layer.layer.parent) if layer.layer.parent else report.graph.root
-            if parent is None or parent.kind != "sequential":
+            if parent is None or parent.kind != LayerKind.SEQUENTIAL:
                 continue
             name = parent.name or "the top model"
             own = layer.layer.name

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from keras_share.analysis.report import Finding, ModelReport
 from keras_share.rules.base import Rule, RuleContext
+from keras_share.vocabulary import Severity
 
 MOVING_STATISTICS_CLASSES = frozenset({"BatchNormalization", "SyncBatchNormalization", "BatchNormalizationV1",
                                        "BatchNormalizationV2"})
@@ -14,7 +15,7 @@ MOVING_STATISTICS_CLASSES = frozenset({"BatchNormalization", "SyncBatchNormaliza
 class SharedBatchNorm(Rule):
     code = "KS201"
     name = "shared-batchnorm"
-    severity = "warning"
+    severity = Severity.WARNING
     summary = "A BatchNormalization layer (moving mean and variance) is applied at several call sites."
     why = (
         "A shared BatchNormalization keeps one moving mean and one moving variance. During training each call "

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from keras_share.analysis.report import Finding, ModelReport
 from keras_share.rules.base import Rule, RuleContext
+from keras_share.vocabulary import Severity
 
 
 def _layer_of(report: ModelReport, entry: str) -> str:
@@ -17,7 +18,7 @@ def _layer_of(report: ModelReport, entry: str) -> str:
 class TiedVariable(Rule):
     code = "KS303"
     name = "tied-variable"
-    severity = "info"
+    severity = Severity.INFO
     summary = "One variable object is used by two different layers: a tie group (live models)."
     why = (
         "Tied weights (a decoder reusing the encoder's kernel, an output projection sharing the embedding "

@@ -6,12 +6,13 @@ from collections.abc import Iterator
 
 from keras_share.analysis.report import Finding, ModelReport
 from keras_share.rules.base import Rule, RuleContext
+from keras_share.vocabulary import Severity
 
 
 class TrainableInFrozenParent(Rule):
     code = "KS301"
     name = "trainable-in-frozen-parent"
-    severity = "info"
+    severity = Severity.INFO
     summary = "A layer marked trainable sits inside a model marked frozen."
     why = (
         "Whether it trains depends on the Keras that loads the file, not on what the flags suggest. Keras 3 "

@@ -6,12 +6,13 @@ from collections.abc import Iterator
 
 from keras_share.analysis.report import Finding, ModelReport
 from keras_share.rules.base import Rule, RuleContext
+from keras_share.vocabulary import Severity
 
 
 class TransferredLayerTrainable(Rule):
     code = "KS205"
     name = "transferred-layer-trainable"
-    severity = "warning"
+    severity = Severity.WARNING
     summary = "A layer whose weights came from the --base model is left trainable."
     why = (
         "Transfer learning reuses trained layers; left trainable, the first epochs of the new task (with a fresh, "

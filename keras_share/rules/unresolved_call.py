@@ -6,12 +6,13 @@ from collections.abc import Iterator
 
 from keras_share.analysis.report import Finding, ModelReport
 from keras_share.rules.base import Rule, RuleContext
+from keras_share.vocabulary import Severity
 
 
 class UnresolvedCall(Rule):
     code = "KS105"
     name = "unresolved-call"
-    severity = "error"
+    severity = Severity.ERROR
     summary = "A tensor in the config names a call its layer does not have, so Keras cannot rebuild the graph."
     why = (
         "A config wires each call to the output of a call of another layer by node index. An index past the "

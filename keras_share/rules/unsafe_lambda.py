@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from keras_share.analysis.report import Finding, ModelReport
 from keras_share.read.base import BytecodeSite
 from keras_share.rules.base import Rule, RuleContext
+from keras_share.vocabulary import Severity
 
 
 def describe_site(site: BytecodeSite) -> str:
@@ -19,7 +20,7 @@ def describe_site(site: BytecodeSite) -> str:
 class UnsafeLambda(Rule):
     code = "KS204"
     name = "unsafe-lambda"
-    severity = "warning"
+    severity = Severity.WARNING
     summary = "A config carries a serialized Python function (a Lambda's bytecode), at any depth."
     why = (
         "Loading the file with safe_mode=False (Keras 3) or with tf_keras (which ignores safe_mode for .h5 and "

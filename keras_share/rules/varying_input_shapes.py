@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from keras_share.analysis.report import Finding, ModelReport
 from keras_share.graph.model import Shape
 from keras_share.rules.base import Rule, RuleContext
+from keras_share.vocabulary import Severity
 
 
 def _describe(shape: Shape) -> str:
@@ -16,7 +17,7 @@ def _describe(shape: Shape) -> str:
 class VaryingInputShapes(Rule):
     code = "KS202"
     name = "varying-input-shapes"
-    severity = "info"
+    severity = Severity.INFO
     summary = "A shared layer is called on inputs of different shapes or ranks."
     why = (
         "Legal for many layers (convolutions, pooling, attention, RNNs take any length), and sometimes intended; "

@@ -9,6 +9,7 @@ from keras_share.analysis.provenance import content_key
 from keras_share.analysis.report import Finding, LayerReport, ModelReport
 from keras_share.rules.base import Rule, RuleContext
 from keras_share.rules.cross_model_sharing import placements
+from keras_share.vocabulary import Severity
 
 
 def twin_arrays(layers: list[LayerReport]) -> list:
@@ -21,7 +22,7 @@ def twin_arrays(layers: list[LayerReport]) -> list:
 class WeightCopy(Rule):
     code = "KS203"
     name = "weight-copy"
-    severity = "warning"
+    severity = Severity.WARNING
     summary = "Two distinct layers hold byte-identical weights: a copy, not a share."
     why = (
         "Identical arrays in two layers usually mean weights were copied (set_weights, a clone, a reload) "

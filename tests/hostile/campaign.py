@@ -43,7 +43,7 @@ def main() -> int:
         for seed in range(options.first_seed, options.first_seed + options.variants):
             with tempfile.TemporaryDirectory(prefix=f"hostile-{name}-") as folder:
                 Path(folder).chmod(0o755)
-                attack_, outcome, sentences = run_attack(ATTACKS[name], Path(folder), seed)
+                _, outcome, sentences = run_attack(ATTACKS[name], Path(folder), seed)
             worst_seconds = max(worst_seconds, outcome.seconds)
             worst_bytes = max(worst_bytes, outcome.peak_bytes)
             codes.add(outcome.status)

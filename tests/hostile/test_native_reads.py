@@ -74,7 +74,7 @@ def _model(folder: Path, rng: random.Random, names: list[str]) -> tuple[Path, h5
     if rng.random() < 0.5:
         path = folder / "model.h5"
         h5, groups = _legacy_h5(path, names)
-        return path, h5, [group for group in groups], None
+        return path, h5, list(groups), None
     weights = folder / "weights.h5"
     h5, groups = _vars_h5(weights, names)
     return folder / "model.keras", h5, groups, weights
