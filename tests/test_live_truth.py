@@ -39,7 +39,7 @@ KERAS3_H5_FROZEN_NESTED = (
 )
 KERAS_SHARED_ACROSS_MODELS = (
     "Keras cannot load a .keras file in which one layer with weights sits in two models "
-    "(docs/keras-formats.md §5(c): 'expected 2 variables, but received 0 variables')"
+    "('expected 2 variables, but received 0 variables'; rule cross-model-sharing)"
 )
 
 KNOWN_KERAS_LOAD_FAILURES: dict[tuple[str, int, str], tuple[str, str]] = {

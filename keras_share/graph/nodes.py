@@ -1,4 +1,4 @@
-"""Tensor references inside ``inbound_nodes``, in both schemas (docs/keras-formats.md §4)."""
+"""Tensor references inside ``inbound_nodes``, in both schemas (docs/formats.md, "Graph rules the readers share")."""
 
 from __future__ import annotations
 

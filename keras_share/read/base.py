@@ -102,6 +102,9 @@ class ModelFile:
     """True when the reader saw the config's JSON text and it cannot hold a serialized function
     (``configs.text_may_hold_bytecode``): nothing to walk for one."""
 
+    def __post_init__(self) -> None:
+        self.format = Format(self.format)  # a format given by its name (``"keras"``) becomes its member
+
     @property
     def keras_generation(self) -> int:
         """3 for files written by Keras 3, 2 for Keras 2 / tf.keras / tf_keras."""

@@ -1,6 +1,6 @@
 """Legacy HDF5 files: full models (``model_config`` + ``model_weights``) and weights-only files.
 
-Layout (docs/keras-formats.md §2): one group per top-level layer, its arrays listed by the chunked
+Layout (docs/formats.md, legacy `.h5` rows): one group per top-level layer, its arrays listed by the chunked
 ``weight_names`` attribute; a nested model's group holds all of its sub-layers' arrays, named by
 their build scope. Keras 3 weights-only ``.weights.h5`` files use the ``vars`` layout instead.
 """
