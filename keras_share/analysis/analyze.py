@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from keras_share import configs
 from keras_share.analysis.report import LayerReport, ModelReport, Summary
 from keras_share.errors import ReadError
@@ -51,7 +53,29 @@ def _frozen_models(graph: Graph) -> dict[str, str | None]:
     return frozen
 
 
-def _object_keys(graph: Graph, model_file: ModelFile) -> dict[str, tuple[object, ...]]:
+class _OwnPath(NamedTuple):
+    """A layer that is one object wherever it is placed, named by its (canonical) path."""
+
+    path: str
+
+
+class _StoredArrays(NamedTuple):
+    """A layer that is the object holding these stored arrays (the same arrays at two paths: one layer)."""
+
+    locations: tuple[str, ...]
+
+
+class _NestedLayers(NamedTuple):
+    """A nested model that is the set of its layers' objects, each named by a number."""
+
+    members: tuple[int, ...]
+
+
+ObjectKey = _OwnPath | _StoredArrays | _NestedLayers
+"""What makes two layer paths one layer object once the file is loaded."""
+
+
+def _object_keys(graph: Graph, model_file: ModelFile) -> dict[str, ObjectKey]:
     """Group paths that are one layer object once the file is loaded.
 
     Where weights were read, a layer is its stored arrays (the same arrays at two paths are one layer) and a
@@ -60,7 +84,7 @@ def _object_keys(graph: Graph, model_file: ModelFile) -> dict[str, tuple[object,
     do not tell objects apart): an entry carrying ``shared_object_id`` that repeats an earlier class and name is
     that entry, and so is everything below it.
     """
-    keys: dict[str, tuple[object, ...]] = {}
+    keys: dict[str, ObjectKey] = {}
     if model_file.format == Format.SAVEDMODEL:
         canonical: dict[str, str] = {}
         first: dict[tuple[str, str], str] = {}
@@ -74,18 +98,18 @@ def _object_keys(graph: Graph, model_file: ModelFile) -> dict[str, tuple[object,
             else:
                 canonical[layer.path] = layer.path
             first.setdefault(identity, layer.path)
-            keys[layer.path] = ("path", canonical[layer.path])
+            keys[layer.path] = _OwnPath(canonical[layer.path])
         return keys
-    numbers: dict[tuple[object, ...], int] = {}  # a nested model names its layers' keys by number: no nesting
+    numbers: dict[ObjectKey, int] = {}  # a nested model names its layers' keys by number: no nesting
     for layer in reversed(graph.layers.values()):
         if layer.weights:
-            keys[layer.path] = tuple(array.location for array in layer.weights)
+            keys[layer.path] = _StoredArrays(tuple(array.location for array in layer.weights))
         elif layer.is_model:
             inner = tuple(sorted(numbers.setdefault(keys[child], len(numbers))
-                                 for child in layer.children if keys[child][0] != "path"))
-            keys[layer.path] = ("model", inner) if inner else ("path", layer.path)
+                                 for child in layer.children if not isinstance(keys[child], _OwnPath)))
+            keys[layer.path] = _NestedLayers(inner) if inner else _OwnPath(layer.path)
         else:
-            keys[layer.path] = ("path", layer.path)
+            keys[layer.path] = _OwnPath(layer.path)
     return keys
 
 
@@ -148,7 +172,7 @@ def analyze_graph(model_file: ModelFile, graph: Graph) -> ModelReport:
                                    trainable=own_trainable(graph, layer, model_file, frozen_by),
                                    unreachable_calls=[index for index in range(layer.calls) if index not in live]))
     keys = _object_keys(graph, model_file)
-    members: dict[tuple[object, ...], list[LayerReport]] = {}
+    members: dict[ObjectKey, list[LayerReport]] = {}
     for report in reports:
         members.setdefault(keys[report.layer.path], []).append(report)
     groups = [group for group in members.values() if len(group) > 1]
