@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import IO, Any
 
-from keras_share.limits import MAX_JSON_DEPTH, MAX_JSON_VALUES
+from keras_share.errors import ReadError, describe
+from keras_share.limits import MAX_JSON_BYTES, MAX_JSON_DEPTH, MAX_JSON_VALUES
 
 
 class JsonRefused(ValueError):
@@ -63,3 +64,25 @@ def load_json(text: bytes | str, object_hook: Callable[[dict[str, Any]], Any] | 
     if isinstance(value, (dict, list)) and deeper_than(value, MAX_JSON_DEPTH):
         raise too_deep()
     return value
+
+
+def read_json_text(stream: IO[bytes], label: str, what: str) -> bytes:
+    """At most ``MAX_JSON_BYTES`` of ``stream``, whatever a header claims; a ReadError naming ``what`` (a member
+    or attribute of the file ``label``) when it holds more or cannot be read."""
+    try:
+        data = stream.read(MAX_JSON_BYTES + 1)
+    except OSError as error:
+        raise ReadError(label, f"cannot read {what} ({error.strerror or error})") from None
+    if len(data) > MAX_JSON_BYTES:
+        raise ReadError(label, f"{what} is larger than {MAX_JSON_BYTES >> 20} MiB; refusing to read it")
+    return data
+
+
+def parse_json(text: bytes | str, label: str, what: str) -> Any:
+    """``load_json`` of ``what`` in the file ``label``: its refusal, or text that is not JSON, as a ReadError."""
+    try:
+        return load_json(text)
+    except JsonRefused as error:
+        raise ReadError(label, f"{what} {error}") from None
+    except ValueError as error:
+        raise ReadError(label, f"{what} is not valid JSON ({describe(error)})") from None

@@ -20,7 +20,7 @@ from typing import IO, Any, BinaryIO, NamedTuple
 
 from keras_share import configs as config_facts
 from keras_share.errors import ReadError, describe
-from keras_share.limits import MAX_JSON_BYTES, MAX_ZIP_DIRECTORY_BYTES, MAX_ZIP_MEMBERS
+from keras_share.limits import MAX_ZIP_DIRECTORY_BYTES, MAX_ZIP_MEMBERS
 from keras_share.read.base import (
     CONFIG_MEMBER,
     METADATA_MEMBER,
@@ -31,7 +31,7 @@ from keras_share.read.base import (
 )
 from keras_share.read.files import open_member, open_regular
 from keras_share.read.foreign import foreign_zip
-from keras_share.read.json_text import JsonRefused, load_json
+from keras_share.read.json_text import parse_json, read_json_text
 from keras_share.read.stored import StoredGroup
 from keras_share.read.truncation import truncated_zip
 from keras_share.read.vars_layout import TooManyLayers, VarsLayoutReader
@@ -66,26 +66,9 @@ class KerasConfigs(NamedTuple):
                          config=self.config, weights=WeightIndex(), config_bytecode_free=self.bytecode_free)
 
 
-def _bounded_read(stream: IO[bytes], path: str, member: str) -> bytes:
-    """Read at most MAX_JSON_BYTES, refusing anything longer whatever its header claims."""
-    data = stream.read(MAX_JSON_BYTES + 1)
-    if len(data) > MAX_JSON_BYTES:
-        raise ReadError(path, f"{member} is larger than {MAX_JSON_BYTES // (1024 * 1024)} MiB; refusing to read it")
-    return data
-
-
-def _parse_json(data: bytes, path: str, member: str) -> Any:
-    try:
-        return load_json(data)
-    except JsonRefused as error:
-        raise ReadError(path, f"{member} {error}") from None
-    except ValueError as error:
-        raise ReadError(path, f"{member} is not valid JSON ({describe(error)})") from None
-
-
 def _model_config(text: bytes, path: str) -> tuple[dict[str, Any], bool]:
     """config.json's model config, and whether its text cannot hold a serialized function."""
-    config = _parse_json(text, path, CONFIG_MEMBER)
+    config = parse_json(text, path, CONFIG_MEMBER)
     if not isinstance(config, dict):
         raise ReadError(path, f"{CONFIG_MEMBER} does not hold a model config object")
     return config, not config_facts.text_may_hold_bytecode(text)
@@ -250,11 +233,11 @@ def read_archive_configs(path: Path) -> KerasConfigs:
                             f"zip archive without {CONFIG_MEMBER}: not a .keras model")
         try:
             with open_zip_member(archive, CONFIG_MEMBER) as stream:
-                config, bytecode_free = _model_config(_bounded_read(stream, str(path), CONFIG_MEMBER), str(path))
+                config, bytecode_free = _model_config(read_json_text(stream, str(path), CONFIG_MEMBER), str(path))
             metadata: Any = {}
             if METADATA_MEMBER in names:
                 with open_zip_member(archive, METADATA_MEMBER) as stream:
-                    metadata = _parse_json(_bounded_read(stream, str(path), METADATA_MEMBER), str(path), METADATA_MEMBER)
+                    metadata = parse_json(read_json_text(stream, str(path), METADATA_MEMBER), str(path), METADATA_MEMBER)
         except ZIP_ERRORS as error:
             raise ReadError(str(path), f"corrupt zip member ({describe(error)})") from None
     return KerasConfigs(str(path), Format.KERAS, config, metadata, bytecode_free)
@@ -265,11 +248,11 @@ def read_folder_configs(path: Path) -> KerasConfigs:
     def load(member: str) -> bytes:
         with open_member(path, member) as stream:
             try:
-                return _bounded_read(stream, str(path), member)
+                return read_json_text(stream, str(path), member)
             except OSError as error:
                 raise ReadError(str(path), f"cannot read {member} ({error.strerror or error})") from None
 
-    metadata = _parse_json(load(METADATA_MEMBER), str(path), METADATA_MEMBER) if os.path.lexists(path / METADATA_MEMBER) else {}
+    metadata = parse_json(load(METADATA_MEMBER), str(path), METADATA_MEMBER) if os.path.lexists(path / METADATA_MEMBER) else {}
     config, bytecode_free = _model_config(load(CONFIG_MEMBER), str(path))
     return KerasConfigs(str(path), Format.KERAS_DIR, config, metadata, bytecode_free)
 

@@ -20,7 +20,7 @@ from keras_share.read import h5util
 from keras_share.read.base import LayerKey, ModelFile, WeightArray, WeightIndex
 from keras_share.read.files import name_of_open_file, open_regular
 from keras_share.read.h5tree import read_tree
-from keras_share.read.json_text import JsonRefused, load_json
+from keras_share.read.json_text import parse_json
 from keras_share.read.sharded_weights import read_weights_map_file
 from keras_share.read.stored import StoredDataset, StoredGroup
 from keras_share.read.truncation import truncated_hdf5
@@ -37,12 +37,7 @@ def _decode_config(text: str | None, path: str) -> dict[str, Any]:
         raise ReadError(path, "the model_config attribute is not text")
     if len(text) > MAX_JSON_BYTES:
         raise ReadError(path, f"the model_config attribute is larger than {MAX_JSON_BYTES >> 20} MiB; refusing to parse it")
-    try:
-        config = load_json(text)
-    except JsonRefused as error:
-        raise ReadError(path, f"model_config {error}") from None
-    except ValueError as error:
-        raise ReadError(path, f"model_config is not valid JSON ({describe(error)})") from None
+    config = parse_json(text, path, "model_config")
     if not isinstance(config, dict):
         raise ReadError(path, "model_config is not a JSON object")
     return config

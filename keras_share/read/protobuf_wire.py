@@ -61,7 +61,7 @@ class SavedObjectRecord:
     metadata: str
 
 
-def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+def read_varint(data: bytes, pos: int) -> tuple[int, int]:
     """Decode the varint at ``pos``; return (value as uint64, next position)."""
     start = pos
     result = 0
@@ -94,19 +94,19 @@ def iter_fields(data: bytes) -> Iterator[tuple[int, int, int | bytes]]:
     end = len(data)
     while pos < end:
         tag_offset = pos
-        tag, pos = _read_varint(data, pos)
+        tag, pos = read_varint(data, pos)
         field_number, wire_type = tag >> 3, tag & 0x7
         if not 1 <= field_number <= _MAX_FIELD_NUMBER:
             raise ProtobufError(f"invalid field number {field_number} at offset {tag_offset}")
         value: int | bytes
         if wire_type == WIRE_VARINT:
-            value, pos = _read_varint(data, pos)
+            value, pos = read_varint(data, pos)
         elif wire_type == WIRE_FIXED64:
             value, pos = _read_fixed(data, pos, 8)
         elif wire_type == WIRE_FIXED32:
             value, pos = _read_fixed(data, pos, 4)
         elif wire_type == WIRE_LEN:
-            length, pos = _read_varint(data, pos)
+            length, pos = read_varint(data, pos)
             if length > end - pos:
                 raise ProtobufError(
                     f"field {field_number}: length {length} runs past the end "

@@ -22,11 +22,11 @@ from typing import Any
 import h5py
 
 from keras_share.errors import ReadError, describe
-from keras_share.limits import MAX_JSON_BYTES, MAX_WEIGHT_SHARDS
+from keras_share.limits import MAX_WEIGHT_SHARDS
 from keras_share.read.base import SHARDED_WEIGHTS_MEMBER
 from keras_share.read.files import name_of_open_file, open_regular
 from keras_share.read.h5tree import read_tree
-from keras_share.read.json_text import JsonRefused, load_json
+from keras_share.read.json_text import parse_json, read_json_text
 from keras_share.read.stored import StoredDataset, StoredGroup
 from keras_share.read.vars_layout import GROUP_ATTRS
 
@@ -48,18 +48,7 @@ def _read_shard_map(stream: Any, map_name: str, label: str) -> dict[str, list[st
     """The ``weight_map`` of a sharded weights map read from ``stream``: each ``vars`` group path to the shards
     that hold it, in order. A ReadError when it is too large, not a map, or names too many shards or a shard
     outside its folder."""
-    try:
-        text = stream.read(MAX_JSON_BYTES + 1)
-    except OSError as error:
-        raise ReadError(label, f"cannot read {map_name} ({error.strerror or error})") from None
-    if len(text) > MAX_JSON_BYTES:
-        raise ReadError(label, f"{map_name} is larger than {MAX_JSON_BYTES >> 20} MiB; refusing to read it")
-    try:
-        value = load_json(text)
-    except JsonRefused as error:
-        raise ReadError(label, f"{map_name} {error}") from None
-    except ValueError as error:
-        raise ReadError(label, f"{map_name} is not valid JSON ({describe(error)})") from None
+    value = parse_json(read_json_text(stream, label, map_name), label, map_name)
     weight_map = value.get("weight_map") if isinstance(value, dict) else None
     if not isinstance(weight_map, dict):
         raise ReadError(label, f"{map_name} has no weight_map object: not a Keras sharded weights map")

@@ -40,6 +40,7 @@ from keras_share.read.protobuf_wire import (
     WIRE_VARINT,
     ProtobufError,
     iter_fields,
+    read_varint,
 )
 
 TABLE_MAGIC = 0xDB4775248B80FB57
@@ -100,16 +101,11 @@ class TrackableNode:
 
 
 def _varint(data: bytes, pos: int, what: str) -> tuple[int, int]:
-    result = 0
-    for shift in range(0, 70, 7):
-        if pos >= len(data):
-            raise BundleError(f"truncated {what}")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-    raise BundleError(f"{what} is not a varint")
+    """The varint of ``what`` at ``pos`` and the position after it (``protobuf_wire.read_varint``)."""
+    try:
+        return read_varint(data, pos)
+    except ProtobufError as error:
+        raise BundleError(f"{what}: {error}") from None
 
 
 def _block(data: bytes, handle: bytes, what: str) -> bytes:
