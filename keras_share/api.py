@@ -4,12 +4,39 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from typing import Any, overload
 
 from keras_share.analysis.report import ModelReport
 from keras_share.pipeline import Pipeline, inspect_file, read_base
+from keras_share.render.json_format import dumps_outlined, model_to_dict
 from keras_share.settings import LintSettings
 
-__all__ = ["inspect", "inspect_file"]
+__all__ = ["inspect", "inspect_file", "to_dict", "to_json"]
+
+Targets = list[Any] | tuple[Any, ...] | Mapping[str, Any]
+"""Several targets inspected together: ``inspect`` returns one report per target, in order."""
+
+
+# A list typed as ``object`` would match the second overload while a list comes back: the first match wins, as
+# intended (the usual overload order, e.g. typeshed's).
+@overload
+def inspect(  # type: ignore[overload-overlap]
+    target: Targets,
+    *,
+    select: Iterable[str] | str | None = None,
+    ignore: Iterable[str] | str | None = None,
+    base: object = None,
+) -> list[ModelReport]: ...
+
+
+@overload
+def inspect(
+    target: object,
+    *,
+    select: Iterable[str] | str | None = None,
+    ignore: Iterable[str] | str | None = None,
+    base: object = None,
+) -> ModelReport: ...
 
 
 def inspect(
@@ -62,3 +89,13 @@ def inspect(
             reports[index] = report
     done = [report for report in reports if report is not None]
     return done[0] if single else done
+
+
+def to_dict(report: ModelReport) -> dict[str, Any]:
+    """The report as the JSON object ``--format json`` writes for it (one entry of ``models``, docs/json-schema.md)."""
+    return model_to_dict(report)
+
+
+def to_json(report: ModelReport) -> str:
+    """``to_dict(report)`` as JSON text, laid out as ``--format json`` writes it (one line per layer)."""
+    return dumps_outlined(model_to_dict(report), depth=2)

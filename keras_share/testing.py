@@ -11,15 +11,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Literal
 
 from keras_share.vocabulary import Severity
 
-__all__ = ["assert_no_findings"]
+__all__ = ["SeverityName", "assert_no_findings"]
+
+SeverityName = Literal["error", "warning", "info"]
+"""A finding severity by name, as ``fail_on`` takes it (a ``Severity`` member is one too)."""
 
 
 def assert_no_findings(
     model_or_path: object,
-    fail_on: str = "warning",
+    fail_on: SeverityName | Severity = "warning",
     ignore: Iterable[str] | str = (),
 ) -> None:
     """Raise ``AssertionError`` listing every finding at or above ``fail_on`` (``error``, ``warning``, ``info``).
@@ -35,12 +39,12 @@ def assert_no_findings(
     ignored = [ignore] if isinstance(ignore, str) else list(ignore)
     result = inspect(model_or_path, ignore=ignored)
     reports = result if isinstance(result, list) else [result]
-    threshold = Severity(fail_on).rank
+    threshold = Severity(fail_on)
     lines: list[str] = []
     codes: list[str] = []
     for report in reports:
         for finding in report.findings:
-            if finding.severity.rank < threshold:
+            if finding.severity.rank < threshold.rank:
                 continue
             where = f"{report.file.path}: {finding.layer or '(model)'}"
             lines.append(f"  {finding.severity:<7} {finding.rule} {finding.name}  {where}\n"
@@ -50,7 +54,7 @@ def assert_no_findings(
     if lines:
         count = len(lines)
         raise AssertionError(
-            f"keras-share found {count} finding{'s' if count != 1 else ''} at or above {fail_on!r}:\n"
+            f"keras-share found {count} finding{'s' if count != 1 else ''} at or above {threshold.value!r}:\n"
             + "\n".join(lines)
             + f"\n`keras-share rule CODE` explains a rule; to accept one, pass ignore={codes!r}"
         )

@@ -43,8 +43,18 @@ def schema() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def validator(schema: dict[str, Any]) -> Any:
+def published_validator(schema: dict[str, Any]) -> Any:
+    """The schema as shipped: open to keys a later version 1 adds."""
     return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+
+
+@pytest.fixture(scope="module")
+def validator(schema: dict[str, Any]) -> Any:
+    """The schema closed (no key beyond those it lists): this version's output has exactly the documented keys."""
+    closed = copy.deepcopy(schema)
+    for node in _object_schemas(closed):
+        node["additionalProperties"] = False
+    return jsonschema.Draft202012Validator(closed, format_checker=jsonschema.FormatChecker())
 
 
 def _errors(validator: Any, document: Any) -> list[str]:
@@ -78,12 +88,17 @@ def test_schema_pins_version_1(schema: dict[str, Any]) -> None:
     }
 
 
-def test_every_object_is_closed_and_fully_required(schema: dict[str, Any]) -> None:
+def test_every_object_is_fully_required(schema: dict[str, Any]) -> None:
     objects = _object_schemas(schema)
     assert len(objects) >= 10
     for node in objects:
-        assert node.get("additionalProperties") is False, node.get("description", node)
         assert set(node["required"]) == set(node["properties"]), node.get("description", node)
+
+
+def test_no_object_forbids_a_new_key(schema: dict[str, Any]) -> None:
+    """docs/json-schema.md promises new keys in version 1: a consumer's copy of this schema must accept them."""
+    for node in _object_schemas(schema):
+        assert "additionalProperties" not in node, node.get("description", node)
 
 
 def test_schema_is_in_the_package_data() -> None:
@@ -208,6 +223,15 @@ def test_schema_rejects_deviations(good_document: dict[str, Any], validator: Any
     document = copy.deepcopy(good_document)
     mutate(document)
     assert _errors(validator, document), "the schema accepted a document that breaks the contract"
+
+
+def test_published_schema_accepts_keys_a_later_version_1_adds(good_document: dict[str, Any],
+                                                              published_validator: Any) -> None:
+    document = copy.deepcopy(good_document)
+    document["generated_at"] = "2026-01-01T00:00:00Z"
+    document["models"][0]["summary"]["total_bytes"] = 1
+    document["models"][0]["layers"][5]["dtype_policy"] = "float32"
+    assert _errors(published_validator, document) == []
 
 
 def test_nullable_fields_accept_null(good_document: dict[str, Any], validator: Any) -> None:

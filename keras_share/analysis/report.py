@@ -9,6 +9,15 @@ from keras_share.read.base import BytecodeSite, ModelFile
 from keras_share.vocabulary import Severity
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _class_name(text: str) -> str:
+    """A class name from a file, for a repr: as is when it is an identifier, else quoted with its escapes."""
+    return text if text.isidentifier() else repr(text)
+
+
 @dataclass(frozen=True)
 class RuleInfo:
     """What a rule is, as data: travels with each of its findings, so renderers need no rule registry."""
@@ -49,6 +58,11 @@ class Finding:
     """The rule that found it (its docs, default severity), for renderers that describe rules."""
     layers: tuple[str, ...] = ()
     """The layers a finding about several at once covers (one finding instead of one per layer); else empty."""
+
+    def __repr__(self) -> str:
+        where = repr(self.layer) if self.layer else "the model"
+        covers = f" (covers {_plural(len(self.layers), 'layer')})" if self.layers else ""
+        return f"<Finding {self.rule} {self.name} {self.severity} on {where}{covers}>"
 
 
 @dataclass
@@ -147,6 +161,11 @@ class LayerReport:
         """Scalars in this layer's own stored arrays."""
         return sum(array.size for array in self.layer.weights)
 
+    def __repr__(self) -> str:
+        facts = [_plural(self.effective_calls, "effective call"), "shared" if self.shared else "not shared",
+                 "trainable" if self.trainable else "frozen"]
+        return f"<LayerReport {self.layer.path!r} {_class_name(self.layer.class_name)}: {', '.join(facts)}>"
+
 
 @dataclass
 class Summary:
@@ -173,6 +192,11 @@ class ModelReport:
     bytecode: list[BytecodeSite] = field(default_factory=list)
     """Every serialized Python function in the file's configs, at any depth, by layer path: what loading
     the file with Keras could run (``unsafe-lambda``; ``--live`` refuses such a file without ``--unsafe``)."""
+
+    def __repr__(self) -> str:
+        counts = [_plural(self.summary.layers, "layer"), f"{self.summary.shared_layers} shared",
+                  _plural(len(self.findings), "finding")]
+        return f"<ModelReport {self.file.path!r} ({self.file.format}): {', '.join(counts)}>"
 
     @property
     def shared_layers(self) -> list[LayerReport]:
