@@ -50,10 +50,12 @@ def published_validator(schema: dict[str, Any]) -> Any:
 
 @pytest.fixture(scope="module")
 def validator(schema: dict[str, Any]) -> Any:
-    """The schema closed (no key beyond those it lists): this version's output has exactly the documented keys."""
+    """The schema closed (no key, no value beyond those it lists): this version's output is exactly as documented."""
     closed = copy.deepcopy(schema)
     for node in _object_schemas(closed):
         node["additionalProperties"] = False
+    for node in _open_enums(closed):
+        node["enum"] = node.pop("anyOf")[0]["enum"]
     return jsonschema.Draft202012Validator(closed, format_checker=jsonschema.FormatChecker())
 
 
@@ -71,6 +73,21 @@ def _object_schemas(node: Any) -> list[dict[str, Any]]:
     elif isinstance(node, list):
         for value in node:
             found.extend(_object_schemas(value))
+    return found
+
+
+def _open_enums(node: Any) -> list[dict[str, Any]]:
+    """Schemas of strings that list known values and accept others: ``anyOf: [{enum: [...]}, {type: string}]``."""
+    found = []
+    if isinstance(node, dict):
+        any_of = node.get("anyOf")
+        if isinstance(any_of, list) and len(any_of) == 2 and "enum" in any_of[0] and any_of[1] == {"type": "string"}:
+            found.append(node)
+        for value in node.values():
+            found.extend(_open_enums(value))
+    elif isinstance(node, list):
+        for value in node:
+            found.extend(_open_enums(value))
     return found
 
 
@@ -99,6 +116,15 @@ def test_no_object_forbids_a_new_key(schema: dict[str, Any]) -> None:
     """docs/json-schema.md promises new keys in version 1: a consumer's copy of this schema must accept them."""
     for node in _object_schemas(schema):
         assert "additionalProperties" not in node, node.get("description", node)
+
+
+def test_values_the_docs_call_additive_are_open(schema: dict[str, Any]) -> None:
+    """docs/json-schema.md: a new ``format``, ``kind`` or ``severity`` value keeps version 1."""
+    defs = schema["$defs"]
+    additive = [defs["model_report"]["properties"]["format"], defs["layer"]["properties"]["kind"],
+                defs["model_info"]["properties"]["kind"], defs["finding"]["properties"]["severity"],
+                defs["live_mismatch"]["properties"]["severity"]]
+    assert sorted(map(id, _open_enums(schema))) == sorted(map(id, additive))
 
 
 def test_schema_is_in_the_package_data() -> None:
@@ -231,6 +257,17 @@ def test_published_schema_accepts_keys_a_later_version_1_adds(good_document: dic
     document["generated_at"] = "2026-01-01T00:00:00Z"
     document["models"][0]["summary"]["total_bytes"] = 1
     document["models"][0]["layers"][5]["dtype_policy"] = "float32"
+    assert _errors(published_validator, document) == []
+
+
+def test_published_schema_accepts_values_a_later_version_1_adds(good_document: dict[str, Any],
+                                                                published_validator: Any) -> None:
+    document = copy.deepcopy(good_document)
+    model = document["models"][0]
+    model["format"] = "orbax"
+    model["model"]["kind"] = "graph-module"
+    model["layers"][5]["kind"] = "lambda"
+    model["findings"][0]["severity"] = "critical"
     assert _errors(published_validator, document) == []
 
 
