@@ -30,7 +30,7 @@ EXIT_CODES_HELP = (
 )
 
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     help="Inspect weight sharing in saved Keras models, statically (no TensorFlow needed).\n\n" + EXIT_CODES_HELP,
     pretty_exceptions_enable=False,
@@ -294,7 +294,7 @@ def run(args: list[str] | None = None) -> int:
     """Run the command line (``args``, default ``sys.argv[1:]``) in this process; return its exit status."""
     gc.set_threshold(*GC_THRESHOLDS)
     try:
-        app(file_names_stay_paths(sys.argv[1:] if args is None else list(args)))
+        app(file_names_stay_paths(sys.argv[1:] if args is None else list(args)), prog_name="keras-share")
     except SystemExit as stop:
         if stop.code is None or isinstance(stop.code, int):
             return stop.code or 0
