@@ -25,9 +25,13 @@ NO_MODELS = "folder holds no model files (.keras, .h5, .hdf5, SavedModel)"
 WORKER_DIED = "not read: a worker process died while this batch ran (rerun with --jobs 1 to find the file)"
 
 
-def expand(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, ReadError | None]]:
+def expand(paths: Iterable[str | os.PathLike[str]],
+           excluded: Callable[[Path], bool] | None = None) -> list[tuple[Path, ReadError | None]]:
     """Every model input the paths name, in order, with the ReadError reported instead of reading it (a folder
-    without models, one that cannot be listed, a link leading out of the folder given), or None."""
+    without models, one that cannot be listed, a link leading out of the folder given), or None.
+
+    Inputs ``excluded`` (the ``exclude`` setting) are dropped, whether named or found in a folder.
+    """
     from keras_share.read.detect import discover
 
     items: list[tuple[Path, ReadError | None]] = []
@@ -35,7 +39,7 @@ def expand(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, ReadErro
         found = list(discover(path))
         if not found:
             items.append((Path(path), ReadError(str(path), NO_MODELS)))
-        items.extend(found)
+        items.extend(item for item in found if excluded is None or not excluded(item[0]))
     return items
 
 
@@ -76,14 +80,15 @@ class _Progress:
 
 
 def inspect_each(
-    paths: Sequence[str | os.PathLike[str]], inspect_one: InspectOne, jobs: int = 1
+    paths: Sequence[str | os.PathLike[str]], inspect_one: InspectOne, jobs: int = 1,
+    excluded: Callable[[Path], bool] | None = None,
 ) -> list[tuple[Path, Result]]:
     """``inspect_one`` every input (folders expanded); return ``(path, report or ReadError)`` in input order.
 
     ``jobs > 1`` reads the files in that many worker processes (never more than there are inputs,
     and no pool at all for a single input); ``jobs == 1`` reads them one by one in this process.
     """
-    items = expand(paths)
+    items = expand(paths, excluded)
     results: list[Result | None] = [error for _, error in items]
     todo = [index for index, (_, error) in enumerate(items) if error is None]
     workers = min(max(jobs, 1), len(todo))

@@ -30,7 +30,7 @@ EXIT_CODES_HELP = (
 )
 
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     help="Inspect weight sharing in saved Keras models, statically (no TensorFlow needed).\n\n" + EXIT_CODES_HELP,
     pretty_exceptions_enable=False,
@@ -161,11 +161,25 @@ def inspect(
     fail_on: Annotated[
         FailOn | None, typer.Option("--fail-on", help="Exit 1 when a finding at or above this severity exists [default: error].")
     ] = None,
-    select: Annotated[list[str] | None, typer.Option("--select", help="Only these rules (code, code prefix or name); repeatable.")] = None,
-    ignore: Annotated[list[str] | None, typer.Option("--ignore", help="Skip these rules (code, code prefix or name); repeatable.")] = None,
-    suppress: Annotated[
-        list[str] | None, typer.Option("--suppress", help="Drop findings of RULE on layers matching a glob: RULE:LAYER-GLOB; repeatable.")
-    ] = None,
+    select: Annotated[list[str] | None, typer.Option(
+        "--select", help="Only these rules (code, code prefix or name), comma-separated or repeated; replaces the "
+        "config's select and extend-select.")] = None,
+    extend_select: Annotated[list[str] | None, typer.Option(
+        "--extend-select", help="Add these rules to the selection (comma-separated or repeated).")] = None,
+    ignore: Annotated[list[str] | None, typer.Option(
+        "--ignore", help="Skip these rules (code, code prefix or name), comma-separated or repeated; replaces the "
+        "config's ignore and extend-ignore.")] = None,
+    extend_ignore: Annotated[list[str] | None, typer.Option(
+        "--extend-ignore", help="Also skip these rules (comma-separated or repeated).")] = None,
+    suppress: Annotated[list[str] | None, typer.Option(
+        "--suppress", help="Drop findings of RULE on layers matching a glob: RULE:LAYER-GLOB ('KS201:*' for every "
+        "layer); repeatable, added to the config's.")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(
+        "--exclude", help="Skip files matching this path glob, named or found in a folder; repeatable, added to "
+        "the config's.")] = None,
+    show_settings: Annotated[bool, typer.Option(
+        "--show-settings", help="Print the resolved settings and the config file used, then exit (reads no model).")
+    ] = False,
     base: Annotated[
         Path | None, typer.Option("--base", readable=False,
                                      help="Base model of a transfer: report layers whose weights came from it.")
@@ -191,22 +205,27 @@ def inspect(
     from keras_share.errors import ReadError
     from keras_share.pipeline import Pipeline, fails, read_base
     from keras_share.render.escape import error_line
+    from keras_share.rules import RULE_IDS
     from keras_share.settings import SettingsError, load_settings
 
-    if not paths and not call:
+    if not paths and not call and not show_settings:
         raise typer.BadParameter("give at least one model path, or --call package.module:function", param_hint="'PATHS...'")
     if live and not _keras_installed():
         raise _usage_error("--live loads each file with Keras, which is not installed: "
                            "pip install 'keras-share[tensorflow]'")
     try:
-        settings = load_settings(config)
-        settings.select = select if select is not None else settings.select
-        settings.ignore = ignore if ignore is not None else settings.ignore
-        settings.suppress = settings.suppress + (suppress or [])
-        settings.fail_on = fail_on if fail_on is not None else settings.fail_on
+        settings = load_settings(config, RULE_IDS).with_options(
+            RULE_IDS, select=select, ignore=ignore, extend_select=extend_select or [],
+            extend_ignore=extend_ignore or [], suppress=suppress or [], exclude=exclude or [], fail_on=fail_on)
         pipeline = Pipeline(settings)
     except (SettingsError, ValueError) as error:
         raise _usage_error(str(error)) from None
+    if show_settings:
+        from keras_share.render.escape import visible
+
+        described = settings.describe([(rule.code, rule.name) for rule in pipeline.rules])
+        _write_report("".join(visible(line) + "\n" for line in described.splitlines()))
+        raise typer.Exit(EXIT_OK)
     if base is not None:
         try:
             pipeline.base = read_base(base)
@@ -275,7 +294,7 @@ def run(args: list[str] | None = None) -> int:
     """Run the command line (``args``, default ``sys.argv[1:]``) in this process; return its exit status."""
     gc.set_threshold(*GC_THRESHOLDS)
     try:
-        app(file_names_stay_paths(sys.argv[1:] if args is None else list(args)))
+        app(file_names_stay_paths(sys.argv[1:] if args is None else list(args)), prog_name="keras-share")
     except SystemExit as stop:
         if stop.code is None or isinstance(stop.code, int):
             return stop.code or 0

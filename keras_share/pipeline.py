@@ -26,7 +26,7 @@ from keras_share.graph.build import attach_weights, graph_of_config
 from keras_share.graph.model import Graph
 from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS, allow_deep_pickles
 from keras_share.read.detect import import_readers, read_model
-from keras_share.rules import Rule, RuleContext, run_rules, select_rules
+from keras_share.rules import RULE_IDS, Rule, RuleContext, run_rules, select_rules
 from keras_share.settings import LintSettings
 from keras_share.vocabulary import FailOn
 
@@ -106,9 +106,10 @@ class Pipeline:
 
     def __init__(self, settings: LintSettings | None = None, base: Base | None = None,
                  timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> None:
-        """Raises ValueError when a ``select``/``ignore`` selector matches no rule."""
+        """Raises ValueError (a SettingsError) when a selector, suppression or per-file ignore names no rule."""
         self.settings = settings if settings is not None else LintSettings()
-        self.rules: list[Rule] = select_rules(self.settings.select, self.settings.ignore)
+        self.settings.check_rules(RULE_IDS)
+        self.rules: list[Rule] = select_rules(self.settings.selected, self.settings.ignored)
         self.base = base
         self.timeout = timeout
 
@@ -136,7 +137,7 @@ class Pipeline:
 
     def paths(self, paths: Sequence[str | os.PathLike[str]], jobs: int = 1) -> list[tuple[Path, Result]]:
         """``file`` on every input (folders expanded), in ``jobs`` worker processes: ``(path, result)`` in order."""
-        return inspect_each(paths, self.file, jobs)
+        return inspect_each(paths, self.file, jobs, self.settings.is_excluded)
 
     def live_models(self, models: Mapping[str, object], source: str | None = None) -> list[ModelReport]:
         """Reports of live models inspected together (``keras_share.live.report.live_reports``), with findings."""
@@ -156,7 +157,7 @@ class Pipeline:
         if paths and not live:
             results.extend(result for _, result in self.paths(paths, jobs))
         elif paths:
-            for path, error in expand(paths):
+            for path, error in expand(paths, self.settings.is_excluded):
                 try:
                     if error is not None:
                         raise error

@@ -23,7 +23,7 @@ from keras_share.rules.unresolved_call import UnresolvedCall
 from keras_share.rules.unsafe_lambda import UnsafeLambda
 from keras_share.rules.varying_input_shapes import VaryingInputShapes
 from keras_share.rules.weight_copy import WeightCopy
-from keras_share.settings import rule_matches
+from keras_share.settings import rule_matches, unknown_rule_problem
 
 ALL_RULES: tuple[Rule, ...] = (
     CrossModelSharing(),
@@ -43,7 +43,10 @@ ALL_RULES: tuple[Rule, ...] = (
     TiedVariable(),
 )
 
-__all__ = ["ALL_RULES", "Rule", "RuleContext", "find_rule", "run_rules", "select_rules"]
+RULE_IDS = tuple((rule.code, rule.name) for rule in ALL_RULES)
+"""Every rule's ``(code, name)``: what settings are checked against."""
+
+__all__ = ["ALL_RULES", "RULE_IDS", "Rule", "RuleContext", "find_rule", "run_rules", "select_rules"]
 
 
 def find_rule(code_or_name: str) -> Rule | None:
@@ -59,8 +62,9 @@ def select_rules(select: Iterable[str] = (), ignore: Iterable[str] = ()) -> list
     """
     select, ignore = list(select), list(ignore)
     for pattern in select + ignore:
-        if not any(rule_matches(pattern, rule.code, rule.name) for rule in ALL_RULES):
-            raise ValueError(f"unknown rule {pattern!r} (see `keras-share rules`)")
+        problem = unknown_rule_problem(pattern, RULE_IDS)
+        if problem:
+            raise ValueError(problem)
     return [
         rule for rule in ALL_RULES
         if (not select or any(rule_matches(pattern, rule.code, rule.name) for pattern in select))
