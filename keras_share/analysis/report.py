@@ -171,12 +171,15 @@ class LayerReport:
 
 @dataclass
 class Summary:
-    """Counts over the whole model."""
+    """Counts over the whole model; None for a count the file does not give (unknown, never 0)."""
 
-    layers: int
-    shared_layers: int
+    layers: int | None
+    """Layers but inputs and ops; None without a layer graph (a subclassed model, a weights-only file)."""
+    shared_layers: int | None
+    """Layers applied more than once; None without a layer graph."""
     unique_params: int
-    naive_params: int
+    naive_params: int | None
+    """Scalars if every call had its own weights; None without a layer graph (calls unknown)."""
     optimizer_arrays: int
 
 
