@@ -294,3 +294,11 @@ def test_notes_are_tool_execution_notifications_on_their_file(validator: Draft4V
     assert notification["level"] == "warning"
     assert "subclassed model" in notification["message"]["text"]
     assert artifact_path(run_, notification["locations"][0]["physicalLocation"]) == path
+
+
+def test_two_results_of_one_rule_on_one_layer_have_distinct_fingerprints() -> None:
+    report = Pipeline(LintSettings()).finish(inspect_file(SAMPLES / "nested_encoder.keras"))
+    [finding] = report.findings
+    report.findings = [finding, dataclasses.replace(finding, message="another message")]
+    results = json.loads(SarifFormatter(root=str(REPO)).format([report], []))["runs"][0]["results"]
+    assert len({result["partialFingerprints"]["keras-share/v1"] for result in results}) == 2

@@ -49,10 +49,10 @@ class _Places:
             artifact = {"uri": quote(relative, errors="surrogateescape"), "uriBaseId": SOURCE_ROOT}
         return {"artifactLocation": artifact, "region": {"startLine": 1}}
 
-    def fingerprints(self, rule: str, path: str, *layers: str) -> dict[str, str]:
-        """``partialFingerprints`` of a result: stable across runs, distinct per rule, file and layer (a
-        repeat of all three is told apart by its rank)."""
-        key = "\0".join((rule, self.path(path), *layers))
+    def fingerprints(self, rule: str, path: str, layer: str = "") -> dict[str, str]:
+        """``partialFingerprints`` of a result: stable across runs and checkouts (the path is relative to the
+        root), distinct per rule, file and layer (a repeat of all three is told apart by its rank)."""
+        key = "\0".join((rule, self.path(path), layer))
         self.seen[key] += 1
         if self.seen[key] > 1:
             key += f"\0{self.seen[key]}"
@@ -135,8 +135,7 @@ class SarifFormatter(Formatter):
                     "level": LEVELS[finding.severity],
                     "message": {"text": sarif_text(f"{finding.layer + ': ' if finding.layer else ''}{finding.message}")},
                     "locations": [location],
-                    "partialFingerprints": places.fingerprints(finding.rule, report.file.path, finding.layer,
-                                                               *finding.layers),
+                    "partialFingerprints": places.fingerprints(finding.rule, report.file.path, finding.layer),
                 })
         for error in errors:
             results.append({
