@@ -302,3 +302,11 @@ def test_two_results_of_one_rule_on_one_layer_have_distinct_fingerprints() -> No
     report.findings = [finding, dataclasses.replace(finding, message="another message")]
     results = json.loads(SarifFormatter(root=str(REPO)).format([report], []))["runs"][0]["results"]
     assert len({result["partialFingerprints"]["keras-share/v1"] for result in results}) == 2
+
+
+def test_the_file_system_root_as_source_root_is_one_slash_uri(inputs: dict[str, Path]) -> None:
+    sarif = json.loads(run("--format", "sarif", inputs["nested_encoder.keras"], workspace=Path("/")).stdout)
+    run_ = sarif["runs"][0]
+    assert run_["originalUriBaseIds"] == {"%SRCROOT%": {"uri": "file:///"}}
+    [result] = run_["results"]
+    assert artifact_path(run_, result["locations"][0]["physicalLocation"]) == inputs["nested_encoder.keras"]

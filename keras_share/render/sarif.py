@@ -61,7 +61,8 @@ class _Places:
 
     def base_ids(self) -> dict[str, Any]:
         """``originalUriBaseIds``: where ``%SRCROOT%`` is."""
-        return {SOURCE_ROOT: {"uri": Path(self.root).as_uri().rstrip("/") + "/"}}
+        uri = Path(self.root).as_uri()
+        return {SOURCE_ROOT: {"uri": uri if uri.endswith("/") else uri + "/"}}
 
 
 def _security_properties(rule: RuleInfo) -> dict[str, Any]:
