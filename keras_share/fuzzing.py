@@ -46,7 +46,7 @@ MEMBER_SEPARATOR = b"\n--keras-share-member--\n"
 
 WORKFLOW_COMMAND = re.compile(r"^\s*(::[A-Za-z-]+|##\[|##vso\[)")
 """The start of a line that GitHub Actions or Azure Pipelines take for a command."""
-OWN_ANNOTATION = re.compile(r"^::(error|warning|notice) file=[^:,\n]*,title=[^:,\n]*::[^\n]*$")
+OWN_ANNOTATION = re.compile(r"^::(error|warning|notice) (file=[^:,\n]*,)?title=[^:,\n]*::[^\n]*$")
 """An annotation as ``--format github`` writes it: its property values escaped, so no raw ``:`` or ``,``."""
 
 

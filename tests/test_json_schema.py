@@ -239,6 +239,8 @@ def _mutations() -> list[tuple[str, Any]]:
         ("extra_weight_key", set_key(*layer, "weights", 0, "values", value=[1.0])),
         ("call_negative", set_key(*layer, "call_sites", 0, "inputs", 0, "call", value=-1)),
         ("extra_summary_key", set_key("models", 0, "summary", "total", value=1)),
+        ("unknown_names_no_count", set_key("models", 0, "summary", "unknown", value=["params"])),
+        ("missing_unknown", delete_key("models", 0, "summary", "unknown")),
         ("error_without_file", set_key("errors", value=[{"error": "x"}])),
     ]
 

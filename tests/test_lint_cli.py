@@ -407,7 +407,13 @@ def test_unreadable_base_exits_3(models: dict[str, Path], tmp_path: Path, base: 
 # --format github
 # --------------------------------------------------------------------------
 
-GITHUB_LINE = re.compile(r"^::(error|warning|notice) file=([^,:]*),title=([^,:]*)::(.*)$")
+GITHUB_LINE = re.compile(r"^::(error|warning|notice) (?:file=([^,:]*),)?title=([^,:]*)::(.*)$")
+
+
+def run_github(workspace: Path, *args: Any) -> Any:
+    """``keras-share inspect --format github ARGS`` in a checkout at ``workspace`` (``GITHUB_WORKSPACE``)."""
+    return CliRunner().invoke(app, ["inspect", "--jobs", "1", "--format", "github", *map(str, args)],
+                              env={"GITHUB_WORKSPACE": str(workspace)})
 
 
 def unescape(text: str) -> str:
@@ -417,6 +423,7 @@ def unescape(text: str) -> str:
 
 
 def github_lines(output: str) -> list[tuple[str, str, str, str]]:
+    """Each annotation but the total line first: (command, file, title, message), unescaped."""
     lines = output.splitlines()
     parsed = []
     for line in lines:
@@ -425,29 +432,41 @@ def github_lines(output: str) -> list[tuple[str, str, str, str]]:
         command, file, title, text = match.groups()
         assert "\n" not in text and "\r" not in text
         assert re.fullmatch(r"([^%]|%25|%0D|%0A)*", text), text  # only these escapes in data
-        parsed.append((command, unescape(file), unescape(title), unescape(text)))
-    return parsed
+        parsed.append((command, unescape(file or ""), unescape(title), unescape(text)))
+    assert parsed[0][:3] == ("notice", "", "keras-share")
+    return parsed[1:]
 
 
-def test_github_lines_match_the_json_findings(models: dict[str, Path]) -> None:
+def test_github_lines_match_the_json_findings_one_per_file_and_rule(models: dict[str, Path]) -> None:
     inputs = [models[kind] for kind in ("none", "info", "warning", "error", "mixed", "weird_layer")]
-    output = run("--format", "github", "--fail-on", "never", *inputs).stdout
+    output = run_github(models["none"].parent, "--fail-on", "never", *inputs).stdout
     document = run_json("--fail-on", "never", *inputs)[1]
     commands = {"error": "error", "warning": "warning", "info": "notice"}
-    expected = [
-        (commands[f["severity"]], model["file"], f"{f['rule']} {f['name']}",
-         f"{f['layer']}: {f['message']}" if f["layer"] else f["message"])
-        for model in document["models"] for f in model["findings"]
-    ]
-    assert github_lines(output) == expected
-    assert len(expected) == 1 + 2 + 1 + 2 + 1  # none, info, warning, error, mixed, weird_layer
+    expected = []
+    for model in document["models"]:
+        by_rule: dict[str, list[dict[str, Any]]] = {}
+        for f in model["findings"]:
+            by_rule.setdefault(f["rule"], []).append(f)
+        for rule, found in by_rule.items():
+            [command] = {commands[f["severity"]] for f in found}
+            expected.append((command, Path(model["file"]).name, f"{rule} {found[0]['name']}", found))
+    parsed = github_lines(output)
+    assert [line[:3] for line in parsed] == [line[:3] for line in expected]
+    for (_, _, _, message), (_, _, _, found) in zip(parsed, expected):
+        first = f"{found[0]['layer']}: {found[0]['message']}" if found[0]["layer"] else found[0]["message"]
+        if len(found) == 1:
+            assert message == first
+        else:
+            assert message.startswith(f"{len(found)} findings. {first}. Also on: ")
+            assert all(f["layer"] in message for f in found)
+    assert len(expected) == 1 + 1 + 1 + 2 + 1  # none, info (two folded), warning, error, mixed, weird_layer
 
 
 def test_github_escapes_layer_names(models: dict[str, Path]) -> None:
-    output = run("--format", "github", models["weird_layer"]).stdout
-    assert output.count("\n") == 1
-    line = output.rstrip("\n")
-    assert line.startswith(f"::warning file={models['weird_layer']},title=KS201 shared-batchnorm::")
+    output = run_github(models["none"].parent, models["weird_layer"]).stdout
+    assert output.count("\n") == 2
+    line = output.splitlines()[1]
+    assert line.startswith(f"::warning file={models['weird_layer'].name},title=KS201 shared-batchnorm::")
     assert "::encoder/enc%25bn,a:b%0Ac: BatchNormalization runs 3 times" in line
     assert github_lines(output)[0][3].startswith(f"encoder/{WEIRD_LAYER}: ")
 
@@ -455,18 +474,18 @@ def test_github_escapes_layer_names(models: dict[str, Path]) -> None:
 def test_github_escapes_file_names(models: dict[str, Path], tmp_path: Path) -> None:
     weird = tmp_path / "a,b:c%d\ne.keras"
     shutil.copy(models["warning"], weird)
-    output = run("--format", "github", "--fail-on", "never", weird).stdout
-    assert output.count("\n") == 1
-    assert f"file={tmp_path}/a%2Cb%3Ac%25d%0Ae.keras,title=KS201 shared-batchnorm::" in output
-    assert github_lines(output)[0][1] == str(weird)
+    output = run_github(tmp_path, "--fail-on", "never", weird).stdout
+    assert output.count("\n") == 2
+    assert "::warning file=a%2Cb%3Ac%25d%0Ae.keras,title=KS201 shared-batchnorm::" in output
+    assert github_lines(output)[0][1] == weird.name
 
 
 def test_github_reports_unreadable_inputs(models: dict[str, Path]) -> None:
-    result = run("--format", "github", models["warning"], models["unreadable"])
+    result = run_github(models["none"].parent, models["warning"], models["unreadable"])
     assert result.exit_code == 3
     parsed = github_lines(result.stdout)
     assert [(command, file) for command, file, _, _ in parsed] == [
-        ("warning", str(models["warning"])), ("error", str(models["unreadable"]))]
+        ("warning", models["warning"].name), ("error", models["unreadable"].name)]
     assert parsed[1][2] == "unreadable model"
 
 

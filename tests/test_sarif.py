@@ -2,11 +2,16 @@
 described with help text, and one result per finding and per unreadable input, each with its
 rule id, rule index, level and the model file as its location.
 
+Ready for GitHub code scanning: each result at line 1 of a file named relative to ``%SRCROOT%``
+(``GITHUB_WORKSPACE``, else the working directory), with a fingerprint that tells results apart and stays the
+same across runs and checkouts; rules with a ``helpUri``, security rules ranked; notes as notifications.
+
 Static only (no TensorFlow): committed samples and files crafted from them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.resources
 import io
 import json
@@ -22,7 +27,10 @@ from jsonschema import Draft4Validator
 from typer.testing import CliRunner
 
 from keras_share.cli import app
+from keras_share.pipeline import Pipeline, inspect_file
+from keras_share.render.sarif import SarifFormatter
 from keras_share.rules import ALL_RULES
+from keras_share.settings import LintSettings
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_models"
@@ -68,8 +76,17 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return files
 
 
-def run(*args: Any) -> Any:
-    return CliRunner().invoke(app, ["inspect", "--jobs", "1", *map(str, args)])
+def run(*args: Any, workspace: Path | None = None) -> Any:
+    """``keras-share inspect ARGS`` with ``GITHUB_WORKSPACE`` set to ``workspace`` (unset when None)."""
+    env = {"GITHUB_WORKSPACE": str(workspace) if workspace else None}
+    return CliRunner().invoke(app, ["inspect", "--jobs", "1", *map(str, args)], env=env)
+
+
+def artifact_path(run_: dict[str, Any], physical: dict[str, Any]) -> Path:
+    """The file a physical location names, resolving its ``uriBaseId``."""
+    artifact = physical["artifactLocation"]
+    base = run_.get("originalUriBaseIds", {}).get(artifact.get("uriBaseId"), {}).get("uri", "")
+    return Path(unquote(urlsplit(base + artifact["uri"]).path))
 
 
 FINDING_INPUTS = ["nested_encoder.keras", "mha_keywords.keras", "frozen_encoder.keras", "transfer_unfrozen.keras",
@@ -151,27 +168,28 @@ def test_every_result_has_rule_level_index_and_file(outputs: tuple) -> None:
             assert result["level"] == LEVELS[severity[result["ruleId"]]]
         assert result["message"]["text"].strip()
         [location] = result["locations"]
-        uri = location["physicalLocation"]["artifactLocation"]["uri"]
+        path = str(artifact_path(run_, location["physicalLocation"]))
         layers = [logical["fullyQualifiedName"] for logical in location.get("logicalLocations", [])]
-        actual.append((result["ruleId"], result["level"], uri, layers[0] if layers else ""))
+        actual.append((result["ruleId"], result["level"], path, layers[0] if layers else ""))
     assert actual == expected
 
 
 def test_unreadable_input_is_an_error_result(outputs: tuple, inputs: dict[str, Path]) -> None:
     sarif, document, _ = outputs
     run_ = sarif["runs"][0]
-    [result] = [r for r in run_["results"] if r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
-                == str(inputs["broken.keras"])]
+    [result] = [r for r in run_["results"]
+                if artifact_path(run_, r["locations"][0]["physicalLocation"]) == inputs["broken.keras"]]
     assert result["level"] == "error"
     assert result["ruleId"] not in {rule.code for rule in ALL_RULES}
     assert result["message"]["text"] == document["errors"][0]["error"]
 
 
 def test_result_uris_are_uri_references_naming_the_file(outputs: tuple) -> None:
-    for result in outputs[0]["runs"][0]["results"]:
-        uri = result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
-        assert URI_REFERENCE.fullmatch(uri), uri
-        assert Path(unquote(urlsplit(uri).path)).exists()
+    run_ = outputs[0]["runs"][0]
+    for result in run_["results"]:
+        physical = result["locations"][0]["physicalLocation"]
+        assert URI_REFERENCE.fullmatch(physical["artifactLocation"]["uri"]), physical
+        assert artifact_path(run_, physical).exists()
 
 
 def test_result_uri_of_a_file_name_with_space_and_hash(validator: Draft4Validator, inputs: dict[str, Path],
@@ -183,3 +201,112 @@ def test_result_uri_of_a_file_name_with_space_and_hash(validator: Draft4Validato
     uri = result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
     assert URI_REFERENCE.fullmatch(uri), uri
     assert unquote(urlsplit(uri).path) == path.as_posix()
+
+
+# --------------------------------------------------------------------------
+# GitHub code scanning
+# --------------------------------------------------------------------------
+
+
+def test_every_result_is_at_line_one_even_in_a_binary_file(outputs: tuple) -> None:
+    results = outputs[0]["runs"][0]["results"]
+    assert {result["ruleId"] for result in results} >= {"KS001", "KS201"}
+    for result in results:
+        assert result["locations"][0]["physicalLocation"]["region"] == {"startLine": 1}
+
+
+def test_an_input_inside_github_workspace_is_named_relative_to_it(validator: Draft4Validator,
+                                                                  inputs: dict[str, Path]) -> None:
+    root = inputs["nested_encoder.keras"].parent
+    sarif = json.loads(run("--format", "sarif", inputs["nested_encoder.keras"], workspace=root).stdout)
+    validator.validate(sarif)
+    run_ = sarif["runs"][0]
+    [result] = run_["results"]
+    assert result["locations"][0]["physicalLocation"]["artifactLocation"] == {
+        "uri": "nested_encoder.keras", "uriBaseId": "%SRCROOT%"}
+    assert run_["originalUriBaseIds"] == {"%SRCROOT%": {"uri": root.as_uri() + "/"}}
+
+
+def test_an_input_inside_the_working_directory_is_named_relative_to_it(inputs: dict[str, Path],
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(inputs["nested_encoder.keras"].parents[1])
+    sarif = json.loads(run("--format", "sarif", inputs["nested_encoder.keras"]).stdout)
+    [result] = sarif["runs"][0]["results"]
+    assert result["locations"][0]["physicalLocation"]["artifactLocation"] == {
+        "uri": f"{inputs['nested_encoder.keras'].parent.name}/nested_encoder.keras", "uriBaseId": "%SRCROOT%"}
+
+
+def test_an_input_outside_the_root_keeps_an_absolute_file_uri(inputs: dict[str, Path], tmp_path: Path) -> None:
+    sarif = json.loads(run("--format", "sarif", inputs["nested_encoder.keras"], workspace=tmp_path).stdout)
+    [result] = sarif["runs"][0]["results"]
+    assert result["locations"][0]["physicalLocation"]["artifactLocation"] == {
+        "uri": inputs["nested_encoder.keras"].as_uri()}
+
+
+def test_results_on_one_file_of_one_rule_have_distinct_fingerprints_per_layer() -> None:
+    report = Pipeline(LintSettings()).finish(inspect_file(SAMPLES / "nested_encoder.keras"))
+    [finding] = report.findings
+    report.findings = [dataclasses.replace(finding, layer=f"encoder/bn{number}") for number in range(9)]
+    results = json.loads(SarifFormatter(root=str(REPO)).format([report], []))["runs"][0]["results"]
+    fingerprints = {result["partialFingerprints"]["keras-share/v1"] for result in results}
+    assert len(fingerprints) == len(results) == 9
+    assert len({result["partialFingerprints"]["primaryLocationLineHash"] for result in results}) == 9
+
+
+def test_fingerprints_are_the_same_in_another_run_from_another_checkout(inputs: dict[str, Path],
+                                                                        tmp_path: Path) -> None:
+    copy = tmp_path / "checkout"
+    shutil.copytree(inputs["nested_encoder.keras"].parent, copy)
+    fingerprints = [
+        [result["partialFingerprints"] for result in json.loads(run(
+            "--format", "sarif", "--fail-on", "never", *(root / name for name in FINDING_INPUTS),
+            root / "broken.keras", workspace=root).stdout)["runs"][0]["results"]]
+        for root in (inputs["nested_encoder.keras"].parent, copy)
+    ]
+    assert fingerprints[0] == fingerprints[1]
+    assert len({print_["keras-share/v1"] for print_ in fingerprints[0]}) == len(fingerprints[0])
+
+
+def test_every_rule_has_a_help_uri_to_its_anchor_in_the_rule_docs(outputs: tuple) -> None:
+    docs = (REPO / "docs" / "rules.md").read_text(encoding="utf-8")
+    for entry in outputs[0]["runs"][0]["tool"]["driver"]["rules"][:-1]:
+        base, anchor = entry["helpUri"].split("#")
+        assert base == "https://github.com/keras-share/keras-share/blob/main/docs/rules.md"
+        assert anchor == entry["id"].lower() and f'<a id="{anchor}"></a>\n\n## {entry["id"]} ' in docs
+
+
+def test_security_rules_carry_a_security_severity_and_tag(inputs: dict[str, Path]) -> None:
+    sarif = json.loads(run("--format", "sarif", inputs["independent_dense.keras"]).stdout)
+    ranked = {entry["id"]: entry["properties"] for entry in sarif["runs"][0]["tool"]["driver"]["rules"]
+              if "properties" in entry}
+    assert ranked == {"KS204": {"tags": ["security"], "security-severity": "8.0"},
+                      "KS207": {"tags": ["security"], "security-severity": "6.0"}}
+
+
+def test_notes_are_tool_execution_notifications_on_their_file(validator: Draft4Validator) -> None:
+    path = SAMPLES / "subclassed.keras"
+    sarif = json.loads(run("--format", "sarif", path, workspace=REPO).stdout)
+    validator.validate(sarif)
+    run_ = sarif["runs"][0]
+    assert run_["results"] == []
+    [invocation] = run_["invocations"]
+    [notification] = invocation["toolExecutionNotifications"]
+    assert notification["level"] == "warning"
+    assert "subclassed model" in notification["message"]["text"]
+    assert artifact_path(run_, notification["locations"][0]["physicalLocation"]) == path
+
+
+def test_two_results_of_one_rule_on_one_layer_have_distinct_fingerprints() -> None:
+    report = Pipeline(LintSettings()).finish(inspect_file(SAMPLES / "nested_encoder.keras"))
+    [finding] = report.findings
+    report.findings = [finding, dataclasses.replace(finding, message="another message")]
+    results = json.loads(SarifFormatter(root=str(REPO)).format([report], []))["runs"][0]["results"]
+    assert len({result["partialFingerprints"]["keras-share/v1"] for result in results}) == 2
+
+
+def test_the_file_system_root_as_source_root_is_one_slash_uri(inputs: dict[str, Path]) -> None:
+    sarif = json.loads(run("--format", "sarif", inputs["nested_encoder.keras"], workspace=Path("/")).stdout)
+    run_ = sarif["runs"][0]
+    assert run_["originalUriBaseIds"] == {"%SRCROOT%": {"uri": "file:///"}}
+    [result] = run_["results"]
+    assert artifact_path(run_, result["locations"][0]["physicalLocation"]) == inputs["nested_encoder.keras"]

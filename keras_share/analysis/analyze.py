@@ -195,12 +195,14 @@ def analyze_graph(model_file: ModelFile, graph: Graph) -> ModelReport:
             if array.location not in seen:
                 seen.add(array.location)
                 unique += array.size
+    unattached = sum(array.size for arrays in model_file.weights.unattached.values() for array in arrays)
+    known = graph.has_graph
     summary = Summary(
-        layers=sum(1 for report in reports if report.layer.kind not in ("input", "op")),
-        shared_layers=sum(1 for report in reports if report.shared),
-        unique_params=unique + sum(array.size for arrays in model_file.weights.unattached.values() for array in arrays),
-        naive_params=sum(report.param_count * report.effective_calls for report in reports)
-        + sum(array.size for arrays in model_file.weights.unattached.values() for array in arrays),
+        layers=sum(1 for report in reports if report.layer.kind not in ("input", "op")) if known else None,
+        shared_layers=sum(1 for report in reports if report.shared) if known else None,
+        unique_params=unique + unattached,
+        naive_params=sum(report.param_count * report.effective_calls for report in reports) + unattached
+        if known else None,
         optimizer_arrays=len(model_file.weights.optimizer),
     )
     return ModelReport(file=model_file, graph=graph, layers=reports, summary=summary,

@@ -8,6 +8,9 @@ from keras_share.graph.model import Graph, Layer
 from keras_share.read.base import BytecodeSite, ModelFile
 from keras_share.vocabulary import Severity
 
+RULE_DOCS_URL = "https://github.com/keras-share/keras-share/blob/main/docs/rules.md"
+"""docs/rules.md as the project's repository shows it: each rule's ``help_uri`` is an anchor in it."""
+
 
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
@@ -34,6 +37,24 @@ class RuleInfo:
     """How to fix it."""
     example: str
     """Code that triggers the rule (and, after a comment, the fix)."""
+    security_severity: float | None = None
+    """For a rule about what loading the file could do (a security rule): its CVSS-like score, 0.1 to 10.0,
+    for code-scanning dashboards; None for a rule about the model's correctness."""
+
+    @property
+    def is_security(self) -> bool:
+        """True for a rule about what loading the file could do to the machine that loads it."""
+        return self.security_severity is not None
+
+    @property
+    def anchor(self) -> str:
+        """The rule's anchor in docs/rules.md (its code in lower case: stable when its name or severity change)."""
+        return self.code.lower()
+
+    @property
+    def help_uri(self) -> str:
+        """The address of the rule's documentation."""
+        return f"{RULE_DOCS_URL}#{self.anchor}"
 
     def docs(self, level: int = 1) -> str:
         """The rule's documentation as Markdown, its title a heading of ``level``."""
@@ -169,12 +190,15 @@ class LayerReport:
 
 @dataclass
 class Summary:
-    """Counts over the whole model."""
+    """Counts over the whole model; None for a count the file does not give (unknown, never 0)."""
 
-    layers: int
-    shared_layers: int
+    layers: int | None
+    """Layers but inputs and ops; None without a layer graph (a subclassed model, a weights-only file)."""
+    shared_layers: int | None
+    """Layers applied more than once; None without a layer graph."""
     unique_params: int
-    naive_params: int
+    naive_params: int | None
+    """Scalars if every call had its own weights; None without a layer graph (calls unknown)."""
     optimizer_arrays: int
 
 

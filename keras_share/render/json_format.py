@@ -11,6 +11,7 @@ from keras_share.analysis.report import (
     LiveLayer,
     LiveModel,
     ModelReport,
+    Summary,
 )
 from keras_share.errors import ReadError
 from keras_share.graph.model import CallSite
@@ -101,6 +102,17 @@ def _layer(report: LayerReport) -> dict[str, Any]:
     }
 
 
+def _summary(summary: Summary) -> dict[str, Any]:
+    """The counts; an unknown one (None) is named in ``unknown`` and written as schema version 1 always wrote it
+    (layers 0, naive params = unique params: no call known to repeat a weight)."""
+    unknown_as = {"layers": 0, "shared_layers": 0, "naive_params": summary.unique_params}
+    counts = {"layers": summary.layers, "shared_layers": summary.shared_layers,
+              "unique_params": summary.unique_params, "naive_params": summary.naive_params,
+              "optimizer_arrays": summary.optimizer_arrays}
+    return {**{key: unknown_as[key] if count is None else count for key, count in counts.items()},
+            "unknown": [key for key, count in counts.items() if count is None]}
+
+
 def model_to_dict(report: ModelReport) -> dict[str, Any]:
     """One entry of the top-level ``models`` list."""
     root = report.graph.root
@@ -122,13 +134,7 @@ def model_to_dict(report: ModelReport) -> dict[str, Any]:
             for group, arrays in report.file.weights.unattached.items()
         ],
         "findings": [_finding(finding) for finding in report.findings],
-        "summary": {
-            "layers": report.summary.layers,
-            "shared_layers": report.summary.shared_layers,
-            "unique_params": report.summary.unique_params,
-            "naive_params": report.summary.naive_params,
-            "optimizer_arrays": report.summary.optimizer_arrays,
-        },
+        "summary": _summary(report.summary),
         "notes": report.notes,
         "live": _live_model(report.live),
     }

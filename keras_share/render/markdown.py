@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from keras_share.analysis.report import ModelReport
 from keras_share.errors import ReadError
-from keras_share.render.base import Formatter
+from keras_share.render.base import Formatter, summary_line
 from keras_share.render.escape import markdown_code, markdown_text
 from keras_share.render.terminal import format_shape
 from keras_share.vocabulary import Severity
@@ -13,7 +13,7 @@ _ICONS = {Severity.ERROR: "🔴", Severity.WARNING: "🟠", Severity.INFO: "🔵
 
 
 class MarkdownFormatter(Formatter):
-    """A heading per model, a table of shared layers and a list of findings."""
+    """A heading per model, a table of shared layers, a list of findings and the model's notes."""
 
     def format(self, reports: list[ModelReport], errors: list[ReadError]) -> str:
         out = ["# keras-share report", ""]
@@ -21,8 +21,7 @@ class MarkdownFormatter(Formatter):
             summary = report.summary
             version = f", Keras {markdown_text(report.file.keras_version)}" if report.file.keras_version else ""
             out += [f"## {markdown_code(report.file.path)}", "",
-                    (f"{report.file.format}{version}: {summary.layers} layers, {summary.shared_layers} shared, "
-                     f"{summary.unique_params:,} unique params ({summary.naive_params:,} if every call had its own weights)"),
+                    f"{report.file.format}{version}: {summary_line(summary)}",
                     ""]
             if report.shared_layers:
                 out += ["| layer | class | calls | effective | trains | input shapes per call |",
@@ -45,6 +44,9 @@ class MarkdownFormatter(Formatter):
                 out.append("")
             else:
                 out += ["No findings.", ""]
+            if report.notes:
+                out += ["**Notes** (what could not be read or checked)", ""]
+                out += [f"- {markdown_text(note)}" for note in report.notes] + [""]
         if errors:
             out += ["## Unreadable inputs", ""]
             out += [f"- {markdown_code(error.path)}: {markdown_text(error.problem)}" for error in errors] + [""]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,16 +15,70 @@ from keras_share.analysis.report import ModelReport, RuleInfo
 from keras_share.errors import ReadError
 from keras_share.render.base import Formatter
 from keras_share.render.escape import sarif_text, visible
+from keras_share.render.paths import relative_to_root, source_root
 from keras_share.version import __version__
 from keras_share.vocabulary import Severity
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
 READ_ERROR_RULE = "KS001"
+SOURCE_ROOT = "%SRCROOT%"
+"""The ``uriBaseId`` of every input inside the source root (``GITHUB_WORKSPACE``, else the working directory)."""
+FINGERPRINT = "keras-share/v1"
+"""The ``partialFingerprints`` key: a hash of the rule, the input's path and the layer, the same on every run."""
 
 
-def _artifact(path: str) -> dict[str, Any]:
-    return {"artifactLocation": {"uri": quote(Path(path).as_posix(), errors="surrogateescape")}}
+class _Places:
+    """Where each input is, as SARIF locations relative to one source root, and each result's fingerprint."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.seen: Counter[str] = Counter()
+
+    def path(self, path: str) -> str:
+        """The input's path relative to the root, or absolute when it lies outside."""
+        return relative_to_root(path, self.root) or Path(os.path.abspath(path)).as_posix()
+
+    def physical(self, path: str) -> dict[str, Any]:
+        """The file (relative to ``%SRCROOT%``, else an absolute ``file:`` URI) at line 1, as code scanning
+        requires a line even for a binary file."""
+        relative = relative_to_root(path, self.root)
+        if relative is None:
+            artifact = {"uri": Path(os.path.abspath(path)).as_uri()}
+        else:
+            artifact = {"uri": quote(relative, errors="surrogateescape"), "uriBaseId": SOURCE_ROOT}
+        return {"artifactLocation": artifact, "region": {"startLine": 1}}
+
+    def fingerprints(self, rule: str, path: str, layer: str = "") -> dict[str, str]:
+        """``partialFingerprints`` of a result: stable across runs and checkouts (the path is relative to the
+        root), distinct per rule, file and layer (a repeat of all three is told apart by its rank)."""
+        key = "\0".join((rule, self.path(path), layer))
+        self.seen[key] += 1
+        if self.seen[key] > 1:
+            key += f"\0{self.seen[key]}"
+        digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
+        return {FINGERPRINT: digest, "primaryLocationLineHash": f"{digest[:16]}:1"}
+
+    def base_ids(self) -> dict[str, Any]:
+        """``originalUriBaseIds``: where ``%SRCROOT%`` is."""
+        uri = Path(self.root).as_uri()
+        return {SOURCE_ROOT: {"uri": uri if uri.endswith("/") else uri + "/"}}
+
+
+def _security_properties(rule: RuleInfo) -> dict[str, Any]:
+    """The ``properties`` code scanning reads to rank a security rule's alerts; none for other rules."""
+    if rule.security_severity is None:
+        return {}
+    return {"properties": {"tags": ["security"], "security-severity": f"{rule.security_severity:.1f}"}}
+
+
+def _notifications(reports: list[ModelReport], places: _Places) -> list[dict[str, Any]]:
+    """Each model's notes (what could not be read or checked), as ``toolExecutionNotifications``."""
+    return [
+        {"level": "warning", "message": {"text": sarif_text(note)},
+         "locations": [{"physicalLocation": places.physical(report.file.path)}]}
+        for report in reports for note in report.notes
+    ]
 
 
 def _descriptors(rules: Sequence[RuleInfo]) -> list[dict[str, Any]]:
@@ -32,7 +89,9 @@ def _descriptors(rules: Sequence[RuleInfo]) -> list[dict[str, Any]]:
             "shortDescription": {"text": rule.summary},
             "fullDescription": {"text": rule.why},
             "help": {"text": f"{rule.why}\n\nHow to fix: {rule.fix}", "markdown": rule.docs()},
+            "helpUri": rule.help_uri,
             "defaultConfiguration": {"level": LEVELS[rule.severity]},
+            **_security_properties(rule),
         }
         for rule in rules
     ]
@@ -53,8 +112,10 @@ class SarifFormatter(Formatter):
     of any finding not among them, then the rule of unreadable inputs.
     """
 
-    def __init__(self, rules: Sequence[RuleInfo] = ()) -> None:
+    def __init__(self, rules: Sequence[RuleInfo] = (), root: str | None = None) -> None:
         self.rules = list(rules)
+        self.root = root
+        """Where paths are relative to; None: ``GITHUB_WORKSPACE``, else the working directory at format time."""
 
     def format(self, reports: list[ModelReport], errors: list[ReadError]) -> str:
         rules = {rule.code: rule for rule in self.rules}
@@ -62,10 +123,11 @@ class SarifFormatter(Formatter):
             for finding in report.findings:
                 rules.setdefault(finding.rule, finding.rule_info)
         codes = [*rules, READ_ERROR_RULE]
+        places = _Places(self.root or source_root())
         results: list[dict[str, Any]] = []
         for report in reports:
             for finding in report.findings:
-                location: dict[str, Any] = {"physicalLocation": _artifact(report.file.path)}
+                location: dict[str, Any] = {"physicalLocation": places.physical(report.file.path)}
                 if finding.layer:
                     location["logicalLocations"] = [{"fullyQualifiedName": visible(finding.layer), "kind": "member"}]
                 results.append({
@@ -74,6 +136,7 @@ class SarifFormatter(Formatter):
                     "level": LEVELS[finding.severity],
                     "message": {"text": sarif_text(f"{finding.layer + ': ' if finding.layer else ''}{finding.message}")},
                     "locations": [location],
+                    "partialFingerprints": places.fingerprints(finding.rule, report.file.path, finding.layer),
                 })
         for error in errors:
             results.append({
@@ -81,7 +144,8 @@ class SarifFormatter(Formatter):
                 "ruleIndex": codes.index(READ_ERROR_RULE),
                 "level": "error",
                 "message": {"text": sarif_text(error.problem)},
-                "locations": [{"physicalLocation": _artifact(error.path)}],
+                "locations": [{"physicalLocation": places.physical(error.path)}],
+                "partialFingerprints": places.fingerprints(READ_ERROR_RULE, error.path),
             })
         document = {
             "$schema": SARIF_SCHEMA,
@@ -89,6 +153,9 @@ class SarifFormatter(Formatter):
             "runs": [{
                 "tool": {"driver": {"name": "keras-share", "version": __version__, "semanticVersion": __version__,
                                     "informationUri": "https://pypi.org/project/keras-share/", "rules": _descriptors(list(rules.values()))}},
+                "originalUriBaseIds": places.base_ids(),
+                "invocations": [{"executionSuccessful": True,
+                                 "toolExecutionNotifications": _notifications(reports, places)}],
                 "results": results,
             }],
         }

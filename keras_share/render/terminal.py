@@ -13,7 +13,7 @@ from keras_share.analysis.report import LayerReport, ModelReport
 from keras_share.errors import ReadError
 from keras_share.graph.model import Shape
 from keras_share.read.base import WeightArray
-from keras_share.render.base import Formatter
+from keras_share.render.base import Formatter, summary_line
 from keras_share.render.escape import visible
 from keras_share.vocabulary import LayerKind, Severity
 
@@ -98,10 +98,7 @@ def _header(report: ModelReport) -> Text:
         if not report.graph.has_graph:
             text.append(" - no layer graph in this file", style="yellow")
         text.append("\n")
-    text.append(
-        f"{summary.layers} layers, {summary.shared_layers} shared, "
-        f"{summary.unique_params:,} unique params ({summary.naive_params:,} if every call had its own weights)"
-    )
+    text.append(summary_line(summary))
     if summary.optimizer_arrays:
         text.append(f", {summary.optimizer_arrays} optimizer arrays")
     return text

@@ -13,6 +13,7 @@ class AmbiguousFileFormat(Rule):
     code = "KS207"
     name = "ambiguous-file-format"
     severity = Severity.WARNING
+    security_severity = 6.0
     summary = "The file is two models at once (an HDF5/zip polyglot, or a .keras folder that is also a SavedModel)."
     why = (
         "Keras picks the format by the file name: a .keras name that zipfile accepts loads the zip, anything else "

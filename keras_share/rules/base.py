@@ -35,6 +35,8 @@ class Rule:
     """How to fix it."""
     example: ClassVar[str]
     """Code that triggers the rule (and, after a comment, the fix)."""
+    security_severity: ClassVar[float | None] = None
+    """Set (0.1 to 10.0) on a rule about what loading the file could do: a security rule (``RuleInfo``)."""
 
     def check(self, report: ModelReport, context: RuleContext) -> Iterator[Finding]:
         """The findings of this rule on one model."""
@@ -44,7 +46,8 @@ class Rule:
     def info(self) -> RuleInfo:
         """This rule's code, name, severity and docs as data (carried by its findings)."""
         return RuleInfo(code=self.code, name=self.name, severity=self.severity, summary=self.summary,
-                        why=self.why, fix=self.fix, example=self.example)
+                        why=self.why, fix=self.fix, example=self.example,
+                        security_severity=self.security_severity)
 
     def finding(self, layer: LayerReport | str, message: str, *, severity: Severity | None = None,
                 layers: Iterable[str] = ()) -> Finding:

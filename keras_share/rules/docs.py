@@ -17,7 +17,7 @@ def rules_markdown() -> str:
     ]
     lines += [f"| {rule.code} | `{rule.name}` | {rule.severity} | {rule.summary} |" for rule in ALL_RULES]
     lines.append("")
-    lines += [rule.docs(level=2) for rule in ALL_RULES]
+    lines += [f'<a id="{rule.info.anchor}"></a>\n\n{rule.docs(level=2)}' for rule in ALL_RULES]
     return "\n".join(lines)
 
 

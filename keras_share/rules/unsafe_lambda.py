@@ -21,6 +21,7 @@ class UnsafeLambda(Rule):
     code = "KS204"
     name = "unsafe-lambda"
     severity = Severity.WARNING
+    security_severity = 8.0
     summary = "A config carries a serialized Python function (a Lambda's bytecode), at any depth."
     why = (
         "Loading the file with safe_mode=False (Keras 3) or with tf_keras (which ignores safe_mode for .h5 and "
