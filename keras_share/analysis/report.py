@@ -218,8 +218,9 @@ class ModelReport:
     the file with Keras could run (``unsafe-lambda``; ``--live`` refuses such a file without ``--unsafe``)."""
 
     def __repr__(self) -> str:
-        counts = [_plural(self.summary.layers, "layer"), f"{self.summary.shared_layers} shared",
-                  _plural(len(self.findings), "finding")]
+        layers, shared = self.summary.layers, self.summary.shared_layers
+        counts = [_plural(layers, "layer") if layers is not None else "layers unknown",
+                  f"{shared} shared" if shared is not None else "sharing unknown", _plural(len(self.findings), "finding")]
         return f"<ModelReport {self.file.path!r} ({self.file.format}): {', '.join(counts)}>"
 
     @property
