@@ -11,6 +11,7 @@ import os
 import re
 import stat
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -67,22 +68,27 @@ def test_each_output_of_one_run_is_what_that_format_alone_prints(tmp_path: Path)
 
 
 @pytest.mark.usefixtures("capsys")  # keeps the report out of the test log
-def test_several_outputs_read_the_models_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_several_outputs_read_each_model_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import keras_share.pipeline  # noqa: F401 - bind read_model where the run will look it up
     from keras_share.cli import run as run_in_process
-    from keras_share.pipeline import Pipeline
+    from keras_share.read import detect
 
-    read: list[str] = []
-    inputs = Pipeline.inputs
+    log = tmp_path / "reads.txt"
+    original = detect.read_model
 
-    def counted(self: Pipeline, paths: Any, *args: Any, **kwargs: Any) -> Any:
-        read.extend(map(str, paths))
-        return inputs(self, paths, *args, **kwargs)
+    def counted(path: Any, *args: Any, **kwargs: Any) -> Any:
+        with open(log, "a", encoding="utf-8") as out:  # a file: forked reader children write here too
+            out.write(f"{Path(path).name}\n")
+        return original(path, *args, **kwargs)
 
-    monkeypatch.setattr(Pipeline, "inputs", counted)
+    for module in list(sys.modules.values()):
+        if getattr(module, "read_model", None) is original:
+            monkeypatch.setattr(module, "read_model", counted)
     status = run_in_process(["inspect", "--jobs", "1", "-f", f"sarif:{tmp_path / 'a.sarif'}", "-f", "github",
-                             "-f", f"markdown:{tmp_path / 'a.md'}", str(WARNS)])
+                             "-f", f"markdown:{tmp_path / 'a.md'}", "-f", f"json:{tmp_path / 'a.json'}",
+                             str(WARNS), str(CLEAN)])
     assert status == 0
-    assert read == [str(WARNS)]
+    assert sorted(log.read_text(encoding="utf-8").split()) == sorted([WARNS.name, CLEAN.name])
 
 
 def test_output_option_writes_the_one_format_to_that_file(tmp_path: Path) -> None:
