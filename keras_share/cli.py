@@ -3,20 +3,23 @@ output, and exit codes."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import sys
-from enum import Enum
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 
+from keras_share.render import OutputFormat
 from keras_share.version import __version__
 from keras_share.vocabulary import FailOn
 
 if TYPE_CHECKING:
     from keras_share.analysis.report import ModelReport, RuleInfo
+    from keras_share.render.base import Formatter
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -38,16 +41,6 @@ app = typer.Typer(
 )
 
 
-class OutputFormat(str, Enum):
-    """Output formats of ``inspect``."""
-
-    rich = "rich"
-    json = "json"
-    sarif = "sarif"
-    github = "github"
-    markdown = "markdown"
-
-
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"keras-share {__version__}")
@@ -64,34 +57,95 @@ def _main(
 
 
 def _use_color() -> bool:
-    return sys.stdout is not None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    """Colour on a terminal, or wherever ``FORCE_COLOR`` asks for it; never under ``NO_COLOR``."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    return bool(os.environ.get("FORCE_COLOR")) or (sys.stdout is not None and sys.stdout.isatty())
 
 
-def _formatter(output_format: OutputFormat, all_layers: bool,
-               rules: list[RuleInfo]):
-    """The renderer of ``output_format``; ``rules`` (the rules that run) are described by SARIF."""
-    if output_format is OutputFormat.json:
-        from keras_share.render.json_format import JsonFormatter
+PIPED_WIDTH = 80
+"""Columns of a terminal report that goes to a pipe or a file when ``COLUMNS`` does not say."""
 
-        return JsonFormatter()
-    if output_format is OutputFormat.sarif:
-        from keras_share.render.sarif import SarifFormatter
 
-        return SarifFormatter(rules)
-    if output_format is OutputFormat.github:
-        from keras_share.render.github import GithubFormatter
+def _width(to_terminal: bool) -> int:
+    """The terminal's width (rich asks it, ``COLUMNS`` first); elsewhere ``COLUMNS``, else ``PIPED_WIDTH``."""
+    if to_terminal:
+        from rich.console import Console
 
-        return GithubFormatter()
-    if output_format is OutputFormat.markdown:
-        from keras_share.render.markdown import MarkdownFormatter
+        return Console().width
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else PIPED_WIDTH
 
-        return MarkdownFormatter()
-    from rich.console import Console
 
-    from keras_share.render.terminal import TerminalFormatter
+@dataclass(frozen=True)
+class Output:
+    """One report of a run: its format and the file it goes to (None: standard output)."""
 
-    color = _use_color()
-    return TerminalFormatter(all_layers=all_layers, color=color, width=Console().width if color else None)
+    format: OutputFormat
+    path: Path | None = None
+
+    @classmethod
+    def parse(cls, value: str) -> Output:
+        """``FORMAT`` or ``FORMAT:PATH`` (split at the first colon: formats have none, paths may)."""
+        name, colon, path = value.partition(":")
+        try:
+            output_format = OutputFormat(name)
+        except ValueError:
+            choices = ", ".join(map(str, OutputFormat))
+            raise typer.BadParameter(f"{name!r} is not one of {choices} (FORMAT or FORMAT:PATH)",
+                                     param_hint="'--format' / '-f'") from None
+        if colon and not path:
+            raise typer.BadParameter(f"{value!r} names no file after the colon (FORMAT:PATH)",
+                                     param_hint="'--format' / '-f'")
+        return cls(output_format, Path(path) if colon else None)
+
+
+def _outputs(formats: list[str], output: Path | None) -> list[Output]:
+    """The outputs ``--format`` (repeatable) and ``-o`` ask for: rich on standard output by default, at most one
+    on standard output, no file twice."""
+    outputs = [Output.parse(value) for value in formats] or [Output(OutputFormat.RICH)]
+    if output is not None:
+        if len(outputs) > 1 or outputs[0].path is not None:
+            raise _usage_error("-o/--output names the file of a single --format; "
+                               "with several, give each its file: --format FORMAT:PATH")
+        outputs = [Output(outputs[0].format, output)]
+    to_stdout = [str(each.format) for each in outputs if each.path is None]
+    if len(to_stdout) > 1:
+        raise _usage_error(f"--format {to_stdout[0]} and --format {to_stdout[1]} both go to standard output: "
+                           f"give all but one a file, as in --format {to_stdout[1]}:PATH")
+    files = [os.path.abspath(each.path) for each in outputs if each.path is not None]
+    repeated = next((path for path in files if files.count(path) > 1), None)
+    if repeated is not None:
+        raise _usage_error(f"two formats would write {repeated}: give each --format its own file")
+    return outputs
+
+
+def _formatters(outputs: list[Output], statistics: bool, quiet: bool, all_layers: bool,
+                rules: list[RuleInfo]) -> list[tuple[Path | None, Formatter]]:
+    """Each output's formatter and file (None: standard output). ``--statistics`` replaces the report on standard
+    output (or adds itself there); ``--quiet`` leaves standard output empty."""
+    from keras_share.render import formatter
+    from keras_share.render.summary import StatisticsFormatter
+
+    if quiet and statistics:
+        raise _usage_error("--quiet prints nothing on standard output: drop --quiet or --statistics")
+    chosen: list[tuple[Path | None, Formatter]] = []
+    for each in outputs:
+        if each.path is not None:
+            chosen.append((each.path, formatter(each.format, rules, all_layers, width=_width(to_terminal=False))))
+        elif statistics:
+            if each.format not in (OutputFormat.RICH, OutputFormat.JSON):
+                raise _usage_error(f"--statistics prints a table, or JSON with --format json, instead of the report "
+                                   f"on standard output: give --format {each.format} a file "
+                                   f"(--format {each.format}:PATH)")
+            chosen.append((None, StatisticsFormatter(as_json=each.format is OutputFormat.JSON)))
+        elif not quiet:
+            color = _use_color()
+            to_terminal = sys.stdout is not None and sys.stdout.isatty()
+            chosen.append((None, formatter(each.format, rules, all_layers, color, _width(to_terminal))))
+    if statistics and all(path is not None for path, _ in chosen):
+        chosen.append((None, StatisticsFormatter()))
+    return chosen
 
 
 def _write_all(stream: TextIO, text: str) -> None:
@@ -113,21 +167,47 @@ def _write_all(stream: TextIO, text: str) -> None:
     write_all(descriptor, text.encode(stream.encoding or "utf-8", "backslashreplace"))
 
 
-def _write_report(text: str) -> None:
-    """The report on standard output; an output that cannot take it ends the run with exit code 4.
+def _write_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (a temporary file beside it, renamed over it), with the
+    permissions a new file gets; raise OSError."""
+    import tempfile
 
-    A reader that went away (``| head``) ends it quietly, as it does for any Unix filter; a closed or
-    full output gets one line on stderr.
-    """
+    folder = path.parent
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
-        if sys.stdout is None:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(descriptor, 0o666 & ~umask)
+        with open(descriptor, "w", encoding="utf-8", errors="backslashreplace", newline="") as file:
+            file.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def _write_report(text: str, path: Path | None) -> bool:
+    """The report on standard output or in the file ``path``; whether it was written.
+
+    A reader that went away (``| head``) is let go quietly, as any Unix filter does; a closed or full output
+    or a file that cannot be written gets one line on stderr.
+    """
+    from keras_share.render.escape import visible
+
+    try:
+        if path is not None:
+            _write_file(path, text)
+        elif sys.stdout is None:
             raise OSError("standard output is closed")
-        _write_all(sys.stdout, text)
-    except BrokenPipeError:
-        raise typer.Exit(EXIT_UNWRITABLE) from None
+        else:
+            _write_all(sys.stdout, text)
     except OSError as error:
-        typer.echo(f"keras-share: error: cannot write the report ({error.strerror or error})", err=True)
-        raise typer.Exit(EXIT_UNWRITABLE) from None
+        if not isinstance(error, BrokenPipeError):
+            where = "" if path is None else f" to {visible(str(path))}"
+            typer.echo(f"keras-share: error: cannot write the report{where} ({error.strerror or error})", err=True)
+        return False
+    return True
 
 
 def _keras_installed() -> bool:
@@ -152,7 +232,21 @@ def inspect(
         show_default=False,
         readable=False,  # an unreadable input is reported with the others, not a usage error
     )] = None,
-    output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.rich,
+    formats: Annotated[list[str] | None, typer.Option(
+        "--format", "-f", metavar="FORMAT[:PATH]",
+        help=f"Output format ({', '.join(map(str, OutputFormat))}; default rich), to standard output or with "
+             ":PATH to a file; repeatable, one read for every output (at most one on standard output).",
+    )] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", dir_okay=False, help="Write the report (of the one --format) to this file instead.",
+    )] = None,
+    statistics: Annotated[bool, typer.Option(
+        "--statistics", help="Print the findings per rule (count, code, name) instead of the report on standard "
+                             "output (as JSON with --format json).",
+    )] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="Print nothing on standard output and no total: only errors, files and the exit code.",
+    )] = False,
     all_layers: Annotated[bool, typer.Option("--all-layers", help="Also show every layer as a nesting tree.")] = False,
     jobs: Annotated[
         int | None,
@@ -213,6 +307,7 @@ def inspect(
     if live and not _keras_installed():
         raise _usage_error("--live loads each file with Keras, which is not installed: "
                            "pip install 'keras-share[tensorflow]'")
+    outputs = _outputs(formats or [], output)
     try:
         settings = load_settings(config, RULE_IDS).with_options(
             RULE_IDS, select=select, ignore=ignore, extend_select=extend_select or [],
@@ -232,8 +327,8 @@ def inspect(
         except ReadError as error:
             typer.echo(error_line(f"--base {error.path}", error.problem), err=True)
             raise typer.Exit(EXIT_UNREADABLE) from None
-    # its imports run while the reader child reads
-    formatter = _formatter(output_format, all_layers, [rule.info for rule in pipeline.rules])
+    # their imports run while the reader child reads
+    formatters = _formatters(outputs, statistics, quiet, all_layers, [rule.info for rule in pipeline.rules])
     reports: list[ModelReport] = []
     errors: list[ReadError] = []
     for result in pipeline.inputs(paths or [], jobs if jobs is not None else os.cpu_count() or 1, live, unsafe,
@@ -244,7 +339,13 @@ def inspect(
             reports.append(result)
     for failure in errors:
         typer.echo(error_line(failure.path, failure.problem), err=True)
-    _write_report(formatter.format(reports, errors))
+    written = [_write_report(formatter.format(reports, errors), path) for path, formatter in formatters]
+    if not all(written):
+        raise typer.Exit(EXIT_UNWRITABLE)
+    if any(formatter.for_people for _, formatter in formatters):
+        from keras_share.render.summary import run_total
+
+        typer.echo(run_total(reports, errors), err=True)
     if errors:
         raise typer.Exit(EXIT_UNREADABLE)
     raise typer.Exit(EXIT_FINDINGS if fails(reports, settings.fail_on) else EXIT_OK)

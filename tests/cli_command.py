@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,15 @@ def keras_share_command() -> list[str]:
     script = shutil.which("keras-share")
     assert script, "neither python -m keras_share nor the keras-share script is available"
     return [script]
+
+
+RUN_TOTAL = re.compile(r"[\d,]+ files?, ")
+"""The start of the run's total, the last stderr line of the human formats (``3 files, 1 unreadable, ...``)."""
+
+
+def without_run_total(stderr: str) -> str:
+    """``stderr`` without the run's total: the errors alone."""
+    return "".join(line for line in stderr.splitlines(keepends=True) if not RUN_TOTAL.match(line))
 
 
 DROP_FILE_CAPABILITIES = ["setpriv", "--bounding-set=-dac_override,-dac_read_search",

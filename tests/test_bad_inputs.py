@@ -19,7 +19,7 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
-from cli_command import keras_share_command, unprivileged_prefix
+from cli_command import keras_share_command, unprivileged_prefix, without_run_total
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_models"
@@ -290,7 +290,7 @@ IDS = [builder.__name__ for builder, _ in BAD_INPUTS]
 
 def _assert_one_clean_error(proc: subprocess.CompletedProcess[str], path: Path, pattern: str) -> None:
     assert "Traceback" not in proc.stdout and "Traceback" not in proc.stderr, proc.stderr
-    lines = proc.stderr.splitlines()
+    lines = without_run_total(proc.stderr).splitlines()
     assert len(lines) == 1, proc.stderr
     assert proc.stderr.endswith("\n")
     line = lines[0]
@@ -337,7 +337,7 @@ def test_good_bad_good_batch(builder: Callable[[Path], Path], output_format: str
     proc = run("inspect", "--format", output_format, GOOD_KERAS, bad, GOOD_K2_H5)
     assert proc.returncode == 3
     assert "Traceback" not in proc.stdout + proc.stderr
-    assert len(proc.stderr.splitlines()) == 1 and str(bad) in proc.stderr
+    assert len(without_run_total(proc.stderr).splitlines()) == 1 and str(bad) in proc.stderr
     if output_format == "json":
         document = json.loads(proc.stdout)
         assert [model["file"] for model in document["models"]] == [str(GOOD_KERAS), str(GOOD_K2_H5)]

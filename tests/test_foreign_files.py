@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from cli_command import keras_share_command
+from cli_command import keras_share_command, without_run_total
 
 from keras_share.api import inspect_file
 from keras_share.errors import ReadError
@@ -69,7 +69,7 @@ def test_an_lfs_pointer_in_a_batch_is_one_error_line_and_exit_3(tmp_path: Path) 
     result = subprocess.run([*keras_share_command(), "inspect", "model.keras"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 3
-    assert result.stderr.strip().splitlines() == [
+    assert without_run_total(result.stderr).strip().splitlines() == [
         ("keras-share: error: model.keras: a Git LFS pointer, not the file itself: run `git lfs pull` (in GitHub "
          "Actions, check out with `lfs: true`); not a Keras model")
     ]

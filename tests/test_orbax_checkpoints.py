@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_command import keras_share_command
+from cli_command import keras_share_command, without_run_total
 from orbax_layout import write_orbax_checkpoint
 
 from keras_share.api import inspect_file
@@ -47,7 +47,7 @@ def test_an_orbax_checkpoint_folder_is_one_error_line_and_exit_3(tmp_path: Path,
     target = "ckpt" if given == "root" else "ckpt/3"
     result = _run(target, cwd=tmp_path)
     assert result.returncode == 3
-    lines = result.stderr.strip().splitlines()
+    lines = without_run_total(result.stderr).strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith(f"keras-share: error: {target}: {ORBAX_ERROR} (")
     assert step.is_dir()
@@ -80,7 +80,7 @@ def test_an_orbax_checkpoint_in_a_batch_folder_is_an_error_line_and_the_batch_go
     small_model.save(tmp_path / "runs" / "final.keras")
     result = _run("runs", "--format", "json", cwd=tmp_path)
     assert result.returncode == 3
-    lines = result.stderr.strip().splitlines()
+    lines = without_run_total(result.stderr).strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("keras-share: error: runs/ckpt: " + ORBAX_ERROR)
     assert "final.keras" in result.stdout

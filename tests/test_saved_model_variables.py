@@ -24,7 +24,7 @@ from bundle_bytes import (
     table,
     write_bundle,
 )
-from cli_command import keras_share_command
+from cli_command import keras_share_command, without_run_total
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from live_truth import assert_static_matches_live, load_model
@@ -252,7 +252,7 @@ def _cli_error(folder: Path) -> str:
     result = subprocess.run([*keras_share_command(), "inspect", str(folder)], capture_output=True, text=True,
                             check=False)
     assert result.returncode == 3, result.stdout + result.stderr
-    [line] = result.stderr.strip().splitlines()
+    [line] = without_run_total(result.stderr).strip().splitlines()
     assert line.startswith(f"keras-share: error: {folder}: ")
     return line
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_command import keras_share_command
+from cli_command import keras_share_command, without_run_total
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -107,7 +107,7 @@ def test_a_cut_file_on_the_command_line_is_one_error_line_and_exit_3(
     result = subprocess.run([*keras_share_command(), "inspect", str(path)], check=False, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 3
-    lines = result.stderr.strip().splitlines()
+    lines = without_run_total(result.stderr).strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith(f"keras-share: error: {path}: ")
     assert "truncated" in lines[0]

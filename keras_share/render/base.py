@@ -11,6 +11,9 @@ from keras_share.errors import ReadError
 class Formatter(ABC):
     """Turns the reports of one run (and the inputs that could not be read) into text."""
 
+    for_people = False
+    """Whether people read the output (the command line then prints the run's total on stderr)."""
+
     @abstractmethod
     def format(self, reports: list[ModelReport], errors: list[ReadError]) -> str:
         """The whole output of a run."""

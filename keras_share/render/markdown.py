@@ -15,6 +15,8 @@ _ICONS = {Severity.ERROR: "🔴", Severity.WARNING: "🟠", Severity.INFO: "🔵
 class MarkdownFormatter(Formatter):
     """A heading per model, a table of shared layers, a list of findings and the model's notes."""
 
+    for_people = True
+
     def format(self, reports: list[ModelReport], errors: list[ReadError]) -> str:
         out = ["# keras-share report", ""]
         for report in reports:

@@ -198,6 +198,8 @@ def render_model(report: ModelReport, all_layers: bool) -> Group:
 class TerminalFormatter(Formatter):
     """The human report: colour only when asked for (a TTY without ``NO_COLOR``)."""
 
+    for_people = True
+
     def __init__(self, all_layers: bool = False, color: bool = False, width: int | None = None) -> None:
         self.all_layers = all_layers
         self.color = color

@@ -20,6 +20,7 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
+from cli_command import without_run_total
 from harness import Attack, Outcome, attack, injected_lines, run, run_attack, seeds
 
 from keras_share.render.escape import visible
@@ -214,7 +215,7 @@ def test_names_in_an_h5_file_are_escaped_in_every_format(output: str, tmp_path: 
 @pytest.mark.parametrize("output", sorted(FORMATS))
 def test_unreadable_inputs_with_hostile_names_are_one_stderr_line_each(output: str, tmp_path: Path) -> None:
     for _attack, outcome in _run_checked(_unreadable_attack(output), tmp_path):
-        lines = outcome.stderr.splitlines()
+        lines = without_run_total(outcome.stderr).splitlines()
         assert len(lines) == 2, outcome.stderr
         assert all(line.startswith("keras-share: error: ") for line in lines), outcome.stderr
         assert all(visible(_name_part(payload)) in outcome.stderr for payload in PAYLOADS)
