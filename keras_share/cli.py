@@ -319,8 +319,8 @@ def inspect(
         from keras_share.render.escape import visible
 
         described = settings.describe([(rule.code, rule.name) for rule in pipeline.rules])
-        _write_report("".join(visible(line) + "\n" for line in described.splitlines()))
-        raise typer.Exit(EXIT_OK)
+        shown = _write_report("".join(visible(line) + "\n" for line in described.splitlines()), None)
+        raise typer.Exit(EXIT_OK if shown else EXIT_UNWRITABLE)
     if base is not None:
         try:
             pipeline.base = read_base(base)
