@@ -6,7 +6,7 @@ from keras_share.analysis.report import ModelReport
 from keras_share.errors import ReadError
 from keras_share.render.base import Formatter
 from keras_share.render.escape import markdown_code, markdown_text
-from keras_share.render.terminal import format_shape
+from keras_share.render.terminal import format_shape, inner_layers, sharing_summary
 from keras_share.vocabulary import Severity
 
 _ICONS = {Severity.ERROR: "🔴", Severity.WARNING: "🟠", Severity.INFO: "🔵"}
@@ -21,19 +21,23 @@ class MarkdownFormatter(Formatter):
             summary = report.summary
             version = f", Keras {markdown_text(report.file.keras_version)}" if report.file.keras_version else ""
             out += [f"## {markdown_code(report.file.path)}", "",
-                    (f"{report.file.format}{version}: {summary.layers} layers, {summary.shared_layers} shared, "
+                    (f"{report.file.format}{version}: {sharing_summary(report)}, "
                      f"{summary.unique_params:,} unique params ({summary.naive_params:,} if every call had its own weights)"),
                     ""]
-            if report.shared_layers:
+            if report.shared_rows:
                 out += ["| layer | class | calls | effective | trains | input shapes per call |",
                         "|---|---|---:|---:|---|---|"]
-                for layer in report.shared_layers:
+                for layer in report.shared_rows:
                     shapes = "; ".join(
                         f"#{call.index}: " + ", ".join(format_shape(shape) for shape in call.input_shapes)
                         for call in layer.layer.call_sites
                     )
-                    out.append(f"| {markdown_code(layer.layer.path, in_table=True)} | "
-                               f"{markdown_text(layer.layer.class_name)} | {layer.layer.calls} | "
+                    name, class_name = markdown_code(layer.layer.path, in_table=True), markdown_text(layer.layer.class_name)
+                    if layer.layer.is_model:
+                        count = len(inner_layers(report, layer))
+                        name += f" ({count} layer{'s' if count != 1 else ''})"
+                        class_name += " sub-model"
+                    out.append(f"| {name} | {class_name} | {layer.layer.calls} | "
                                f"{layer.effective_calls} | {'yes' if layer.trainable else 'frozen'} | {shapes or '-'} |")
                 out.append("")
             if report.findings:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import io
+import re
+from collections.abc import Iterator
 
-from rich.console import Console, Group, RenderableType
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, Group, RenderableType
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
@@ -35,16 +39,95 @@ SHOWN_CALL_INDICES = 3
 """Indices of the calls that reach no output a line lists; the JSON report lists every one."""
 SHOWN_ROWS = 200
 """Shared layers the table lists (a terminal shows no more; a table takes time per row)."""
+SHOWN_WEIGHTS = 4
+"""Weight arrays a table cell lists one per line; a longer list is one line: its count and total params."""
+
+_PIECE = re.compile(r"[^/ ]+[/ ]*|[/ ]+")
+"""A run of text up to and including the ``/`` or spaces after it: where a name may wrap."""
 
 
-def _weights(arrays: list[WeightArray]) -> Text:
-    lines = [f"{visible(array.name)} {'x'.join(map(str, array.shape)) or 'scalar'}" for array in arrays[:SHOWN_PER_CELL]]
-    if len(arrays) > SHOWN_PER_CELL:
-        lines.append(f"and {len(arrays) - SHOWN_PER_CELL:,} more arrays")
-    return Text("\n".join(lines) or "-")
+class Wrapped:
+    """Lines of text (each with a style) that wrap only after a ``/`` or a space, never inside a name; a single
+    name wider than the whole cell is folded, as a last resort."""
+
+    def __init__(self, *lines: tuple[str, str]) -> None:
+        self.lines = [(_PIECE.findall(text) or [""], style) for text, style in lines]
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        pieces = [cell_len(piece.rstrip(" ")) for line, _ in self.lines for piece in line]
+        widest = max((sum(map(cell_len, line)) for line, _ in self.lines), default=0)
+        return Measurement(max(pieces, default=0), widest).clamp(max_width=options.max_width)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Text]:
+        width = max(options.max_width, 1)
+        out = Text(no_wrap=True, overflow="fold")
+        for number, (pieces, style) in enumerate(self.lines):
+            rows = [""]
+            for piece in pieces:
+                if rows[-1] and cell_len((rows[-1] + piece).rstrip(" ")) > width:
+                    rows.append("")
+                rows[-1] += piece
+                while cell_len(rows[-1].rstrip(" ")) > width:  # one name wider than the cell: fold it
+                    head, rows[-1] = _split_at_width(rows[-1], width)
+                    rows.insert(len(rows) - 1, head)
+            out.append(("\n" if number else "") + "\n".join(row.rstrip(" ") for row in rows), style=style)
+        yield out
 
 
-def _calls(report: LayerReport) -> Text:
+LAYER_COLUMN_SHARE = 4
+WEIGHTS_COLUMN_SHARE = 5
+"""The layer and weights columns are as wide as their longest line up to 1/4 and 1/5 of the width, and never
+narrower than their longest name (one ``/``-separated part): a name is split only when the table cannot fit."""
+
+
+def _names_width(texts: list[str], share: int) -> int:
+    """The width of a column of ``texts`` that wrap at ``/`` and spaces: their longest line, at most ``share``
+    unless one name (a ``/``-separated part) is wider."""
+    lines = [visible(text) for text in texts]
+    widest_name = max((cell_len(piece.rstrip(" ")) for line in lines for piece in _PIECE.findall(line)), default=1)
+    return min(max(map(cell_len, lines), default=1), max(widest_name, share))
+
+
+def _split_at_width(text: str, width: int) -> tuple[str, str]:
+    """The longest start of ``text`` at most ``width`` cells wide (at least one character), and the rest."""
+    end = 1
+    while end < len(text) and cell_len(text[:end + 1]) <= width:
+        end += 1
+    return text[:end], text[end:]
+
+
+def _weight_lines(arrays: list[WeightArray]) -> list[str]:
+    """One line per array (``kernel 8x4``), or one line for the whole list when it is longer than ``SHOWN_WEIGHTS``."""
+    if len(arrays) > SHOWN_WEIGHTS:
+        return [_array_total(arrays)]
+    return [f"{visible(array.name)} {'x'.join(map(str, array.shape)) or 'scalar'}" for array in arrays] or ["-"]
+
+
+def _array_total(arrays: list[WeightArray]) -> str:
+    """``36 arrays, 152,800 params``."""
+    return f"{len(arrays):,} array{'s' if len(arrays) != 1 else ''}, {sum(array.size for array in arrays):,} params"
+
+
+def sharing_summary(report: ModelReport) -> str:
+    """``22 layers, 3 shared``, or with shared sub-models ``22 layers: 1 shared sub-model (20 layers), 0 other
+    shared layers``: a sub-model's layers count once, under it."""
+    layers = report.summary.layers
+    rows = report.shared_rows
+    submodels = [row for row in rows if row.layer.is_model]
+    if not submodels:
+        return f"{layers} layers, {report.summary.shared_layers} shared"
+    inside = sum(len(inner_layers(report, model)) for model in submodels)
+    others = len(rows) - len(submodels)
+    return (f"{layers} layers: {len(submodels)} shared sub-model{'s' if len(submodels) != 1 else ''} "
+            f"({inside} layer{'s' if inside != 1 else ''}), {others} other shared layer{'s' if others != 1 else ''}")
+
+
+def inner_layers(report: ModelReport, model: LayerReport) -> list[LayerReport]:
+    """The layers a shared sub-model's row stands for (inputs and bare ops not counted)."""
+    return [layer for layer in report.shared_through(model.layer.path) if layer.layer.runs_on_tensors]
+
+
+def _calls(report: LayerReport) -> Wrapped:
     text = f"{report.layer.calls}"
     if report.effective_calls != report.layer.calls:
         text += f" (x{report.effective_calls})"
@@ -54,7 +137,7 @@ def _calls(report: LayerReport) -> Text:
         shown = ", ".join(map(visible, report.same_as[:SHOWN_PLACES]))
         hidden = len(report.same_as) - SHOWN_PLACES
         text += f"\n+ {shown}" + (f" and {hidden:,} more" if hidden > 0 else "")
-    return Text(text)
+    return Wrapped(*((line, "") for line in text.split("\n")))
 
 
 def _unreachable(report: LayerReport) -> str:
@@ -99,7 +182,7 @@ def _header(report: ModelReport) -> Text:
             text.append(" - no layer graph in this file", style="yellow")
         text.append("\n")
     text.append(
-        f"{summary.layers} layers, {summary.shared_layers} shared, "
+        f"{sharing_summary(report)}, "
         f"{summary.unique_params:,} unique params ({summary.naive_params:,} if every call had its own weights)"
     )
     if summary.optimizer_arrays:
@@ -107,18 +190,32 @@ def _header(report: ModelReport) -> Text:
     return text
 
 
-def _shared_table(report: ModelReport) -> Table:
+def _name_and_weights(report: ModelReport, layer: LayerReport) -> tuple[list[tuple[str, str]], list[str]]:
+    """The lines of a shared-layers row's layer cell (with their styles) and weights cell: a shared sub-model is
+    one row, its layers counted and their arrays totalled."""
+    if layer.layer.is_model:
+        inner = inner_layers(report, layer)
+        name = f"{visible(layer.layer.path)} ({len(inner)} layer{'s' if len(inner) != 1 else ''})"
+        arrays = [array for inside in inner for array in inside.layer.weights]
+        return [(name, ""), (f"{visible(layer.layer.class_name)} sub-model", "dim")], [_array_total(arrays)]
+    names = [(visible(layer.layer.path), ""), (visible(layer.layer.class_name), "dim")]
+    return names, _weight_lines(layer.layer.weights)
+
+
+def _shared_table(report: ModelReport, width: int) -> Table:
+    shared = report.shared_rows
+    cells = [_name_and_weights(report, layer) for layer in shared[:SHOWN_ROWS]]
     table = Table(title="Shared layers", title_justify="left", expand=False, show_lines=True)
-    table.add_column("layer", overflow="fold", ratio=3)
+    table.add_column("layer", width=_names_width([text for names, _ in cells for text, _ in names],
+                                                 width // LAYER_COLUMN_SHARE))
     table.add_column("calls", justify="right", no_wrap=True)
     table.add_column("trains", no_wrap=True)
-    table.add_column("input shapes per call", overflow="fold", ratio=3)
-    table.add_column("weights", overflow="fold", ratio=2)
-    shared = report.shared_layers
-    for layer in shared[:SHOWN_ROWS]:
-        name = Text(visible(layer.layer.path) + "\n")
-        name.append(visible(layer.layer.class_name), style="dim")
-        table.add_row(name, _calls(layer), _trainable(layer), _shapes(layer), _weights(layer.layer.weights))
+    table.add_column("input shapes per call", overflow="fold")
+    table.add_column("weights", width=_names_width([line for _, weights in cells for line in weights],
+                                                   width // WEIGHTS_COLUMN_SHARE))
+    for layer, (names, weights) in zip(shared, cells):
+        table.add_row(Wrapped(*names), _calls(layer), _trainable(layer), _shapes(layer),
+                      Wrapped(*((line, "") for line in weights)))
     if len(shared) > SHOWN_ROWS:
         table.caption = f"and {len(shared) - SHOWN_ROWS:,} more shared layers (--format json lists them all)"
     return table
@@ -138,7 +235,8 @@ def _tree(report: ModelReport) -> Tree:
             if layer.unreachable_calls:
                 label.append(f", {_unreachable(layer)}")
         if layer.shared:
-            label.append("  shared", style="magenta")
+            via = f" via {visible(layer.shared_via)}" if layer.shared_via is not None else ""
+            label.append(f"  shared{via}", style="magenta")
         if layer.layer.weights or layer.layer.is_model:
             label.append("  trains" if layer.trainable else "  frozen", style="green" if layer.trainable else "blue")
         params = layer.param_count
@@ -154,11 +252,11 @@ def _unattached(report: ModelReport) -> Table | None:
     if not groups:
         return None
     table = Table(title="Weight groups not tied to a config layer", title_justify="left")
-    table.add_column("group", overflow="fold")
-    table.add_column("arrays", overflow="fold")
+    table.add_column("group")
+    table.add_column("arrays")
     table.add_column("params", justify="right")
     for group, arrays in groups.items():
-        table.add_row(Text(visible(group)), _weights(arrays), f"{sum(array.size for array in arrays):,}")
+        table.add_row(Wrapped((visible(group), "")), Wrapped(*((line, "") for line in _weight_lines(arrays))), f"{sum(array.size for array in arrays):,}")
     return table
 
 
@@ -167,20 +265,21 @@ def _transferred(report: ModelReport) -> Table | None:
     if not layers:
         return None
     table = Table(title="Layers transferred from the base model", title_justify="left")
-    table.add_column("layer", overflow="fold")
-    table.add_column("base layer", overflow="fold")
+    table.add_column("layer")
+    table.add_column("base layer")
     table.add_column("trains", no_wrap=True)
     for layer in layers:
-        table.add_row(Text(visible(layer.layer.path)), Text(visible(layer.transferred_from or "")), _trainable(layer))
+        table.add_row(Wrapped((visible(layer.layer.path), "")), Wrapped((visible(layer.transferred_from or ""), "")),
+                      _trainable(layer))
     return table
 
 
-def render_model(report: ModelReport, all_layers: bool) -> Group:
-    """The renderables for one model."""
+def render_model(report: ModelReport, all_layers: bool, width: int = 80) -> Group:
+    """The renderables for one model, for a terminal ``width`` columns wide."""
     parts: list[RenderableType] = [_header(report)]
     if report.graph.has_graph:
         if report.shared_layers:
-            parts.append(_shared_table(report))
+            parts.append(_shared_table(report, width))
         else:
             parts.append(Text("No layer is applied more than once.", style="green"))
         if all_layers:
@@ -213,7 +312,7 @@ class TerminalFormatter(Formatter):
         for number, report in enumerate(reports):
             if number:
                 console.rule(style="dim")
-            console.print(render_model(report, self.all_layers))
+            console.print(render_model(report, self.all_layers, console.width))
         if errors:
             console.print(Text(f"{len(errors)} input(s) could not be read (see stderr)", style="red"))
         return buffer.getvalue()
