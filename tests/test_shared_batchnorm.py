@@ -104,3 +104,24 @@ def test_no_other_real_file_has_a_shared_batchnorm_finding() -> None:
                for path in files}
     assert {name: found for name, found in flagged.items() if found} == {
         "birdsong_triplet.h5": [("model", Severity.INFO)]}
+
+
+def _encoder_reusing_a_batchnorm(K: Any) -> Any:
+    """A siamese encoder holding one BatchNormalization called once per run and one called twice per run."""
+    inner = K.Input((4,), name="enc_in")
+    twice = K.layers.BatchNormalization(name="bn_twice")
+    hidden = K.layers.BatchNormalization(name="bn_once")(twice(twice(inner)))
+    encoder = K.Model(inner, hidden, name="encoder")
+    left, right = K.Input((4,), name="left"), K.Input((4,), name="right")
+    return K.Model([left, right], K.layers.Add(name="add")([encoder(left), encoder(right)]), name="siamese")
+
+
+@pytest.mark.keras
+def test_batchnorm_also_shared_inside_the_encoder_keeps_its_own_warning(
+        keras3: Any, tmp_path: Path) -> None:
+    keras3.backend.clear_session()
+    path = tmp_path / "reused.keras"
+    _encoder_reusing_a_batchnorm(keras3).save(str(path))
+    findings = {finding.layer: (finding.severity, finding.layers) for finding in batchnorm_findings(path)}
+    assert findings == {"encoder/bn_twice": (Severity.WARNING, ()),
+                        "encoder": (Severity.INFO, ("encoder/bn_once",))}
