@@ -6,7 +6,7 @@ import io
 import re
 from collections.abc import Iterator
 
-from rich.cells import cell_len
+from rich.cells import cell_len, get_character_cell_size
 from rich.console import Console, ConsoleOptions, Group, RenderableType
 from rich.measure import Measurement
 from rich.table import Table
@@ -62,16 +62,35 @@ class Wrapped:
         width = max(options.max_width, 1)
         out = Text(no_wrap=True, overflow="fold")
         for number, (pieces, style) in enumerate(self.lines):
-            rows = [""]
-            for piece in pieces:
-                if rows[-1] and cell_len((rows[-1] + piece).rstrip(" ")) > width:
-                    rows.append("")
-                rows[-1] += piece
-                while cell_len(rows[-1].rstrip(" ")) > width:  # one name wider than the cell: fold it
-                    head, rows[-1] = _split_at_width(rows[-1], width)
-                    rows.insert(len(rows) - 1, head)
-            out.append(("\n" if number else "") + "\n".join(row.rstrip(" ") for row in rows), style=style)
+            out.append(("\n" if number else "") + "\n".join(_rows(pieces, width)), style=style)
         yield out
+
+
+def _rows(pieces: list[str], width: int) -> list[str]:
+    """``pieces`` packed into rows at most ``width`` cells wide (trailing spaces aside), breaking only between
+    pieces; a piece wider than a row is folded. Linear in the length of the text."""
+    rows: list[str] = []
+    row, row_width = "", 0
+    for piece in pieces:
+        piece_width = cell_len(piece.rstrip(" "))
+        if row and row_width + piece_width > width:
+            rows.append(row.rstrip(" "))
+            row, row_width = "", 0
+        if piece_width <= width:
+            row, row_width = row + piece, row_width + cell_len(piece)
+            continue
+        cut = (len(piece) - 1) // width * width if piece.isascii() else 0  # ASCII: one cell per character
+        rows.extend(piece[start:start + width] for start in range(0, cut, width))
+        chunk, chunk_width = "", 0
+        for character in piece[cut:]:
+            size = get_character_cell_size(character)
+            if chunk and chunk_width + size > width:
+                rows.append(chunk)
+                chunk, chunk_width = "", 0
+            chunk, chunk_width = chunk + character, chunk_width + size
+        row, row_width = chunk, chunk_width
+    rows.append(row.rstrip(" "))
+    return rows
 
 
 LAYER_COLUMN_SHARE = 4
@@ -86,14 +105,6 @@ def _names_width(texts: list[str], share: int) -> int:
     lines = [visible(text) for text in texts]
     widest_name = max((cell_len(piece.rstrip(" ")) for line in lines for piece in _PIECE.findall(line)), default=1)
     return min(max(map(cell_len, lines), default=1), max(widest_name, share))
-
-
-def _split_at_width(text: str, width: int) -> tuple[str, str]:
-    """The longest start of ``text`` at most ``width`` cells wide (at least one character), and the rest."""
-    end = 1
-    while end < len(text) and cell_len(text[:end + 1]) <= width:
-        end += 1
-    return text[:end], text[end:]
 
 
 def _weight_lines(arrays: list[WeightArray]) -> list[str]:
