@@ -36,7 +36,8 @@ class SharedBatchNorm(Rule):
     fix = (
         "Give each branch its own BatchNormalization, or use a normalisation without moving statistics "
         "(LayerNormalization, GroupNormalization). If the branches really share one distribution (a siamese "
-        "encoder on identically distributed inputs), ignore the rule for that layer."
+        "encoder on identically distributed inputs), suppress the finding for that layer or sub-model "
+        "(--suppress KS201:encoder)."
     )
     example = """
 bn = keras.layers.BatchNormalization()
