@@ -19,7 +19,7 @@ from pathlib import Path
 from keras_share.analysis.analyze import analyze, analyze_graph
 from keras_share.analysis.digests import DigestSource
 from keras_share.analysis.provenance import mark_transferred
-from keras_share.analysis.report import ModelReport
+from keras_share.analysis.report import Finding, ModelReport
 from keras_share.batch import Result, expand, inspect_each
 from keras_share.errors import ReadError
 from keras_share.graph.build import attach_weights, graph_of_config
@@ -122,9 +122,16 @@ class Pipeline:
         context = RuleContext(base=self.base.report if self.base is not None else None, digests=digests)
         report.findings = [
             finding for finding in run_rules(report, self.rules, context)
-            if not self.settings.is_suppressed(report.file.path, finding.rule, finding.name, finding.layer)
+            if not self._suppressed(report.file.path, finding)
         ]
         return report
+
+    def _suppressed(self, file: str, finding: Finding) -> bool:
+        """A suppression covers a finding that matches its layer, or every layer it covers (a shared
+        sub-model's finding on ``encoder`` covering ``encoder/bn``: ``KS201:encoder/*`` suppresses it)."""
+        def covers(layer: str) -> bool:
+            return self.settings.is_suppressed(file, finding.rule, finding.name, layer)
+        return covers(finding.layer) or (bool(finding.layers) and all(map(covers, finding.layers)))
 
     def file(self, path: Path) -> Result:
         """Read, analyse and lint one input; unreadable input becomes a ReadError instead of an exception."""

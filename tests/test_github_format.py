@@ -18,6 +18,7 @@ from keras_share.errors import ReadError
 from keras_share.pipeline import Pipeline, inspect_file
 from keras_share.render.github import MESSAGE_CHARS, NAMED_LAYERS, GithubFormatter
 from keras_share.settings import LintSettings
+from keras_share.vocabulary import Severity
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_models"
 ROOT = "/checkout"
@@ -25,16 +26,17 @@ ROOT = "/checkout"
 
 @pytest.fixture(scope="module")
 def sample() -> ModelReport:
-    """nested_encoder.keras: one KS201 finding on ``encoder/enc_bn``."""
+    """nested_encoder.keras: one KS201 finding (on its shared encoder; ``model`` moves it and makes it a warning)."""
     return Pipeline(LintSettings()).finish(inspect_file(SAMPLES / "nested_encoder.keras"))
 
 
 def model(sample: ModelReport, path: str, layers: tuple[str, ...] = ("encoder/enc_bn",),
           notes: tuple[str, ...] = ()) -> ModelReport:
-    """The sample's report as if read from ``path``, its finding repeated on ``layers``, with ``notes``."""
+    """The sample's report as if read from ``path``, its finding repeated on ``layers`` as a warning, with ``notes``."""
     [finding] = sample.findings
     return dataclasses.replace(sample, file=dataclasses.replace(sample.file, path=path, notes=list(notes)),
-                               findings=[dataclasses.replace(finding, layer=layer) for layer in layers])
+                               findings=[dataclasses.replace(finding, layer=layer, severity=Severity.WARNING)
+                                         for layer in layers])
 
 
 def annotations(reports: list[ModelReport], errors: list[ReadError] | None = None) -> list[str]:

@@ -78,6 +78,35 @@ def _rename_bn_attr(h5: Any) -> None:
     h5.visititems(visit)
 
 
+SECOND_DTYPE = "float16"
+
+
+def _negative_in_another_dtype(value: Any) -> Any:
+    """A triplet config whose ``negative`` input is float16: the shared encoder's calls differ in input signature,
+    so its shared BatchNormalization is a warning (on identical inputs it is info)."""
+    if isinstance(value, list):
+        return [_negative_in_another_dtype(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    value = {key: _negative_in_another_dtype(item) for key, item in value.items()}
+    config = value.get("config")
+    if isinstance(config, dict) and (
+            (value.get("class_name") == "InputLayer" and config.get("name") == "negative")
+            or (value.get("class_name") == "__keras_tensor__" and config.get("keras_history", [None])[0] == "negative")):
+        value["config"] = {**config, "dtype": SECOND_DTYPE}
+    return value
+
+
+def _h5_negative_in_another_dtype(source: Path, target: Path) -> None:
+    import h5py
+
+    shutil.copy(source, target)
+    with h5py.File(target, "a") as h5:
+        raw = h5.attrs["model_config"]
+        config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+        h5.attrs["model_config"] = json.dumps(_negative_in_another_dtype(config))
+
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Inputs by what they produce: no findings, only info, a warning, an error, unreadable."""
@@ -85,13 +114,20 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     files = {
         "none": SAMPLES / "independent_dense.keras",
         "info": SAMPLES / "mha_keywords.keras",  # KS202 x2
-        "warning": SAMPLES / "nested_encoder.keras",  # KS201
-        "warning_h5": SAMPLES / "nested_encoder.h5",  # KS201
-        "mixed": SAMPLES / "frozen_encoder.keras",  # KS201 + KS301
+        "warning": SAMPLES / "nested_encoder.keras",  # KS201, once its inputs differ (below)
+        "warning_h5": SAMPLES / "nested_encoder.h5",  # KS201, once its inputs differ (below)
+        "mixed": SAMPLES / "frozen_encoder.keras",  # KS201 (inputs differing, below) + KS301
         "base": SAMPLES / "transfer_base.keras",
         "unfrozen": SAMPLES / "transfer_unfrozen.keras",
     }
     files = {key: Path(shutil.copy(path, root / path.name)) for key, path in files.items()}
+    for key in ("warning", "mixed"):
+        original = files[key].with_name(f"same_inputs_{files[key].name}")
+        files[key].rename(original)
+        _rewrite_archive(original, files[key], config=_negative_in_another_dtype)
+    original = files["warning_h5"].with_name(f"same_inputs_{files['warning_h5'].name}")
+    files["warning_h5"].rename(original)
+    _h5_negative_in_another_dtype(original, files["warning_h5"])
     files["error"] = root / "missing_score.keras"  # KS102 on `score`
     _rewrite_archive(files["none"], files["error"], weights=lambda data: _edit_h5(data, _drop_score_weights))
     files["unreadable"] = root / "broken.keras"
@@ -195,15 +231,15 @@ def test_invalid_fail_on_value_is_a_usage_error(models: dict[str, Path]) -> None
 
 
 @pytest.mark.parametrize("args, expected", [
-    ([], [("KS201", "encoder/enc_bn"), ("KS301", "encoder/enc_out")]),
-    (["--select", "KS201"], [("KS201", "encoder/enc_bn")]),
-    (["--select", "ks201"], [("KS201", "encoder/enc_bn")]),
-    (["--select", "KS2"], [("KS201", "encoder/enc_bn")]),
-    (["--select", "KS"], [("KS201", "encoder/enc_bn"), ("KS301", "encoder/enc_out")]),
+    ([], [("KS201", "encoder"), ("KS301", "encoder/enc_out")]),
+    (["--select", "KS201"], [("KS201", "encoder")]),
+    (["--select", "ks201"], [("KS201", "encoder")]),
+    (["--select", "KS2"], [("KS201", "encoder")]),
+    (["--select", "KS"], [("KS201", "encoder"), ("KS301", "encoder/enc_out")]),
     (["--select", "trainable-in-frozen-parent"], [("KS301", "encoder/enc_out")]),
-    (["--select", "KS2", "--select", "KS3"], [("KS201", "encoder/enc_bn"), ("KS301", "encoder/enc_out")]),
+    (["--select", "KS2", "--select", "KS3"], [("KS201", "encoder"), ("KS301", "encoder/enc_out")]),
     (["--ignore", "KS201"], [("KS301", "encoder/enc_out")]),
-    (["--ignore", "KS3"], [("KS201", "encoder/enc_bn")]),
+    (["--ignore", "KS3"], [("KS201", "encoder")]),
     (["--ignore", "shared-batchnorm"], [("KS301", "encoder/enc_out")]),
     (["--ignore", "KS201", "--ignore", "KS301"], []),
     (["--select", "KS2", "--ignore", "shared-batchnorm"], []),
@@ -237,10 +273,10 @@ def test_unknown_rule_is_a_usage_error(models: dict[str, Path], option: str, val
     (["KS201:encoder/*"], [("KS301", "encoder/enc_out")]),
     (["shared-batchnorm:encoder/enc_*"], [("KS301", "encoder/enc_out")]),
     (["KS2:encoder/enc_bn"], [("KS301", "encoder/enc_out")]),
-    (["KS201:decoder/*"], [("KS201", "encoder/enc_bn"), ("KS301", "encoder/enc_out")]),
-    (["KS301:encoder/*"], [("KS201", "encoder/enc_bn")]),
+    (["KS201:decoder/*"], [("KS201", "encoder"), ("KS301", "encoder/enc_out")]),
+    (["KS301:encoder/*"], [("KS201", "encoder")]),
     (["KS201:encoder/*", "KS301:encoder/enc_out"], []),
-    (["KS201:ENCODER/*"], [("KS201", "encoder/enc_bn"), ("KS301", "encoder/enc_out")]),  # layer globs: exact case
+    (["KS201:ENCODER/*"], [("KS201", "encoder"), ("KS301", "encoder/enc_out")]),  # layer globs: exact case
 ])
 def test_suppress_option(models: dict[str, Path], suppress: list[str], expected: list) -> None:
     args = [arg for entry in suppress for arg in ("--suppress", entry)]
@@ -282,24 +318,24 @@ def test_pyproject_found_from_the_working_directory_upward_subprocess(
     write_pyproject(project / "sub", None)  # nearer, but without a [tool.keras-share] table: skipped
     proc = subprocess_run("inspect", "--format", "json", models["mixed"], cwd=project / "sub" / "deeper")
     assert proc.returncode == 1, proc.stderr
-    assert findings(json.loads(proc.stdout)) == [("KS201", "encoder/enc_bn")]
+    assert findings(json.loads(proc.stdout)) == [("KS201", "encoder")]
     # The same folder without the table above: defaults (fail-on error, every rule).
     (project / "pyproject.toml").unlink()
     proc = subprocess_run("inspect", "--format", "json", models["mixed"], cwd=project / "sub" / "deeper")
     assert proc.returncode == 0, proc.stderr
-    assert findings(json.loads(proc.stdout)) == [("KS201", "encoder/enc_bn"), ("KS301", "encoder/enc_out")]
+    assert findings(json.loads(proc.stdout)) == [("KS201", "encoder"), ("KS301", "encoder/enc_out")]
 
 
 def test_nearest_table_wins(models: dict[str, Path], project: Path) -> None:
     write_pyproject(project, 'select = ["KS3"]\n')
     write_pyproject(project / "sub", 'select = ["KS2"]\n')
-    assert findings(run_json("--fail-on", "never", models["mixed"])[1]) == [("KS201", "encoder/enc_bn")]
+    assert findings(run_json("--fail-on", "never", models["mixed"])[1]) == [("KS201", "encoder")]
 
 
 def test_config_file_option(models: dict[str, Path], project: Path, tmp_path: Path) -> None:
     write_pyproject(project, 'select = ["KS2"]\n')
     elsewhere = write_pyproject(tmp_path / "elsewhere", 'select = ["KS3"]\n')
-    assert findings(run_json("--fail-on", "never", models["mixed"])[1]) == [("KS201", "encoder/enc_bn")]
+    assert findings(run_json("--fail-on", "never", models["mixed"])[1]) == [("KS201", "encoder")]
     assert findings(run_json("--fail-on", "never", "--config", elsewhere, models["mixed"])[1]) == [
         ("KS301", "encoder/enc_out")]
 
@@ -311,15 +347,15 @@ def test_missing_config_file_is_a_usage_error(models: dict[str, Path], project: 
 
 @pytest.mark.parametrize("table, args, code, expected", [
     # config fail-on warning; the CLI says never
-    ('fail-on = "warning"\n', ["--fail-on", "never"], 0, [("KS201", "encoder/enc_bn"), ("KS301", "encoder/enc_out")]),
-    ('fail-on = "warning"\n', [], 1, [("KS201", "encoder/enc_bn"), ("KS301", "encoder/enc_out")]),
-    ('fail-on = "never"\n', ["--fail-on", "info"], 1, [("KS201", "encoder/enc_bn"), ("KS301", "encoder/enc_out")]),
+    ('fail-on = "warning"\n', ["--fail-on", "never"], 0, [("KS201", "encoder"), ("KS301", "encoder/enc_out")]),
+    ('fail-on = "warning"\n', [], 1, [("KS201", "encoder"), ("KS301", "encoder/enc_out")]),
+    ('fail-on = "never"\n', ["--fail-on", "info"], 1, [("KS201", "encoder"), ("KS301", "encoder/enc_out")]),
     # config select KS3; the CLI selects KS201
     ('select = ["KS3"]\n', [], 0, [("KS301", "encoder/enc_out")]),
-    ('select = ["KS3"]\n', ["--select", "KS201"], 0, [("KS201", "encoder/enc_bn")]),
+    ('select = ["KS3"]\n', ["--select", "KS201"], 0, [("KS201", "encoder")]),
     # config ignore; the CLI ignore replaces it
     ('ignore = ["KS201"]\n', [], 0, [("KS301", "encoder/enc_out")]),
-    ('ignore = ["KS201"]\n', ["--ignore", "KS301"], 0, [("KS201", "encoder/enc_bn")]),
+    ('ignore = ["KS201"]\n', ["--ignore", "KS301"], 0, [("KS201", "encoder")]),
     # config suppress and CLI suppress add up
     ('suppress = ["KS201:encoder/*"]\n', [], 0, [("KS301", "encoder/enc_out")]),
     ('suppress = ["KS201:encoder/*"]\n', ["--suppress", "KS301:*"], 0, []),
@@ -338,7 +374,7 @@ def test_per_file_ignores_by_file_name_glob(models: dict[str, Path], project: Pa
     assert code == 1  # the .h5 copy still has its warning
     assert {model["file"]: findings({"models": [model]}) for model in document["models"]} == {
         str(models["warning"]): [],
-        str(models["warning_h5"]): [("KS201", "encoder/enc_bn")],
+        str(models["warning_h5"]): [("KS201", "encoder")],
     }
 
 
@@ -352,7 +388,7 @@ def test_per_file_ignores_by_path_glob(models: dict[str, Path], tmp_path: Path,
     monkeypatch.chdir(root)
     document = run_json("--fail-on", "never", "models/legacy/frozen.keras", "models/frozen.keras")[1]
     assert [findings({"models": [model]}) for model in document["models"]] == [
-        [], [("KS201", "encoder/enc_bn"), ("KS301", "encoder/enc_out")]]
+        [], [("KS201", "encoder"), ("KS301", "encoder/enc_out")]]
 
 
 def test_per_file_ignores_are_relative_to_the_pyproject_folder(models: dict[str, Path], tmp_path: Path,
@@ -467,8 +503,9 @@ def test_github_escapes_layer_names(models: dict[str, Path]) -> None:
     assert output.count("\n") == 2
     line = output.splitlines()[1]
     assert line.startswith(f"::warning file={models['weird_layer'].name},title=KS201 shared-batchnorm::")
-    assert "::encoder/enc%25bn,a:b%0Ac: BatchNormalization runs 3 times" in line
-    assert github_lines(output)[0][3].startswith(f"encoder/{WEIRD_LAYER}: ")
+    assert "::encoder: the shared sub-model runs 3 times" in line
+    assert "(enc%25bn,a:b%0Ac) keeps one moving mean" in line
+    assert f"({WEIRD_LAYER}) keeps" in github_lines(output)[0][3]
 
 
 def test_github_escapes_file_names(models: dict[str, Path], tmp_path: Path) -> None:
@@ -510,17 +547,18 @@ def test_markdown_report(models: dict[str, Path]) -> None:
     lines = section.splitlines()
     header = lines.index("| layer | class | calls | effective | trains | input shapes per call |")
     rows = [line for line in lines[header + 2:] if line.startswith("| ")]
-    assert [row.split(" | ")[0] for row in rows] == [
-        "| `encoder`", "| `encoder/enc_dense`", "| `encoder/enc_bn`", "| `encoder/enc_out`"]
-    assert rows[2].startswith("| `encoder/enc_bn` | BatchNormalization | 1 | 3 | yes |")
+    assert rows == [("| `encoder` (3 layers) | Functional sub-model | 3 | 3 | yes | "
+                     "#0: (None, 6); #1: (None, 6); #2: (None, 6) |")]
     assert "**Findings**" in section
-    assert re.search(r"^- .* \*\*KS201 shared-batchnorm\*\* \(warning\) `encoder/enc_bn`: BatchNormalization runs 3",
+    assert re.search(r"^- .* \*\*KS201 shared-batchnorm\*\* \(warning\) `encoder`: the shared sub-model runs 3",
                      section, re.MULTILINE)
     assert "No findings." in text[clean:]
     assert "## Unreadable inputs" in text and f"- `{models['unreadable']}`: " in text
 
 
-def test_markdown_escapes_table_cells(models: dict[str, Path]) -> None:
-    text = run("--format", "markdown", "--fail-on", "never", models["weird_layer"]).stdout
-    table = [line for line in text.splitlines() if line.startswith("| `encoder/enc")]
-    assert "| `encoder/enc%bn,a:b<br>c` | BatchNormalization |" in "\n".join(table)
+def test_markdown_escapes_table_cells(models: dict[str, Path], tmp_path: Path) -> None:
+    weird_model = tmp_path / "weird_model.keras"
+    _rewrite_archive(models["warning"], weird_model, config=lambda config: _rename_value(config, "encoder", WEIRD_LAYER))
+    text = run("--format", "markdown", "--fail-on", "never", weird_model).stdout
+    table = [line for line in text.splitlines() if line.startswith("| `enc")]
+    assert table[0].startswith("| `enc%bn,a:b<br>c` (3 layers) | Functional sub-model |")

@@ -744,12 +744,12 @@ SAMPLE_FINDINGS: dict[str, list[tuple[str, str]]] = {
     "transfer_frozen.keras": [],
     "transfer_unfrozen.keras": [],  # without --base nothing says the layer was transferred
     # A triplet encoder with one BatchNormalization called on anchor, positive and negative.
-    "nested_encoder.keras": [("KS201", "encoder/enc_bn")],
-    "nested_encoder.h5": [("KS201", "encoder/enc_bn")],
+    "nested_encoder.keras": [("KS201", "encoder")],
+    "nested_encoder.h5": [("KS201", "encoder")],
     # One MultiHeadAttention and one Dense called on (5, 4) and (7, 4) tensors.
     "mha_keywords.keras": [("KS202", "proj"), ("KS202", "shared_mha")],
     # nested_encoder with encoder frozen and enc_out re-enabled.
-    "frozen_encoder.keras": [("KS201", "encoder/enc_bn"), ("KS301", "encoder/enc_out")],
+    "frozen_encoder.keras": [("KS201", "encoder"), ("KS301", "encoder/enc_out")],
 }
 
 

@@ -187,6 +187,7 @@ def analyze_graph(model_file: ModelFile, graph: Graph) -> ModelReport:
     for group in groups:
         for report in group:
             report.same_as = [other.layer.path for other in group if other is not report]
+    _mark_shared_via(reports)
     _containers_train_with_their_layers(reports)
     seen: set[str] = set()
     unique = 0
@@ -232,6 +233,17 @@ def bytecode_sites(model_file: ModelFile, graph: Graph) -> list[BytecodeSite]:
             placed.add(owner)
             found.append(BytecodeSite(owner, site.location, site.source))
     return found
+
+
+def _mark_shared_via(reports: list[LayerReport]) -> None:
+    """Set ``shared_via`` on each shared layer that a shared enclosing model runs as often as it runs itself
+    (one pass, parents first: a layer inherits its parent's outermost such model, or takes its parent)."""
+    by_path = {report.layer.path: report for report in reports}
+    for report in reports:
+        parent = by_path.get(report.layer.parent or "")
+        if parent is None or not report.shared or not parent.shared or parent.object_calls != report.object_calls:
+            continue
+        report.shared_via = parent.shared_via or parent.layer.path
 
 
 def _containers_train_with_their_layers(reports: list[LayerReport]) -> None:

@@ -163,6 +163,9 @@ class LayerReport:
     """Path of the ``--base`` model layer whose arrays this layer's arrays equal."""
     live: LiveLayer | None = None
     """Live-mode facts (external calls, other models, variables by identity); None for files."""
+    shared_via: str | None = None
+    """Path of the shared nested model this layer is shared through: the outermost enclosing model that is shared
+    and whose object runs as often as this layer's. None for a layer not shared, or shared more than that."""
     unreachable_calls: list[int] = field(default_factory=list)
     """Indices of the layer's calls (its ``call_sites``) whose result reaches no output of its own model: Keras
     leaves them out of the graph it rebuilds, so they count in neither ``effective_calls`` nor ``shared``."""
@@ -227,6 +230,16 @@ class ModelReport:
     def shared_layers(self) -> list[LayerReport]:
         """Layers applied more than once, nested models included."""
         return [report for report in self.layers if report.shared]
+
+    @property
+    def shared_rows(self) -> list[LayerReport]:
+        """Shared layers that are not shared only through an enclosing shared model: the shared sub-models and the
+        other shared layers (what a table of shared layers lists)."""
+        return [report for report in self.layers if report.shared and report.shared_via is None]
+
+    def shared_through(self, model: str) -> list[LayerReport]:
+        """The layers shared only through the shared nested model at path ``model`` (``shared_via`` is ``model``)."""
+        return [report for report in self.layers if report.shared_via == model]
 
     @property
     def notes(self) -> list[str]:

@@ -14,7 +14,7 @@ from keras_share.graph.model import (
     TensorRef,
     UnresolvedRef,
 )
-from keras_share.graph.nodes import RawRef, as_shape, io_refs, node_refs
+from keras_share.graph.nodes import RawRef, as_dtype, as_shape, io_refs, node_refs
 from keras_share.limits import (
     MAX_CALLS,
     MAX_LAYERS,
@@ -43,6 +43,11 @@ def _input_shape(layer: Layer) -> Shape | None:
         if shape is not None:
             return shape
     return None
+
+
+def _input_dtype(layer: Layer) -> str | None:
+    """The dtype an InputLayer (or a first layer given ``batch_input_shape``) declares."""
+    return as_dtype(layer.config.get("dtype"))
 
 
 def _too_large(model_file: ModelFile, count: int, what: str, limit: int) -> ReadError:
@@ -156,11 +161,14 @@ class _Builder:
                 continue
             if previous is None:
                 shape = _input_shape(layer) or declared
-                refs = [self.count_reference(TensorRef(model.path, None, 0, shape=shape))] if shape else []
+                dtype = _input_dtype(layer) if _input_shape(layer) else None
+                refs = [self.count_reference(TensorRef(model.path, None, 0, shape=shape, dtype=dtype))] if shape else []
                 layer.call_sites.append(CallSite(0, refs))
             else:
-                shape = _input_shape(previous) if previous.kind == LayerKind.INPUT else None
-                layer.call_sites.append(CallSite(0, [self.count_reference(TensorRef(previous.path, 0, 0, shape=shape))]))
+                is_input = previous.kind == LayerKind.INPUT
+                ref = TensorRef(previous.path, 0, 0, shape=_input_shape(previous) if is_input else None,
+                                dtype=_input_dtype(previous) if is_input else None)
+                layer.call_sites.append(CallSite(0, [self.count_reference(ref)]))
             previous = layer
 
     def _connect(self, model: Layer, made: list[tuple[dict[str, Any], Layer, LayerKey]]) -> None:
@@ -228,7 +236,7 @@ class _Builder:
         if producer is None:
             self.notes.append(f"{where_text} references unknown layer {raw.layer!r}")
             self.unresolved.append(UnresolvedRef(consumer, raw.layer, raw.node_index, is_output))
-            return TensorRef(raw.layer, None, raw.tensor_index, raw.keyword, raw.shape)
+            return TensorRef(raw.layer, None, raw.tensor_index, raw.keyword, raw.shape, raw.dtype)
         calls = call_counts[producer.name]
         index: int | None
         if producer.kind == LayerKind.INPUT:
@@ -245,10 +253,11 @@ class _Builder:
                 f"(this file's indices for it: {expected}); the reference is left unresolved"
             )
             self.unresolved.append(UnresolvedRef(consumer, producer.path, raw.node_index, is_output))
-        shape = raw.shape
-        if shape is None and producer.kind == LayerKind.INPUT:
-            shape = _input_shape(producer)
-        return TensorRef(producer.path, index, raw.tensor_index, raw.keyword, shape)
+        shape, dtype = raw.shape, raw.dtype
+        if producer.kind == LayerKind.INPUT:
+            shape = _input_shape(producer) if shape is None else shape
+            dtype = _input_dtype(producer) if dtype is None else dtype
+        return TensorRef(producer.path, index, raw.tensor_index, raw.keyword, shape, dtype)
 
 
 def _standalone_keras_before_tf(keras_version: str | None) -> bool:

@@ -23,6 +23,8 @@ class TensorRef:
     tensor: int
     keyword: str | None = None
     shape: Shape | None = None
+    dtype: str | None = None
+    """The tensor's dtype when the file determines it (Keras 3 tensor references, an InputLayer's output)."""
 
 
 @dataclass
@@ -36,6 +38,13 @@ class CallSite:
     def input_shapes(self) -> list[Shape | None]:
         """The shape of each input tensor, None where the file does not determine it."""
         return [ref.shape for ref in self.inputs]
+
+    @property
+    def signature(self) -> tuple[tuple[Shape, str], ...] | None:
+        """The shape and dtype of each input, or None when the file does not determine every one."""
+        if not self.inputs or any(ref.shape is None or ref.dtype is None for ref in self.inputs):
+            return None
+        return tuple((ref.shape, ref.dtype) for ref in self.inputs if ref.shape is not None and ref.dtype is not None)
 
 
 @dataclass

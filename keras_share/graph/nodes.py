@@ -20,6 +20,7 @@ class RawRef:
     tensor_index: int
     keyword: str | None
     shape: Shape | None
+    dtype: str | None = None
 
 
 def _is_int(value: Any) -> bool:
@@ -33,6 +34,14 @@ def as_shape(value: Any) -> Shape | None:
     if not isinstance(value, list) or not all(item is None or _is_int(item) for item in value):
         return None
     return tuple(value)
+
+
+def as_dtype(value: Any) -> str | None:
+    """A dtype as a config writes it (``"float32"``, or a ``DTypePolicy`` whose name is one), or None."""
+    if isinstance(value, dict):
+        inner = value.get("config")
+        value = inner.get("name") if isinstance(inner, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def _walk(value: Any) -> Iterator[Any]:
@@ -56,7 +65,8 @@ def _keras3_ref(item: dict[str, Any], keyword: str | None) -> RawRef | None:
         isinstance(history, list) and len(history) == 3 and isinstance(history[0], str)
         and _is_int(history[1]) and _is_int(history[2])
     ):
-        return RawRef(history[0], history[1], history[2], keyword, as_shape(config.get("shape")))
+        return RawRef(history[0], history[1], history[2], keyword, as_shape(config.get("shape")),
+                      as_dtype(config.get("dtype")))
     return None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from keras_share.analysis.report import ModelReport, Summary
+from keras_share.analysis.report import LayerReport, ModelReport
 from keras_share.errors import ReadError
 
 
@@ -19,11 +19,35 @@ class Formatter(ABC):
         """The whole output of a run."""
 
 
-def summary_line(summary: Summary) -> str:
-    """``5 layers, 3 shared, 61 unique params (117 if every call had its own weights)``, each count the file does
-    not give shown as unknown (``layers: unknown``), never as 0."""
-    layers = "layers: unknown" if summary.layers is None else f"{summary.layers} layers"
-    shared = "shared: unknown" if summary.shared_layers is None else f"{summary.shared_layers} shared"
+def summary_line(report: ModelReport) -> str:
+    """``5 layers, 3 shared, 61 unique params (117 if every call had its own weights)`` (with shared sub-models:
+    ``sharing_summary``), each count the file does not give shown as unknown (``layers: unknown``), never as 0."""
+    summary = report.summary
+    if summary.layers is None or summary.shared_layers is None:
+        layers = "layers: unknown" if summary.layers is None else f"{summary.layers} layers"
+        shared = "shared: unknown" if summary.shared_layers is None else f"{summary.shared_layers} shared"
+        sharing = f"{layers}, {shared}"
+    else:
+        sharing = sharing_summary(report)
     naive = ("calls unknown" if summary.naive_params is None
              else f"{summary.naive_params:,} if every call had its own weights")
-    return f"{layers}, {shared}, {summary.unique_params:,} unique params ({naive})"
+    return f"{sharing}, {summary.unique_params:,} unique params ({naive})"
+
+
+def sharing_summary(report: ModelReport) -> str:
+    """``22 layers, 3 shared``, or with shared sub-models ``22 layers: 1 shared sub-model (20 layers), 0 other
+    shared layers``: a sub-model's layers count once, under it."""
+    layers = report.summary.layers
+    rows = report.shared_rows
+    submodels = [row for row in rows if row.layer.is_model]
+    if not submodels:
+        return f"{layers} layers, {report.summary.shared_layers} shared"
+    inside = sum(len(inner_layers(report, model)) for model in submodels)
+    others = len(rows) - len(submodels)
+    return (f"{layers} layers: {len(submodels)} shared sub-model{'s' if len(submodels) != 1 else ''} "
+            f"({inside} layer{'s' if inside != 1 else ''}), {others} other shared layer{'s' if others != 1 else ''}")
+
+
+def inner_layers(report: ModelReport, model: LayerReport) -> list[LayerReport]:
+    """The layers a shared sub-model's row stands for (inputs and bare ops not counted)."""
+    return [layer for layer in report.shared_through(model.layer.path) if layer.layer.runs_on_tensors]

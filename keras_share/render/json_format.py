@@ -90,6 +90,7 @@ def _layer(report: LayerReport) -> dict[str, Any]:
         "unreachable_calls": list(report.unreachable_calls),
         "shared": report.shared,
         "same_as": report.same_as,
+        "shared_via": report.shared_via,
         "trainable": report.trainable,
         "trainable_flag": layer.trainable_flag,
         "frozen_by": report.frozen_by,

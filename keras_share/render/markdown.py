@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from keras_share.analysis.report import ModelReport
 from keras_share.errors import ReadError
-from keras_share.render.base import Formatter, summary_line
+from keras_share.render.base import Formatter, inner_layers, summary_line
 from keras_share.render.escape import markdown_code, markdown_text
 from keras_share.render.terminal import format_shape
 from keras_share.vocabulary import Severity
@@ -20,21 +20,24 @@ class MarkdownFormatter(Formatter):
     def format(self, reports: list[ModelReport], errors: list[ReadError]) -> str:
         out = ["# keras-share report", ""]
         for report in reports:
-            summary = report.summary
             version = f", Keras {markdown_text(report.file.keras_version)}" if report.file.keras_version else ""
             out += [f"## {markdown_code(report.file.path)}", "",
-                    f"{report.file.format}{version}: {summary_line(summary)}",
+                    f"{report.file.format}{version}: {summary_line(report)}",
                     ""]
-            if report.shared_layers:
+            if report.shared_rows:
                 out += ["| layer | class | calls | effective | trains | input shapes per call |",
                         "|---|---|---:|---:|---|---|"]
-                for layer in report.shared_layers:
+                for layer in report.shared_rows:
                     shapes = "; ".join(
                         f"#{call.index}: " + ", ".join(format_shape(shape) for shape in call.input_shapes)
                         for call in layer.layer.call_sites
                     )
-                    out.append(f"| {markdown_code(layer.layer.path, in_table=True)} | "
-                               f"{markdown_text(layer.layer.class_name)} | {layer.layer.calls} | "
+                    name, class_name = markdown_code(layer.layer.path, in_table=True), markdown_text(layer.layer.class_name)
+                    if layer.layer.is_model:
+                        count = len(inner_layers(report, layer))
+                        name += f" ({count} layer{'s' if count != 1 else ''})"
+                        class_name += " sub-model"
+                    out.append(f"| {name} | {class_name} | {layer.layer.calls} | "
                                f"{layer.effective_calls} | {'yes' if layer.trainable else 'frozen'} | {shapes or '-'} |")
                 out.append("")
             if report.findings:

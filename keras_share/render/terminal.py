@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import io
+import re
+from collections.abc import Iterator
 
-from rich.console import Console, Group, RenderableType
+from rich.cells import cell_len, get_character_cell_size
+from rich.console import Console, ConsoleOptions, Group, RenderableType
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
@@ -13,7 +17,7 @@ from keras_share.analysis.report import LayerReport, ModelReport
 from keras_share.errors import ReadError
 from keras_share.graph.model import Shape
 from keras_share.read.base import WeightArray
-from keras_share.render.base import Formatter, summary_line
+from keras_share.render.base import Formatter, inner_layers, summary_line
 from keras_share.render.escape import visible
 from keras_share.vocabulary import LayerKind, Severity
 
@@ -35,16 +39,87 @@ SHOWN_CALL_INDICES = 3
 """Indices of the calls that reach no output a line lists; the JSON report lists every one."""
 SHOWN_ROWS = 200
 """Shared layers the table lists (a terminal shows no more; a table takes time per row)."""
+SHOWN_WEIGHTS = 4
+"""Weight arrays a table cell lists one per line; a longer list is one line: its count and total params."""
+
+_PIECE = re.compile(r"[^/ ]+[/ ]*|[/ ]+")
+"""A run of text up to and including the ``/`` or spaces after it: where a name may wrap."""
 
 
-def _weights(arrays: list[WeightArray]) -> Text:
-    lines = [f"{visible(array.name)} {'x'.join(map(str, array.shape)) or 'scalar'}" for array in arrays[:SHOWN_PER_CELL]]
-    if len(arrays) > SHOWN_PER_CELL:
-        lines.append(f"and {len(arrays) - SHOWN_PER_CELL:,} more arrays")
-    return Text("\n".join(lines) or "-")
+class Wrapped:
+    """Lines of text (each with a style) that wrap only after a ``/`` or a space, never inside a name; a single
+    name wider than the whole cell is folded, as a last resort."""
+
+    def __init__(self, *lines: tuple[str, str]) -> None:
+        self.lines = [(_PIECE.findall(text) or [""], style) for text, style in lines]
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        pieces = [cell_len(piece.rstrip(" ")) for line, _ in self.lines for piece in line]
+        widest = max((sum(map(cell_len, line)) for line, _ in self.lines), default=0)
+        return Measurement(max(pieces, default=0), widest).clamp(max_width=options.max_width)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Text]:
+        width = max(options.max_width, 1)
+        out = Text(no_wrap=True, overflow="fold")
+        for number, (pieces, style) in enumerate(self.lines):
+            out.append(("\n" if number else "") + "\n".join(_rows(pieces, width)), style=style)
+        yield out
 
 
-def _calls(report: LayerReport) -> Text:
+def _rows(pieces: list[str], width: int) -> list[str]:
+    """``pieces`` packed into rows at most ``width`` cells wide (trailing spaces aside), breaking only between
+    pieces; a piece wider than a row is folded. Linear in the length of the text."""
+    rows: list[str] = []
+    row, row_width = "", 0
+    for piece in pieces:
+        piece_width = cell_len(piece.rstrip(" "))
+        if row and row_width + piece_width > width:
+            rows.append(row.rstrip(" "))
+            row, row_width = "", 0
+        if piece_width <= width:
+            row, row_width = row + piece, row_width + cell_len(piece)
+            continue
+        cut = (len(piece) - 1) // width * width if piece.isascii() else 0  # ASCII: one cell per character
+        rows.extend(piece[start:start + width] for start in range(0, cut, width))
+        chunk, chunk_width = "", 0
+        for character in piece[cut:]:
+            size = get_character_cell_size(character)
+            if chunk and chunk_width + size > width:
+                rows.append(chunk)
+                chunk, chunk_width = "", 0
+            chunk, chunk_width = chunk + character, chunk_width + size
+        row, row_width = chunk, chunk_width
+    rows.append(row.rstrip(" "))
+    return rows
+
+
+LAYER_COLUMN_SHARE = 4
+WEIGHTS_COLUMN_SHARE = 5
+"""The layer and weights columns are as wide as their longest line up to 1/4 and 1/5 of the width, and never
+narrower than their longest name (one ``/``-separated part): a name is split only when the table cannot fit."""
+
+
+def _names_width(texts: list[str], share: int) -> int:
+    """The width of a column of ``texts`` that wrap at ``/`` and spaces: their longest line, at most ``share``
+    unless one name (a ``/``-separated part) is wider."""
+    lines = [visible(text) for text in texts]
+    widest_name = max((cell_len(piece.rstrip(" ")) for line in lines for piece in _PIECE.findall(line)), default=1)
+    return min(max(map(cell_len, lines), default=1), max(widest_name, share))
+
+
+def _weight_lines(arrays: list[WeightArray]) -> list[str]:
+    """One line per array (``kernel 8x4``), or one line for the whole list when it is longer than ``SHOWN_WEIGHTS``."""
+    if len(arrays) > SHOWN_WEIGHTS:
+        return [_array_total(arrays)]
+    return [f"{visible(array.name)} {'x'.join(map(str, array.shape)) or 'scalar'}" for array in arrays] or ["-"]
+
+
+def _array_total(arrays: list[WeightArray]) -> str:
+    """``36 arrays, 152,800 params``."""
+    return f"{len(arrays):,} array{'s' if len(arrays) != 1 else ''}, {sum(array.size for array in arrays):,} params"
+
+
+def _calls(report: LayerReport) -> Wrapped:
     text = f"{report.layer.calls}"
     if report.effective_calls != report.layer.calls:
         text += f" (x{report.effective_calls})"
@@ -54,7 +129,7 @@ def _calls(report: LayerReport) -> Text:
         shown = ", ".join(map(visible, report.same_as[:SHOWN_PLACES]))
         hidden = len(report.same_as) - SHOWN_PLACES
         text += f"\n+ {shown}" + (f" and {hidden:,} more" if hidden > 0 else "")
-    return Text(text)
+    return Wrapped(*((line, "") for line in text.split("\n")))
 
 
 def _unreachable(report: LayerReport) -> str:
@@ -98,24 +173,38 @@ def _header(report: ModelReport) -> Text:
         if not report.graph.has_graph:
             text.append(" - no layer graph in this file", style="yellow")
         text.append("\n")
-    text.append(summary_line(summary))
+    text.append(summary_line(report))
     if summary.optimizer_arrays:
         text.append(f", {summary.optimizer_arrays} optimizer arrays")
     return text
 
 
-def _shared_table(report: ModelReport) -> Table:
+def _name_and_weights(report: ModelReport, layer: LayerReport) -> tuple[list[tuple[str, str]], list[str]]:
+    """The lines of a shared-layers row's layer cell (with their styles) and weights cell: a shared sub-model is
+    one row, its layers counted and their arrays totalled."""
+    if layer.layer.is_model:
+        inner = inner_layers(report, layer)
+        name = f"{visible(layer.layer.path)} ({len(inner)} layer{'s' if len(inner) != 1 else ''})"
+        arrays = [array for inside in inner for array in inside.layer.weights]
+        return [(name, ""), (f"{visible(layer.layer.class_name)} sub-model", "dim")], [_array_total(arrays)]
+    names = [(visible(layer.layer.path), ""), (visible(layer.layer.class_name), "dim")]
+    return names, _weight_lines(layer.layer.weights)
+
+
+def _shared_table(report: ModelReport, width: int) -> Table:
+    shared = report.shared_rows
+    cells = [_name_and_weights(report, layer) for layer in shared[:SHOWN_ROWS]]
     table = Table(title="Shared layers", title_justify="left", expand=False, show_lines=True)
-    table.add_column("layer", overflow="fold", ratio=3)
+    table.add_column("layer", width=_names_width([text for names, _ in cells for text, _ in names],
+                                                 width // LAYER_COLUMN_SHARE))
     table.add_column("calls", justify="right", no_wrap=True)
     table.add_column("trains", no_wrap=True)
-    table.add_column("input shapes per call", overflow="fold", ratio=3)
-    table.add_column("weights", overflow="fold", ratio=2)
-    shared = report.shared_layers
-    for layer in shared[:SHOWN_ROWS]:
-        name = Text(visible(layer.layer.path) + "\n")
-        name.append(visible(layer.layer.class_name), style="dim")
-        table.add_row(name, _calls(layer), _trainable(layer), _shapes(layer), _weights(layer.layer.weights))
+    table.add_column("input shapes per call", overflow="fold")
+    table.add_column("weights", width=_names_width([line for _, weights in cells for line in weights],
+                                                   width // WEIGHTS_COLUMN_SHARE))
+    for layer, (names, weights) in zip(shared, cells):
+        table.add_row(Wrapped(*names), _calls(layer), _trainable(layer), _shapes(layer),
+                      Wrapped(*((line, "") for line in weights)))
     if len(shared) > SHOWN_ROWS:
         table.caption = f"and {len(shared) - SHOWN_ROWS:,} more shared layers (--format json lists them all)"
     return table
@@ -135,7 +224,8 @@ def _tree(report: ModelReport) -> Tree:
             if layer.unreachable_calls:
                 label.append(f", {_unreachable(layer)}")
         if layer.shared:
-            label.append("  shared", style="magenta")
+            via = f" via {visible(layer.shared_via)}" if layer.shared_via is not None else ""
+            label.append(f"  shared{via}", style="magenta")
         if layer.layer.weights or layer.layer.is_model:
             label.append("  trains" if layer.trainable else "  frozen", style="green" if layer.trainable else "blue")
         params = layer.param_count
@@ -151,11 +241,11 @@ def _unattached(report: ModelReport) -> Table | None:
     if not groups:
         return None
     table = Table(title="Weight groups not tied to a config layer", title_justify="left")
-    table.add_column("group", overflow="fold")
-    table.add_column("arrays", overflow="fold")
+    table.add_column("group")
+    table.add_column("arrays")
     table.add_column("params", justify="right")
     for group, arrays in groups.items():
-        table.add_row(Text(visible(group)), _weights(arrays), f"{sum(array.size for array in arrays):,}")
+        table.add_row(Wrapped((visible(group), "")), Wrapped(*((line, "") for line in _weight_lines(arrays))), f"{sum(array.size for array in arrays):,}")
     return table
 
 
@@ -164,20 +254,21 @@ def _transferred(report: ModelReport) -> Table | None:
     if not layers:
         return None
     table = Table(title="Layers transferred from the base model", title_justify="left")
-    table.add_column("layer", overflow="fold")
-    table.add_column("base layer", overflow="fold")
+    table.add_column("layer")
+    table.add_column("base layer")
     table.add_column("trains", no_wrap=True)
     for layer in layers:
-        table.add_row(Text(visible(layer.layer.path)), Text(visible(layer.transferred_from or "")), _trainable(layer))
+        table.add_row(Wrapped((visible(layer.layer.path), "")), Wrapped((visible(layer.transferred_from or ""), "")),
+                      _trainable(layer))
     return table
 
 
-def render_model(report: ModelReport, all_layers: bool) -> Group:
-    """The renderables for one model."""
+def render_model(report: ModelReport, all_layers: bool, width: int = 80) -> Group:
+    """The renderables for one model, for a terminal ``width`` columns wide."""
     parts: list[RenderableType] = [_header(report)]
     if report.graph.has_graph:
         if report.shared_layers:
-            parts.append(_shared_table(report))
+            parts.append(_shared_table(report, width))
         else:
             parts.append(Text("No layer is applied more than once.", style="green"))
         if all_layers:
@@ -212,7 +303,7 @@ class TerminalFormatter(Formatter):
         for number, report in enumerate(reports):
             if number:
                 console.rule(style="dim")
-            console.print(render_model(report, self.all_layers))
+            console.print(render_model(report, self.all_layers, console.width))
         if errors:
             console.print(Text(f"{len(errors)} input(s) could not be read (see stderr)", style="red"))
         return buffer.getvalue()
