@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -14,6 +15,8 @@ pytest.importorskip("keras")
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_models"
 
 MODULE = textwrap.dedent('''
+    import sys
+
     import keras
 
     def repeated():
@@ -25,6 +28,10 @@ MODULE = textwrap.dedent('''
 
     def broken():
         raise RuntimeError("no model today")
+
+    def talkative():
+        print("built by talkative", file=sys.stderr)
+        return clean()
 ''')
 
 
@@ -60,6 +67,15 @@ def test_a_target_that_raises_is_one_error_line_and_exit_3(project: Path) -> Non
     assert len(ours) == 1 and "mymodels:broken" in ours[0] and "no model today" in ours[0]
     assert "Traceback" not in result.stderr
     assert len(json.loads(result.stdout)["models"]) == 1
+
+
+def test_a_function_target_leaves_out_tensorflow_native_logs_and_keeps_its_own_stderr(project: Path) -> None:
+    """TensorFlow's C++ code logs on import (GPU probing, CPU features) whatever TF_CPP_MIN_LOG_LEVEL says."""
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run([sys.executable, "-m", "keras_share", "inspect", "--format", "json", "--call",
+                             "mymodels:talkative"], capture_output=True, text=True, cwd=project, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "built by talkative\n"
 
 
 def test_live_on_a_file_keras_loads_reports_no_mismatch(project: Path) -> None:

@@ -12,10 +12,13 @@ whose ``problem`` is one line: handle it as an unreadable input.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import re
 import sys
+import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 from keras_share.analysis.report import ModelReport
@@ -24,6 +27,36 @@ from keras_share.errors import ReadError, describe
 __all__ = ["TargetError", "load_target", "target_reports"]
 
 _SPEC = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*")
+
+
+_NATIVE_LOG_LINE = re.compile(
+    r"[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\] "  # absl / TensorFlow C++ logging
+    r"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags"
+)
+"""A line TensorFlow's native code writes to standard error on import (GPU probing, CPU features)."""
+
+
+@contextlib.contextmanager
+def _native_logs_dropped() -> Iterator[None]:
+    """Standard error, at the descriptor, without TensorFlow's native log lines while user code imports and runs:
+    they are written before ``TF_CPP_MIN_LOG_LEVEL`` is read, and would flood a CI log. Everything else the code
+    writes there is passed on, in order, once it returns."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [line for line in captured.read().decode("utf-8", "replace").splitlines(keepends=True)
+                    if not _NATIVE_LOG_LINE.match(line)]
+            sys.stderr.write("".join(kept))
+            sys.stderr.flush()
 
 
 class TargetError(ReadError):
@@ -36,14 +69,19 @@ def load_target(spec: str) -> dict[str, object]:
     A single model is named by its ``name``; a list or tuple by each model's ``name`` (repeats get
     ``#2``, ``#3``); a dict by its keys. The working directory is importable, as with ``python -m``.
     """
-    from keras_share.live.report import NotAModelError, name_models
-
     if not _SPEC.fullmatch(spec):
         raise TargetError(spec, "expected package.module:function")
     module_name, _, attribute = spec.partition(":")
     cwd = os.getcwd()
     if cwd not in sys.path and "" not in sys.path:
         sys.path.insert(0, cwd)
+    with _native_logs_dropped():
+        return _call_target(spec, module_name, attribute)
+
+
+def _call_target(spec: str, module_name: str, attribute: str) -> dict[str, object]:
+    from keras_share.live.report import NotAModelError, name_models
+
     try:
         target: Any = importlib.import_module(module_name)
     except Exception as error:  # noqa: BLE001 - user code: report whatever it raised
