@@ -22,7 +22,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from cli_command import without_run_total
 from harness import ROOT, Attack, assert_holds, attack, check, run
 
 MARKER = "marker"
@@ -71,6 +70,8 @@ def test_a_file_name_that_looks_like_an_option_is_a_path(names: list[str], tmp_p
     attack_ = Attack(args=["inspect", *names], cwd=tmp_path, marker=tmp_path / MARKER, exit_codes=(3,))
     outcome = run(attack_.args, attack_.cwd)
     assert check(attack_, outcome) == []
+    from cli_command import without_run_total  # tests/ is importable under pytest, not when this file runs as a script
+
     assert sorted(line.split(": ")[2] for line in without_run_total(outcome.stderr).splitlines()) == sorted(names)
 
 
