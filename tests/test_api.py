@@ -67,7 +67,7 @@ def test_layer_report_repr_says_calls_sharing_and_trainability(report: ModelRepo
 
 
 def test_finding_repr_names_rule_severity_and_layer(report: ModelReport) -> None:
-    assert repr(report.findings) == "[<Finding KS201 shared-batchnorm warning on 'encoder/enc_bn'>]"
+    assert repr(report.findings) == "[<Finding KS201 shared-batchnorm info on 'encoder' (covers 1 layer)>]"
 
 
 def test_repr_escapes_names_from_the_file(report: ModelReport) -> None:
@@ -81,5 +81,5 @@ def test_repr_escapes_names_from_the_file(report: ModelReport) -> None:
 
 
 def test_assert_no_findings_takes_a_severity_member() -> None:
-    with pytest.raises(AssertionError, match="1 finding at or above 'warning':"):
-        assert_no_findings(str(REPO / NESTED), fail_on=Severity.WARNING)
+    with pytest.raises(AssertionError, match="1 finding at or above 'info':"):
+        assert_no_findings(str(REPO / NESTED), fail_on=Severity.INFO)
