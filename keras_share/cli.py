@@ -233,7 +233,7 @@ def inspect(
         readable=False,  # an unreadable input is reported with the others, not a usage error
     )] = None,
     formats: Annotated[list[str] | None, typer.Option(
-        "--format", "-f", metavar="FORMAT[:PATH]",
+        "--format", "-f", metavar="FORMAT[:PATH]", autocompletion=lambda: [str(name) for name in OutputFormat],
         help=f"Output format ({', '.join(map(str, OutputFormat))}; default rich), to standard output or with "
              ":PATH to a file; repeatable, one read for every output (at most one on standard output).",
     )] = None,

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-MODEL = "sample_models/nested_encoder.keras"  # one KS201 warning
+MODEL = "sample_models/nested_encoder.keras"  # one KS201 finding (info: a siamese encoder)
 
 
 def hook_field(name: str) -> str:
@@ -29,14 +29,14 @@ def run_hook(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_hook_prints_the_human_report() -> None:
     proc = run_hook()
-    assert proc.returncode == 0, proc.stderr  # a warning does not fail the default --fail-on error
-    assert "warning KS201 shared-batchnorm encoder/enc_bn" in proc.stdout
+    assert proc.returncode == 0, proc.stderr  # an info finding does not fail the default --fail-on error
+    assert "info KS201 shared-batchnorm encoder:" in proc.stdout
     assert not any(line.startswith("::") for line in proc.stdout.splitlines())
 
 
 def test_hook_with_ci_args_prints_github_annotations() -> None:
     proc = run_hook("--format", "github")
-    assert any(line.startswith(f"::warning file={MODEL},") and "KS201" in line for line in proc.stdout.splitlines())
+    assert any(line.startswith(f"::notice file={MODEL},") and "KS201" in line for line in proc.stdout.splitlines())
 
 
 def test_hook_runs_on_model_files() -> None:
