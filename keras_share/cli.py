@@ -327,7 +327,6 @@ def inspect(
         except ReadError as error:
             typer.echo(error_line(f"--base {error.path}", error.problem), err=True)
             raise typer.Exit(EXIT_UNREADABLE) from None
-    # their imports run while the reader child reads
     formatters = _formatters(outputs, statistics, quiet, all_layers, [rule.info for rule in pipeline.rules])
     reports: list[ModelReport] = []
     errors: list[ReadError] = []
