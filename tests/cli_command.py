@@ -9,6 +9,8 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 
 def keras_share_command() -> list[str]:
@@ -45,3 +47,30 @@ def unprivileged_prefix() -> list[str] | None:
         return None
     probe = subprocess.run([*DROP_FILE_CAPABILITIES, "true"], capture_output=True)
     return DROP_FILE_CAPABILITIES if probe.returncode == 0 else None
+
+
+TERMINAL_VARIABLES = ("NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINES", "TTY_COMPATIBLE", "TTY_INTERACTIVE")
+"""What decides colour and width: left out of a command's environment unless a test sets them."""
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without ``TERMINAL_VARIABLES``, plus ``extra``."""
+    env = {key: value for key, value in os.environ.items() if key not in TERMINAL_VARIABLES}
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: Any, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """keras-share with ``args`` in a subprocess (``clean_env`` unless ``env`` is given)."""
+    return subprocess.run([*keras_share_command(), *map(str, args)], capture_output=True, text=True, timeout=120,
+                          env=env or clean_env(), cwd=cwd)
+
+
+def assert_usage_error(result: Any, *fragments: str) -> None:
+    """A typer ``CliRunner`` result that is one usage-error line (exit 2) holding every fragment."""
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("keras-share: usage error:")
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]

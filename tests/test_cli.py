@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_command import keras_share_command
+from cli_command import clean_env, keras_share_command, run_cli
 
 import keras_share
 
@@ -29,16 +29,8 @@ SAMPLES = REPO / "sample_models"
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINES", "TTY_COMPATIBLE", "TTY_INTERACTIVE")}
-    env.update(extra)
-    return env
-
-
-def run(*args: Any, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*keras_share_command(), *map(str, args)], capture_output=True, text=True, timeout=120,
-                          env=env or _env(), cwd=cwd)
+_env = clean_env
+run = run_cli
 
 
 def run_json(*paths: Any) -> tuple[int, dict[str, Any], str]:

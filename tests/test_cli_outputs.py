@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_command import keras_share_command
+from cli_command import clean_env, run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_models"
@@ -29,16 +29,8 @@ MIXED = SAMPLES / "frozen_encoder.keras"
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINES", "TTY_COMPATIBLE", "TTY_INTERACTIVE")}
-    env.update(extra)
-    return env
-
-
-def run(*args: Any, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*keras_share_command(), *map(str, args)], capture_output=True, text=True, timeout=120,
-                          env=env or _env(), cwd=cwd)
+_env = clean_env
+run = run_cli
 
 
 def _usage_line(proc: subprocess.CompletedProcess[str]) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_command import assert_usage_error
 from typer.testing import CliRunner
 
 from keras_share.cli import app
@@ -164,13 +165,6 @@ def subprocess_run(*args: Any, cwd: Path) -> subprocess.CompletedProcess[str]:
                           timeout=120, cwd=cwd, env=env)
 
 
-def assert_usage_error(result: Any, *fragments: str) -> None:
-    assert result.exit_code == 2, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("keras-share: usage error:")
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 def test_the_inputs_give_the_findings_the_matrix_assumes(models: dict[str, Path]) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_command import assert_usage_error
 from typer.testing import CliRunner
 
 from keras_share.cli import app
@@ -60,13 +61,6 @@ def files_inspected(*args: Any) -> list[str]:
     return [Path(model["file"]).name for model in json.loads(result.stdout)["models"]]
 
 
-def assert_usage_error(result: Any, *fragments: str) -> None:
-    assert result.exit_code == 2, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("keras-share: usage error:")
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 # --------------------------------------------------------------------------
