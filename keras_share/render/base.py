@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import Counter
 
-from keras_share.analysis.report import LayerReport, ModelReport
+from keras_share.analysis.report import Finding, LayerReport, ModelReport
 from keras_share.errors import ReadError
+from keras_share.vocabulary import Severity
 
 
 class Formatter(ABC):
@@ -17,6 +19,18 @@ class Formatter(ABC):
     @abstractmethod
     def format(self, reports: list[ModelReport], errors: list[ReadError]) -> str:
         """The whole output of a run."""
+
+
+def counted(number: int, word: str, plural: str | None = None) -> str:
+    """``1 file``, ``3 files`` (``plural`` when adding an s is wrong)."""
+    return f"{number:,} {word if number == 1 else plural or word + 's'}"
+
+
+def severity_counts(findings: list[Finding]) -> list[str]:
+    """``["1 error", "4 warnings", "2 info"]``: the findings by severity, the worst first, none left out as 0."""
+    by_severity = Counter(finding.severity for finding in findings)
+    return [counted(by_severity[severity], str(severity), "info" if severity is Severity.INFO else None)
+            for severity in reversed(Severity) if by_severity[severity]]
 
 
 def summary_line(report: ModelReport) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from keras_share.analysis.report import Finding, ModelReport
 from keras_share.errors import ReadError
-from keras_share.render.base import Formatter
+from keras_share.render.base import Formatter, counted, severity_counts
 from keras_share.render.escape import workflow_data, workflow_property
 from keras_share.render.paths import relative_to_root, source_root
 from keras_share.vocabulary import Severity
@@ -46,10 +46,6 @@ class _Annotation:
         return f"::{self.command} {where}title={workflow_property(self.title)}::{workflow_data(message)}"
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count:,} {word}{'' if count == 1 else 's'}"
-
-
 def _folded(findings: list[Finding]) -> str:
     """One message for the findings of one rule on one file: the first in full, then the other layers named."""
     first = findings[0]
@@ -75,17 +71,15 @@ def _model_annotations(report: ModelReport) -> Iterator[_Annotation]:
         yield _Annotation("notice", "keras-share note", note, report.file.path)
     if len(notes) > NOTES_PER_FILE:
         yield _Annotation("notice", "keras-share note",
-                          f"{_plural(len(notes) - NOTES_PER_FILE, 'more note')} (--format json lists them all)",
+                          f"{counted(len(notes) - NOTES_PER_FILE, 'more note')} (--format json lists them all)",
                           report.file.path)
 
 
 def _total(reports: list[ModelReport], errors: list[ReadError], annotations: list[_Annotation]) -> str:
     """``3 files, 2 with findings: 1 error, 9 warnings (8 folded), 1 unreadable, 1 note``."""
     findings = [finding for report in reports for finding in report.findings]
-    counts = [f"{count:,} {severity}" if severity == Severity.INFO else _plural(count, str(severity))
-              for severity in reversed(Severity)
-              if (count := sum(1 for finding in findings if finding.severity == severity))]
-    text = f"{_plural(len(reports) + len(errors), 'file')}, "
+    counts = severity_counts(findings)
+    text = f"{counted(len(reports) + len(errors), 'file')}, "
     text += f"{sum(1 for report in reports if report.findings):,} with findings: {', '.join(counts)}" if counts \
         else "no findings"
     folded = len(findings) - sum(len({finding.rule for finding in report.findings}) for report in reports)
@@ -95,7 +89,7 @@ def _total(reports: list[ModelReport], errors: list[ReadError], annotations: lis
         text += f", {len(errors):,} unreadable"
     notes = sum(len(report.notes) for report in reports)
     if notes:
-        text += f", {_plural(notes, 'note')} (what could not be checked)"
+        text += f", {counted(notes, 'note')} (what could not be checked)"
     crowded = [command for command in COMMANDS.values()
                if sum(1 for annotation in annotations if annotation.command == command) + (command == "notice")
                > SHOWN_PER_TYPE]

@@ -8,12 +8,7 @@ from dataclasses import dataclass
 
 from keras_share.analysis.report import ModelReport
 from keras_share.errors import ReadError
-from keras_share.render.base import Formatter
-from keras_share.vocabulary import Severity
-
-
-def _count(number: int, word: str, plural: str | None = None) -> str:
-    return f"{number:,} {word if number == 1 else plural or word + 's'}"
+from keras_share.render.base import Formatter, counted, severity_counts
 
 
 def run_total(reports: list[ModelReport], errors: list[ReadError]) -> str:
@@ -21,15 +16,13 @@ def run_total(reports: list[ModelReport], errors: list[ReadError]) -> str:
     however many models they hold."""
     files = {report.file.path for report in reports} | {error.path for error in errors}
     with_findings = {report.file.path for report in reports if report.findings}
-    severities = Counter(finding.severity for report in reports for finding in report.findings)
-    parts = [_count(len(files), "file")]
+    parts = [counted(len(files), "file")]
     if errors:
         parts.append(f"{len(errors):,} unreadable")
     if not with_findings:
         return ", ".join([*parts, "no findings"])
     parts.append(f"{len(with_findings):,} with findings")
-    counts = [_count(severities[severity], str(severity), "info" if severity is Severity.INFO else None)
-              for severity in reversed(Severity) if severities[severity]]
+    counts = severity_counts([finding for report in reports for finding in report.findings])
     return ", ".join(parts) + ": " + ", ".join(counts)
 
 
