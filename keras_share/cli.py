@@ -9,9 +9,9 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TextIO
+from typing import TYPE_CHECKING, TextIO
 
-import typer
+import click
 
 from keras_share.render import OutputFormat
 from keras_share.version import __version__
@@ -32,27 +32,17 @@ EXIT_CODES_HELP = (
     "be read (the others are still reported; 3 wins over 1); 4 the report could not be written (closed or full output)."
 )
 
-app = typer.Typer(
-    add_completion=True,
-    no_args_is_help=True,
-    help="Inspect weight sharing in saved Keras models, statically (no TensorFlow needed).\n\n" + EXIT_CODES_HELP,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-
-
-def _version(value: bool) -> None:
+def _version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if value:
-        typer.echo(f"keras-share {__version__}")
-        raise typer.Exit(EXIT_OK)
+        click.echo(f"keras-share {__version__}")
+        ctx.exit(EXIT_OK)
 
 
-@app.callback()
-def _main(
-    version: Annotated[
-        bool | None, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
-    ] = None,
-) -> None:
+@click.group(help="Inspect weight sharing in saved Keras models, statically (no TensorFlow needed).\n\n"
+             + EXIT_CODES_HELP, context_settings={"max_content_width": 120})
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_version,
+              help="Print the version and exit.")
+def app() -> None:
     """Inspect weight sharing in saved Keras models."""
 
 
@@ -92,10 +82,10 @@ class Output:
             output_format = OutputFormat(name)
         except ValueError:
             choices = ", ".join(map(str, OutputFormat))
-            raise typer.BadParameter(f"{name!r} is not one of {choices} (FORMAT or FORMAT:PATH)",
+            raise click.BadParameter(f"{name!r} is not one of {choices} (FORMAT or FORMAT:PATH)",
                                      param_hint="'--format' / '-f'") from None
         if colon and not path:
-            raise typer.BadParameter(f"{value!r} names no file after the colon (FORMAT:PATH)",
+            raise click.BadParameter(f"{value!r} names no file after the colon (FORMAT:PATH)",
                                      param_hint="'--format' / '-f'")
         return cls(output_format, Path(path) if colon else None)
 
@@ -205,7 +195,7 @@ def _write_report(text: str, path: Path | None) -> bool:
     except OSError as error:
         if not isinstance(error, BrokenPipeError):
             where = "" if path is None else f" to {visible(str(path))}"
-            typer.echo(f"keras-share: error: cannot write the report{where} ({error.strerror or error})", err=True)
+            click.echo(f"keras-share: error: cannot write the report{where} ({error.strerror or error})", err=True)
         return False
     return True
 
@@ -217,83 +207,78 @@ def _keras_installed() -> bool:
     return any(find_spec(name) is not None for name in ("keras", "tf_keras"))
 
 
-def _usage_error(message: str) -> typer.Exit:
+def _usage_error(message: str) -> click.exceptions.Exit:
     from keras_share.render.escape import visible
 
-    typer.echo(f"keras-share: usage error: {visible(message)}", err=True)
-    return typer.Exit(EXIT_USAGE)
+    click.echo(f"keras-share: usage error: {visible(message)}", err=True)
+    return click.exceptions.Exit(EXIT_USAGE)
+
+
+def _format_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """What shell completion offers for ``--format``: the format names."""
+    return [str(name) for name in OutputFormat if str(name).startswith(incomplete)]
 
 
 @app.command(help="Report the layers applied more than once, weight identity, trainability and call shapes, "
              "and flag weight-sharing pitfalls.\n\n" + EXIT_CODES_HELP)
+@click.argument("paths", nargs=-1, metavar="[PATHS]...",
+                type=click.Path(path_type=Path, readable=False))  # an unreadable input is reported with the others
+@click.option("--format", "-f", "formats", multiple=True, metavar="FORMAT[:PATH]", shell_complete=_format_names,
+              help=f"Output format ({', '.join(map(str, OutputFormat))}; default rich), to standard output or with "
+                   ":PATH to a file; repeatable, one read for every output (at most one on standard output).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, readable=False, path_type=Path),
+              help="Write the report (of the one --format) to this file instead.")
+@click.option("--statistics", is_flag=True, help="Print the findings per rule (count, code, name) instead of the "
+              "report on standard output (as JSON with --format json).")
+@click.option("--quiet", "-q", is_flag=True,
+              help="Print nothing on standard output and no total: only errors, files and the exit code.")
+@click.option("--all-layers", is_flag=True, help="Also show every layer as a nesting tree.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1),
+              help="Worker processes reading inputs in parallel (default: the CPU count).")
+@click.option("--fail-on", type=click.Choice([str(level) for level in FailOn]),
+              help="Exit 1 when a finding at or above this severity exists [default: error].")
+@click.option("--select", multiple=True, help="Only these rules (code, code prefix or name), comma-separated or "
+              "repeated; replaces the config's select and extend-select.")
+@click.option("--extend-select", multiple=True, help="Add these rules to the selection (comma-separated or repeated).")
+@click.option("--ignore", multiple=True, help="Skip these rules (code, code prefix or name), comma-separated or "
+              "repeated; replaces the config's ignore and extend-ignore.")
+@click.option("--extend-ignore", multiple=True, help="Also skip these rules (comma-separated or repeated).")
+@click.option("--suppress", multiple=True, help="Drop findings of RULE on layers matching a glob: RULE:LAYER-GLOB "
+              "('KS201:*' for every layer); repeatable, added to the config's.")
+@click.option("--exclude", multiple=True, help="Skip files matching this path glob, named or found in a folder; "
+              "repeatable, added to the config's.")
+@click.option("--show-settings", is_flag=True,
+              help="Print the resolved settings and the config file used, then exit (reads no model).")
+@click.option("--base", type=click.Path(path_type=Path, readable=False),
+              help="Base model of a transfer: report layers whose weights came from it.")
+@click.option("--config", type=click.Path(path_type=Path),
+              help="pyproject.toml to read [tool.keras-share] from (default: nearest).")
+@click.option("--live", is_flag=True, help="Also load each file with Keras and report where it disagrees with the file.")
+@click.option("--unsafe", is_flag=True, help="With --live: load with safe_mode=False (runs Lambda bytecode!).")
+@click.option("--call", multiple=True, metavar="package.module:function", help=(
+    "IMPORTS AND RUNS CODE: import package.module (the working directory is importable), call function() "
+    "and inspect the live Keras model(s) it returns; repeatable. Only for code you trust."))
 def inspect(
-    paths: Annotated[list[Path] | None, typer.Argument(
-        help="Model files (.keras, .h5, SavedModel folders) or folders of them; always read as paths.",
-        show_default=False,
-        readable=False,  # an unreadable input is reported with the others, not a usage error
-    )] = None,
-    formats: Annotated[list[str] | None, typer.Option(
-        "--format", "-f", metavar="FORMAT[:PATH]", autocompletion=lambda: [str(name) for name in OutputFormat],
-        help=f"Output format ({', '.join(map(str, OutputFormat))}; default rich), to standard output or with "
-             ":PATH to a file; repeatable, one read for every output (at most one on standard output).",
-    )] = None,
-    output: Annotated[Path | None, typer.Option(
-        "--output", "-o", dir_okay=False, help="Write the report (of the one --format) to this file instead.",
-    )] = None,
-    statistics: Annotated[bool, typer.Option(
-        "--statistics", help="Print the findings per rule (count, code, name) instead of the report on standard "
-                             "output (as JSON with --format json).",
-    )] = False,
-    quiet: Annotated[bool, typer.Option(
-        "--quiet", "-q", help="Print nothing on standard output and no total: only errors, files and the exit code.",
-    )] = False,
-    all_layers: Annotated[bool, typer.Option("--all-layers", help="Also show every layer as a nesting tree.")] = False,
-    jobs: Annotated[
-        int | None,
-        typer.Option("--jobs", "-j", min=1, help="Worker processes reading inputs in parallel (default: the CPU count)."),
-    ] = None,
-    fail_on: Annotated[
-        FailOn | None, typer.Option("--fail-on", help="Exit 1 when a finding at or above this severity exists [default: error].")
-    ] = None,
-    select: Annotated[list[str] | None, typer.Option(
-        "--select", help="Only these rules (code, code prefix or name), comma-separated or repeated; replaces the "
-        "config's select and extend-select.")] = None,
-    extend_select: Annotated[list[str] | None, typer.Option(
-        "--extend-select", help="Add these rules to the selection (comma-separated or repeated).")] = None,
-    ignore: Annotated[list[str] | None, typer.Option(
-        "--ignore", help="Skip these rules (code, code prefix or name), comma-separated or repeated; replaces the "
-        "config's ignore and extend-ignore.")] = None,
-    extend_ignore: Annotated[list[str] | None, typer.Option(
-        "--extend-ignore", help="Also skip these rules (comma-separated or repeated).")] = None,
-    suppress: Annotated[list[str] | None, typer.Option(
-        "--suppress", help="Drop findings of RULE on layers matching a glob: RULE:LAYER-GLOB ('KS201:*' for every "
-        "layer); repeatable, added to the config's.")] = None,
-    exclude: Annotated[list[str] | None, typer.Option(
-        "--exclude", help="Skip files matching this path glob, named or found in a folder; repeatable, added to "
-        "the config's.")] = None,
-    show_settings: Annotated[bool, typer.Option(
-        "--show-settings", help="Print the resolved settings and the config file used, then exit (reads no model).")
-    ] = False,
-    base: Annotated[
-        Path | None, typer.Option("--base", readable=False,
-                                     help="Base model of a transfer: report layers whose weights came from it.")
-    ] = None,
-    config: Annotated[
-        Path | None, typer.Option("--config", help="pyproject.toml to read [tool.keras-share] from (default: nearest).")
-    ] = None,
-    live: Annotated[
-        bool, typer.Option("--live", help="Also load each file with Keras and report where it disagrees with the file.")
-    ] = False,
-    unsafe: Annotated[
-        bool, typer.Option("--unsafe", help="With --live: load with safe_mode=False (runs Lambda bytecode!).")
-    ] = False,
-    call: Annotated[
-        list[str] | None,
-        typer.Option("--call", metavar="package.module:function", help=(
-            "IMPORTS AND RUNS CODE: import package.module (the working directory is importable), call function() "
-            "and inspect the live Keras model(s) it returns; repeatable. Only for code you trust."
-        )),
-    ] = None,
+    paths: tuple[Path, ...],
+    formats: tuple[str, ...],
+    output: Path | None,
+    statistics: bool,
+    quiet: bool,
+    all_layers: bool,
+    jobs: int | None,
+    fail_on: str | None,
+    select: tuple[str, ...],
+    extend_select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    extend_ignore: tuple[str, ...],
+    suppress: tuple[str, ...],
+    exclude: tuple[str, ...],
+    show_settings: bool,
+    base: Path | None,
+    config: Path | None,
+    live: bool,
+    unsafe: bool,
+    call: tuple[str, ...],
 ) -> None:
     """Inspect each input and print one report per model."""
     from keras_share.errors import ReadError
@@ -303,15 +288,16 @@ def inspect(
     from keras_share.settings import SettingsError, load_settings
 
     if not paths and not call and not show_settings:
-        raise typer.BadParameter("give at least one model path, or --call package.module:function", param_hint="'PATHS...'")
+        raise click.BadParameter("give at least one model path, or --call package.module:function", param_hint="'PATHS...'")
     if live and not _keras_installed():
         raise _usage_error("--live loads each file with Keras, which is not installed: "
                            "pip install 'keras-share[tensorflow]'")
-    outputs = _outputs(formats or [], output)
+    outputs = _outputs(list(formats), output)
     try:
         settings = load_settings(config, RULE_IDS).with_options(
-            RULE_IDS, select=select, ignore=ignore, extend_select=extend_select or [],
-            extend_ignore=extend_ignore or [], suppress=suppress or [], exclude=exclude or [], fail_on=fail_on)
+            RULE_IDS, select=list(select) or None, ignore=list(ignore) or None, extend_select=list(extend_select),
+            extend_ignore=list(extend_ignore), suppress=list(suppress), exclude=list(exclude),
+            fail_on=FailOn(fail_on) if fail_on else None)
         pipeline = Pipeline(settings)
     except (SettingsError, ValueError) as error:
         raise _usage_error(str(error)) from None
@@ -320,34 +306,34 @@ def inspect(
 
         described = settings.describe([(rule.code, rule.name) for rule in pipeline.rules])
         shown = _write_report("".join(visible(line) + "\n" for line in described.splitlines()), None)
-        raise typer.Exit(EXIT_OK if shown else EXIT_UNWRITABLE)
+        raise click.exceptions.Exit(EXIT_OK if shown else EXIT_UNWRITABLE)
     if base is not None:
         try:
             pipeline.base = read_base(base)
         except ReadError as error:
-            typer.echo(error_line(f"--base {error.path}", error.problem), err=True)
-            raise typer.Exit(EXIT_UNREADABLE) from None
+            click.echo(error_line(f"--base {error.path}", error.problem), err=True)
+            raise click.exceptions.Exit(EXIT_UNREADABLE) from None
     formatters = _formatters(outputs, statistics, quiet, all_layers, [rule.info for rule in pipeline.rules])
     reports: list[ModelReport] = []
     errors: list[ReadError] = []
-    for result in pipeline.inputs(paths or [], jobs if jobs is not None else os.cpu_count() or 1, live, unsafe,
-                                  call or []):
+    for result in pipeline.inputs(list(paths), jobs if jobs is not None else os.cpu_count() or 1, live, unsafe,
+                                  list(call)):
         if isinstance(result, ReadError):
             errors.append(result)
         else:
             reports.append(result)
     for failure in errors:
-        typer.echo(error_line(failure.path, failure.problem), err=True)
+        click.echo(error_line(failure.path, failure.problem), err=True)
     written = [_write_report(formatter.format(reports, errors), path) for path, formatter in formatters]
     if not all(written):
-        raise typer.Exit(EXIT_UNWRITABLE)
+        raise click.exceptions.Exit(EXIT_UNWRITABLE)
     if any(formatter.for_people for _, formatter in formatters):
         from keras_share.render.summary import run_total
 
-        typer.echo(run_total(reports, errors), err=True)
+        click.echo(run_total(reports, errors), err=True)
     if errors:
-        raise typer.Exit(EXIT_UNREADABLE)
-    raise typer.Exit(EXIT_FINDINGS if fails(reports, settings.fail_on) else EXIT_OK)
+        raise click.exceptions.Exit(EXIT_UNREADABLE)
+    raise click.exceptions.Exit(EXIT_FINDINGS if fails(reports, settings.fail_on) else EXIT_OK)
 
 
 @app.command("rules", help="List every rule: code, name, severity and what it flags.")
@@ -357,19 +343,37 @@ def list_rules() -> None:
 
     width = max(len(rule.name) for rule in ALL_RULES)
     for rule in ALL_RULES:
-        typer.echo(f"{rule.code}  {rule.name:<{width}}  {rule.severity:<7}  {rule.summary}")
+        click.echo(f"{rule.code}  {rule.name:<{width}}  {rule.severity:<7}  {rule.summary}")
 
 
-@app.command("rule", help="Print a rule's documentation: what it flags, why, how to fix it, an example.")
-def show_rule(name: Annotated[str, typer.Argument(help="Rule code (KS201) or name (shared-batchnorm).")]) -> None:
+@app.command("rule", help="Print a rule's documentation: what it flags, why, how to fix it, an example. "
+             "NAME is a rule code (KS201) or name (shared-batchnorm).")
+@click.argument("name")
+def show_rule(name: str) -> None:
     """Print one rule's docs."""
     from keras_share.rules import find_rule
 
     rule = find_rule(name)
     if rule is None:
         raise _usage_error(f"unknown rule {name!r} (see `keras-share rules`)")
-    typer.echo(rule.docs())
+    click.echo(rule.docs())
 
+
+@app.command("completion", help="Print the shell completion script for SHELL (bash, zsh or fish), to add to "
+             "the shell's startup file: eval \"$(keras-share completion bash)\" in ~/.bashrc.")
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the completion script of ``shell`` for this command, as click writes it."""
+    from click.shell_completion import get_completion_class
+
+    script = get_completion_class(shell)
+    assert script is not None  # every choice has a class
+    click.echo(script(app, {}, PROGRAM, COMPLETE_VARIABLE).source())
+
+
+PROGRAM = "keras-share"
+COMPLETE_VARIABLE = "_KERAS_SHARE_COMPLETE"
+"""The environment variable that asks for completions (click's default for ``PROGRAM``)."""
 
 GC_THRESHOLDS = (100_000, 50, 100)
 """A model config is millions of small long-lived objects: the young generation is collected every 100,000
@@ -394,7 +398,8 @@ def run(args: list[str] | None = None) -> int:
     """Run the command line (``args``, default ``sys.argv[1:]``) in this process; return its exit status."""
     gc.set_threshold(*GC_THRESHOLDS)
     try:
-        app(file_names_stay_paths(sys.argv[1:] if args is None else list(args)), prog_name="keras-share")
+        app(file_names_stay_paths(sys.argv[1:] if args is None else list(args)), prog_name=PROGRAM,
+            complete_var=COMPLETE_VARIABLE)
     except SystemExit as stop:
         if stop.code is None or isinstance(stop.code, int):
             return stop.code or 0

@@ -67,7 +67,7 @@ def run_cli(*args: Any, env: dict[str, str] | None = None, cwd: Path | None = No
 
 
 def assert_usage_error(result: Any, *fragments: str) -> None:
-    """A typer ``CliRunner`` result that is one usage-error line (exit 2) holding every fragment."""
+    """A click ``CliRunner`` result that is one usage-error line (exit 2) holding every fragment."""
     assert result.exit_code == 2, (result.stdout, result.stderr)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from cli_command import assert_usage_error
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from keras_share.cli import app
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from conftest import build_trained_base, build_transfer
-from typer.testing import CliRunner
 
 from keras_share.analysis.report import ModelReport
 from keras_share.api import inspect_file

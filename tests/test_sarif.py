@@ -23,8 +23,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from click.testing import CliRunner
 from jsonschema import Draft4Validator
-from typer.testing import CliRunner
 
 from keras_share.cli import app
 from keras_share.pipeline import Pipeline, inspect_file

@@ -1,4 +1,4 @@
-"""Shell completion: ``keras-share --show-completion``/``--install-completion`` and the completions themselves,
+"""Shell completion: ``keras-share completion SHELL`` and the completions themselves,
 under the program's own name whether it runs as ``keras-share`` or ``python -m keras_share``.
 
 Each run is a fresh process: completion is answered by the command line before any command runs.
@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -21,22 +23,29 @@ def keras_share(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 def complete_bash(words: str) -> list[str]:
     """What bash completion offers for the last of ``words`` (a command line being typed)."""
-    proc = keras_share(_KERAS_SHARE_COMPLETE="complete_bash", COMP_WORDS=words,
+    proc = keras_share(_KERAS_SHARE_COMPLETE="bash_complete", COMP_WORDS=words,
                        COMP_CWORD=str(len(words.split()) - 1))
     assert proc.returncode == 0, proc.stderr
-    return proc.stdout.split()
+    return [line.split(",", 1)[1] for line in proc.stdout.splitlines()]  # click's bash lines: "type,value"
 
 
-def test_help_offers_completion_install() -> None:
-    help_text = keras_share("--help").stdout
-    assert "--install-completion" in help_text and "--show-completion" in help_text
+def test_help_lists_the_completion_command() -> None:
+    assert "completion" in keras_share("--help").stdout
 
 
-def test_show_completion_prints_a_script_for_keras_share() -> None:
-    proc = keras_share("--show-completion", "bash")
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_completion_prints_a_script_for_keras_share(shell: str) -> None:
+    proc = keras_share("completion", shell)
     assert proc.returncode == 0, proc.stderr
-    assert "complete -o default -F _keras_share_completion keras-share" in proc.stdout
-    assert "_KERAS_SHARE_COMPLETE=complete_bash" in proc.stdout
+    assert "_KERAS_SHARE_COMPLETE" in proc.stdout and "keras-share" in proc.stdout
+
+
+def test_bash_script_registers_keras_share() -> None:
+    assert "complete -o nosort -F _keras_share_completion keras-share" in keras_share("completion", "bash").stdout
+
+
+def test_completion_of_an_unknown_shell_is_a_usage_error() -> None:
+    assert keras_share("completion", "tcsh").returncode == 2
 
 
 def test_completion_offers_commands() -> None:
