@@ -327,6 +327,9 @@ def inspect(
     written = [_write_report(formatter.format(reports, errors), path) for path, formatter in formatters]
     if not all(written):
         raise click.exceptions.Exit(EXIT_UNWRITABLE)
+    if paths and not call and not reports and not errors and not quiet:
+        click.echo("keras-share: note: every input matched an exclude pattern (--exclude or the config's exclude): "
+                   "nothing was checked", err=True)
     if any(formatter.for_people for _, formatter in formatters):
         from keras_share.render.summary import run_total
 

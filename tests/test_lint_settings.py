@@ -256,3 +256,18 @@ def test_show_settings_reads_no_model(project: Path) -> None:
 def test_show_settings_checks_the_settings(project: Path) -> None:
     write_table(project, 'selct = ["KS2"]\n')
     assert_usage_error(run("--show-settings"), "did you mean 'select'?")
+
+
+def test_a_run_whose_every_input_is_excluded_says_nothing_was_checked(tree: Path) -> None:
+    result = run("--exclude", "*.keras", "models/a.keras")
+    assert result.exit_code == 0
+    assert "every input matched an exclude pattern" in result.stderr and "nothing was checked" in result.stderr
+
+
+def test_a_run_that_checks_a_file_does_not_say_nothing_was_checked(tree: Path) -> None:
+    result = run("--exclude", "b.keras", "models")
+    assert "nothing was checked" not in result.stderr
+
+
+def test_quiet_keeps_the_nothing_checked_note_off_stderr(tree: Path) -> None:
+    assert run("--quiet", "--exclude", "*.keras", "models").stderr == ""
