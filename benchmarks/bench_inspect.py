@@ -23,7 +23,7 @@ Keras ``--keras-repeat`` runs within ``--keras-budget`` seconds; medians are rep
 runs take turns with its in-process-timed runs and the floor's, so that the three see the same phases of a
 machine whose speed drifts over minutes. A second table splits
 each side into imports and work with in-process timers, next to the *floor* of each layers model: one process
-that only starts Python, imports typer and h5py, and has libhdf5 open every dataset once (what a reader
+that only starts Python, imports click and h5py, and has libhdf5 open every dataset once (what a reader
 doing everything in one process cannot go below).
 Last come ``keras-share --version``, a folder of 16 copies of the smallest
 model with ``--jobs 1`` and ``--jobs <CPU count>``, the log-log scaling exponent from 100 to 10,000 layers,
@@ -104,7 +104,7 @@ with open(report, "w") as out:
 
 FLOOR_SNIPPET = """\
 import os, sys, zipfile
-import typer, h5py
+import click, h5py
 with zipfile.ZipFile(sys.argv[1]) as archive:
     image = archive.read("model.weights.h5")
 weights = h5py.File(h5py.h5f.open_file_image(image))
@@ -115,7 +115,7 @@ def describe(name, info):
 h5py.h5o.visit(weights.id, describe, info=True)
 os._exit(0)
 """
-"""The floor under any typer + h5py reader of a ``.keras`` file: start Python, import typer and h5py, and
+"""The floor under any click + h5py reader of a ``.keras`` file: start Python, import click and h5py, and
 have libhdf5 open every dataset once for its shape and dtype; no config, no analysis, no output."""
 
 
@@ -590,7 +590,7 @@ def print_report(args: argparse.Namespace, results: list[Result], version: Stats
         ])
     print("where the time goes (in-process timers, medians):")
     print()
-    print(table(["model", "shared layers", "most calls", "params", "floor (python, typer, h5py, libhdf5 walk)",
+    print(table(["model", "shared layers", "most calls", "params", "floor (python, click, h5py, libhdf5 walk)",
                  "keras-share imports",
                  "keras-share read+analyse+rules+JSON", "Keras import", "Keras load+summary"], detail))
     print()
