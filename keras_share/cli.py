@@ -28,7 +28,8 @@ EXIT_UNREADABLE = 3
 EXIT_UNWRITABLE = 4
 
 EXIT_CODES_HELP = (
-    "Exit codes: 0 success; 1 a finding at or above --fail-on; 2 usage error; 3 at least one input could not "
+    "Exit codes: 0 success; 1 a new finding (not in --baseline) at or above --fail-on; 2 usage error (a --baseline "
+    "that is not a keras-share JSON report of this schema version included); 3 at least one input could not "
     "be read (the others are still reported; 3 wins over 1); 4 the report could not be written (closed or full output)."
 )
 
@@ -294,6 +295,17 @@ def inspect(
             "and inspect the live Keras model(s) it returns; repeatable. Only for code you trust."
         )),
     ] = None,
+    weights: Annotated[Path | None, typer.Option(
+        "--weights", readable=False, help="A weights file (.weights.h5, .weights.json, a save_weights .h5): report "
+        "where load_weights would not fit it into each model (rule weights-mismatch).")] = None,
+    weights_by_name: Annotated[bool, typer.Option(
+        "--weights-by-name", help="With --weights: as load_weights(by_name=True) (legacy .h5 files).")] = False,
+    baseline: Annotated[Path | None, typer.Option(
+        "--baseline", readable=False, help="The --format json report of an earlier run: its findings are not new, "
+        "are counted apart and do not count for --fail-on (exit 2 when it is not such a report).")] = None,
+    write_baseline: Annotated[Path | None, typer.Option(
+        "--write-baseline", dir_okay=False, help="Also write this run's findings, as a JSON report to use with "
+        "--baseline.")] = None,
 ) -> None:
     """Inspect each input and print one report per model."""
     from keras_share.errors import ReadError
@@ -327,6 +339,23 @@ def inspect(
         except ReadError as error:
             typer.echo(error_line(f"--base {error.path}", error.problem), err=True)
             raise typer.Exit(EXIT_UNREADABLE) from None
+    if weights_by_name and weights is None:
+        raise _usage_error("--weights-by-name applies to a --weights file: add --weights PATH")
+    if weights is not None:
+        from keras_share.pipeline import read_weights
+
+        try:
+            pipeline.weights = read_weights(weights, weights_by_name)
+        except ReadError as error:
+            typer.echo(error_line(f"--weights {error.path}", error.problem), err=True)
+            raise typer.Exit(EXIT_UNREADABLE) from None
+    if baseline is not None:
+        from keras_share.baseline import BaselineError, read_baseline
+
+        try:
+            pipeline.baseline = read_baseline(baseline)
+        except BaselineError as error:
+            raise _usage_error(f"--baseline {error}") from None
     formatters = _formatters(outputs, statistics, quiet, all_layers, [rule.info for rule in pipeline.rules])
     reports: list[ModelReport] = []
     errors: list[ReadError] = []
@@ -339,6 +368,10 @@ def inspect(
     for failure in errors:
         typer.echo(error_line(failure.path, failure.problem), err=True)
     written = [_write_report(formatter.format(reports, errors), path) for path, formatter in formatters]
+    if write_baseline is not None:
+        from keras_share.baseline import baseline_text
+
+        written.append(_write_report(baseline_text(reports), write_baseline))
     if not all(written):
         raise typer.Exit(EXIT_UNWRITABLE)
     if any(formatter.for_people for _, formatter in formatters):
