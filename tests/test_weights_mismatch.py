@@ -264,3 +264,53 @@ def test_keras3_legacy_by_name_skip_mismatch_warns_and_leaves_the_flagged_layer_
     live = _live(keras3.saving.load_model(model), weights, by_name=True, skip_mismatch=True)
     assert static == Verdict("raises", frozenset({"d0", "d1"}))  # d1's kernel is 5x2, the file's 4x2
     assert live == Verdict("warns", static.left_at_init)
+
+
+# --------------------------------------------------------------------------
+# The command line
+# --------------------------------------------------------------------------
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_models"
+
+
+def _inspect(*args: Any) -> Any:
+    from typer.testing import CliRunner
+
+    from keras_share.cli import app
+
+    return CliRunner().invoke(app, ["inspect", "--jobs", "1", *map(str, args)])
+
+
+def test_cli_weights_that_fit_give_no_finding() -> None:
+    result = _inspect(SAMPLES / "shared_dense.keras", "--weights", SAMPLES / "shared_dense.weights.h5",
+                      "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert "KS107" not in result.stdout
+
+
+def test_cli_weights_that_do_not_fit_fail_the_run() -> None:
+    result = _inspect(SAMPLES / "nested_encoder.keras", "--weights", SAMPLES / "shared_dense.weights.h5")
+    assert result.exit_code == 1
+    assert "KS107" in result.stdout
+
+
+def test_cli_unreadable_weights_file_is_one_error_line_and_exit_3(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.weights.h5"
+    broken.write_bytes(b"not hdf5")
+    result = _inspect(SAMPLES / "shared_dense.keras", "--weights", broken)
+    assert result.exit_code == 3
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"keras-share: error: --weights {broken}: "), result.stderr
+
+
+def test_cli_weights_by_name_without_weights_is_a_usage_error() -> None:
+    from cli_command import assert_usage_error
+
+    assert_usage_error(_inspect(SAMPLES / "shared_dense.keras", "--weights-by-name"), "add --weights PATH")
+
+
+def test_weights_that_cannot_be_checked_say_so_in_a_note() -> None:
+    result = _inspect(SAMPLES / "shared_dense.h5", "--weights", SAMPLES / "shared_dense.weights.h5",
+                      "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert "not checked: the model is not a .keras file" in result.stdout
