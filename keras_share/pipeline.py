@@ -20,7 +20,7 @@ from keras_share.analysis.analyze import analyze, analyze_graph
 from keras_share.analysis.digests import DigestSource
 from keras_share.analysis.provenance import mark_transferred
 from keras_share.analysis.report import Finding, ModelReport
-from keras_share.analysis.weights_match import check_weights
+from keras_share.analysis.weights_match import LEGACY_SUFFIXES, check_weights
 from keras_share.baseline import Baseline
 from keras_share.batch import Result, expand, inspect_each
 from keras_share.errors import ReadError
@@ -111,8 +111,17 @@ class Weights:
 
 def read_weights(path: str | os.PathLike[str], by_name: bool = False,
                  timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> Weights:
-    """The weights file at ``path`` (read statically, in a reader child; ``ReadError`` when it cannot be)."""
+    """The weights file at ``path`` (read statically, in a reader child; ``ReadError`` when it cannot be). A legacy
+    ``.h5`` full model is read as ``load_weights`` reads it: its ``model_weights`` group, a weights-only file."""
     import_readers()
+    name = os.fspath(path)
+    if name.endswith(LEGACY_SUFFIXES) and not name.endswith(".weights.h5") and os.path.isfile(name):
+        from functools import partial
+
+        from keras_share.read.deadline import call_with_deadline
+        from keras_share.read.legacy_h5 import read_h5_as_weights
+
+        return Weights(call_with_deadline(partial(read_h5_as_weights, Path(name)), name, timeout), by_name)
     return Weights(read_model(path, timeout), by_name)
 
 

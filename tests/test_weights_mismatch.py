@@ -314,3 +314,15 @@ def test_weights_that_cannot_be_checked_say_so_in_a_note() -> None:
                       "--format", "json")
     assert result.exit_code == 0, result.stderr
     assert "not checked: the model is not a .keras file" in result.stdout
+
+
+@pytest.mark.parametrize(("widths", "expected"), [([4, 2], "loads"), ([4, 4, 2], "raises")])
+def test_a_full_model_h5_is_read_as_load_weights_reads_it(widths: list[int], expected: str, tf_keras: Any,
+                                                          tmp_path: Path) -> None:
+    source = tmp_path / "source_model.h5"
+    _stack(tf_keras, [4, 2]).save(str(source))
+    model = tmp_path / "model.h5"
+    _stack(tf_keras, widths).save(str(model))
+    static = _static(model, source, by_name=False)
+    live = _live(tf_keras.models.load_model(str(model)), source)
+    assert static.outcome == live.outcome == expected
