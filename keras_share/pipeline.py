@@ -15,13 +15,12 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from keras_share.analysis.analyze import analyze, analyze_graph
 from keras_share.analysis.digests import DigestSource
 from keras_share.analysis.provenance import mark_transferred
 from keras_share.analysis.report import Finding, ModelReport
-from keras_share.analysis.weights_match import LEGACY_SUFFIXES, check_weights
-from keras_share.baseline import Baseline
 from keras_share.batch import Result, expand, inspect_each
 from keras_share.errors import ReadError
 from keras_share.graph.build import attach_weights, graph_of_config
@@ -32,6 +31,10 @@ from keras_share.read.detect import import_readers, read_model
 from keras_share.rules import RULE_IDS, Rule, RuleContext, run_rules, select_rules
 from keras_share.settings import LintSettings
 from keras_share.vocabulary import FailOn
+
+if TYPE_CHECKING:
+    from keras_share.analysis.weights_match import WeightsCheck
+    from keras_share.baseline import Baseline
 
 
 def read_and_analyze(path: str | os.PathLike[str], timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> ModelReport:
@@ -113,6 +116,8 @@ def read_weights(path: str | os.PathLike[str], by_name: bool = False,
                  timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> Weights:
     """The weights file at ``path`` (read statically, in a reader child; ``ReadError`` when it cannot be). A legacy
     ``.h5`` full model is read as ``load_weights`` reads it: its ``model_weights`` group, a weights-only file."""
+    from keras_share.analysis.weights_match import LEGACY_SUFFIXES
+
     import_readers()
     name = os.fspath(path)
     if name.endswith(LEGACY_SUFFIXES) and not name.endswith(".weights.h5") and os.path.isfile(name):
@@ -150,7 +155,11 @@ class Pipeline:
         digests = digest_source(report, self.timeout)
         if self.base is not None:
             mark_transferred(report, self.base.report, digests, self.base.digests)
-        weights = check_weights(report, self.weights.file, self.weights.by_name) if self.weights is not None else None
+        weights: WeightsCheck | None = None
+        if self.weights is not None:
+            from keras_share.analysis.weights_match import check_weights
+
+            weights = check_weights(report, self.weights.file, self.weights.by_name)
         if weights is not None and weights.unchecked is not None:
             report.file.notes.append(f"--weights {weights.weights_path} not checked: {weights.unchecked}")
         context = RuleContext(base=self.base.report if self.base is not None else None, digests=digests,

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from keras_share.analysis.digests import DigestSource, NoDigests
 from keras_share.analysis.report import Finding, LayerReport, ModelReport, RuleInfo
-from keras_share.analysis.weights_match import WeightsCheck
 from keras_share.vocabulary import Severity
+
+if TYPE_CHECKING:
+    from keras_share.analysis.weights_match import WeightsCheck
 
 
 @dataclass
