@@ -91,6 +91,8 @@ KERAS3_CASES: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any], str]] 
     "shape_changed": (lambda K: _stack(K, [5, 2]), lambda K: _stack(K, [4, 2]), ".weights.h5"),
     "renamed_layers": (lambda K: _stack(K, [4, 2], ["p", "q"]), lambda K: _stack(K, [4, 2]), ".weights.h5"),
     "sharded_layer_added": (lambda K: _stack(K, [4, 4, 2]), lambda K: _stack(K, [4, 2]), ".weights.json"),
+    "keras_file_matching": (lambda K: _stack(K, [4, 2], ["p", "q"]), lambda K: _stack(K, [4, 2]), ".keras"),
+    "keras_file_shape_changed": (lambda K: _stack(K, [4, 3]), lambda K: _stack(K, [4, 2]), ".keras"),
 }
 
 
@@ -100,9 +102,11 @@ def keras3_files(keras3: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[
     folder = tmp_path_factory.mktemp("weights_mismatch_k3")
     saved: dict[str, tuple[Path, Path]] = {}
     for case, (build, build_source, suffix) in KERAS3_CASES.items():
-        weights = folder / f"{case}{suffix}"
+        weights = folder / f"{case}_source{suffix}"
         source = build_source(keras3)
-        if suffix == ".weights.json":
+        if suffix == ".keras":
+            source.save(weights)
+        elif suffix == ".weights.json":
             source.save_weights(weights, max_shard_size=0.0001)
         else:
             source.save_weights(weights)
@@ -119,6 +123,8 @@ EXPECTED_KERAS3 = {
     "shape_changed": "raises",
     "renamed_layers": "loads",
     "sharded_layer_added": "raises",
+    "keras_file_matching": "loads",
+    "keras_file_shape_changed": "raises",
 }
 
 
