@@ -252,12 +252,12 @@ def test_unreadable_inputs_with_hostile_names_are_one_stderr_line_each(output: s
         assert any(line.startswith("keras-share: error: layer_name.h5: model_weights/x") for line in lines)
 
 
-@pytest.mark.parametrize("output", sorted(FORMATS))
-def test_names_in_a_weights_file_are_escaped_in_every_format(output: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("output", ["github", "markdown", "rich"])
+def test_names_in_a_weights_file_are_escaped_in_the_formats_people_read(output: str, tmp_path: Path) -> None:
     for _attack, outcome in _run_checked(_weights_attack(output), tmp_path):
         assert outcome.status == 0, outcome.stderr
         assert "KS107" in outcome.stdout
-        if output in ("rich", "markdown"):
+        if output != "github":  # github folds the second finding of a rule into the first's annotation
             assert "layers/stray" in outcome.stdout
 
 
