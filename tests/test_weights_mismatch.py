@@ -41,6 +41,20 @@ def _stack(K: Any, widths: list[int], names: list[str] | None = None) -> Any:
     return K.Model(inputs, hidden, name="stack")
 
 
+def _nested(K: Any, freeze_first: bool = False) -> Any:
+    """A nested encoder (Dense, BatchNormalization, Dense) and a head; ``freeze_first`` freezes the first Dense,
+    which moves its arrays after the encoder's trainable ones in ``_legacy_weights`` order."""
+    K.backend.clear_session()
+    K.utils.set_random_seed(0)
+    inner = K.Input((8,), name="e_in")
+    hidden = K.layers.Dense(3, name="e_d2")(K.layers.BatchNormalization(name="e_bn")(
+        K.layers.Dense(5, name="e_d1")(inner)))
+    encoder = K.Model(inner, hidden, name="enc")
+    encoder.get_layer("e_d1").trainable = not freeze_first
+    outer = K.Input((8,), name="x")
+    return K.Model(outer, K.layers.Dense(1, name="head")(encoder(outer)), name="top")
+
+
 # --------------------------------------------------------------------------
 # Static and live verdicts
 # --------------------------------------------------------------------------
@@ -173,6 +187,8 @@ LEGACY_CASES: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any], bool]]
     "layer_added_by_name": (lambda K: _stack(K, [4, 4, 2], ["d0", "new", "d1"]),
                             lambda K: _stack(K, [4, 2]), True),
     "shape_changed_by_name": (lambda K: _stack(K, [5, 2]), lambda K: _stack(K, [4, 2]), True),
+    "nested_matching": (_nested, _nested, False),
+    "nested_frozen_sublayer": (lambda K: _nested(K, freeze_first=True), _nested, False),
 }
 
 EXPECTED_LEGACY = {
@@ -184,6 +200,8 @@ EXPECTED_LEGACY = {
     "renamed_by_name": Verdict("loads", frozenset({"renamed"})),
     "layer_added_by_name": Verdict("loads", frozenset({"new"})),
     "shape_changed_by_name": Verdict("raises", frozenset()),
+    "nested_matching": Verdict("loads", frozenset()),
+    "nested_frozen_sublayer": Verdict("raises", frozenset()),  # e_d1's kernel now comes after e_bn's gamma
 }
 
 
