@@ -28,9 +28,11 @@ EXIT_UNREADABLE = 3
 EXIT_UNWRITABLE = 4
 
 EXIT_CODES_HELP = (
-    "Exit codes: 0 success; 1 a finding at or above --fail-on; 2 usage error; 3 at least one input could not "
+    "Exit codes: 0 success; 1 a new finding (not in --baseline) at or above --fail-on; 2 usage error (a --baseline "
+    "that is not a keras-share JSON report of this schema version included); 3 at least one input could not "
     "be read (the others are still reported; 3 wins over 1); 4 the report could not be written (closed or full output)."
 )
+
 
 def _version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if value:
@@ -258,6 +260,15 @@ def _format_names(ctx: click.Context, param: click.Parameter, incomplete: str) -
 @click.option("--call", multiple=True, metavar="package.module:function", help=(
     "IMPORTS AND RUNS CODE: import package.module (the working directory is importable), call function() "
     "and inspect the live Keras model(s) it returns; repeatable. Only for code you trust."))
+@click.option("--weights", type=click.Path(path_type=Path, readable=False),
+              help="A weights file (.weights.h5, .weights.json, a save_weights .h5): report where load_weights would "
+                   "not fit it into each model (rule weights-mismatch).")
+@click.option("--weights-by-name", is_flag=True, help="With --weights: as load_weights(by_name=True) (legacy .h5 files).")
+@click.option("--baseline", type=click.Path(path_type=Path, readable=False),
+              help="The --format json report of an earlier run: its findings are not new, are counted apart and do "
+                   "not count for --fail-on (exit 2 when it is not such a report).")
+@click.option("--write-baseline", type=click.Path(dir_okay=False, readable=False, path_type=Path),
+              help="Also write this run's findings, as a JSON report to use with --baseline.")
 def inspect(
     paths: tuple[Path, ...],
     formats: tuple[str, ...],
@@ -279,6 +290,10 @@ def inspect(
     live: bool,
     unsafe: bool,
     call: tuple[str, ...],
+    weights: Path | None,
+    weights_by_name: bool,
+    baseline: Path | None,
+    write_baseline: Path | None,
 ) -> None:
     """Inspect each input and print one report per model."""
     from keras_share.errors import ReadError
@@ -313,6 +328,23 @@ def inspect(
         except ReadError as error:
             click.echo(error_line(f"--base {error.path}", error.problem), err=True)
             raise click.exceptions.Exit(EXIT_UNREADABLE) from None
+    if weights_by_name and weights is None:
+        raise _usage_error("--weights-by-name applies to a --weights file: add --weights PATH")
+    if weights is not None:
+        from keras_share.pipeline import read_weights
+
+        try:
+            pipeline.weights = read_weights(weights, weights_by_name)
+        except ReadError as error:
+            click.echo(error_line(f"--weights {error.path}", error.problem), err=True)
+            raise click.exceptions.Exit(EXIT_UNREADABLE) from None
+    if baseline is not None:
+        from keras_share.baseline import BaselineError, read_baseline
+
+        try:
+            pipeline.baseline = read_baseline(baseline)
+        except BaselineError as error:
+            raise _usage_error(f"--baseline {error}") from None
     formatters = _formatters(outputs, statistics, quiet, all_layers, [rule.info for rule in pipeline.rules])
     reports: list[ModelReport] = []
     errors: list[ReadError] = []
@@ -325,6 +357,10 @@ def inspect(
     for failure in errors:
         click.echo(error_line(failure.path, failure.problem), err=True)
     written = [_write_report(formatter.format(reports, errors), path) for path, formatter in formatters]
+    if write_baseline is not None:
+        from keras_share.baseline import baseline_text
+
+        written.append(_write_report(baseline_text(reports), write_baseline))
     if not all(written):
         raise click.exceptions.Exit(EXIT_UNWRITABLE)
     if paths and not call and not reports and not errors and not quiet:

@@ -73,3 +73,5 @@ READER_ADDRESS_SPACE_BYTES = 1 << 30
 its allocations fail (one line, exit 3)."""
 LIVE_LOAD_ADDRESS_SPACE_BYTES = 6 << 30
 """The same for the child that loads a file with Keras (``--live``): TensorFlow alone maps about 1.8 GiB."""
+MAX_BASELINE_BYTES = 64 * 1024 * 1024
+"""Largest ``--baseline`` file read (a JSON report of an earlier run)."""

@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from keras_share.analysis.analyze import analyze, analyze_graph
 from keras_share.analysis.digests import DigestSource
@@ -24,11 +25,16 @@ from keras_share.batch import Result, expand, inspect_each
 from keras_share.errors import ReadError
 from keras_share.graph.build import attach_weights, graph_of_config
 from keras_share.graph.model import Graph
+from keras_share.read.base import ModelFile
 from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS, allow_deep_pickles
 from keras_share.read.detect import import_readers, read_model
 from keras_share.rules import RULE_IDS, Rule, RuleContext, run_rules, select_rules
 from keras_share.settings import LintSettings
 from keras_share.vocabulary import FailOn
+
+if TYPE_CHECKING:
+    from keras_share.analysis.weights_match import WeightsCheck
+    from keras_share.baseline import Baseline
 
 
 def read_and_analyze(path: str | os.PathLike[str], timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> ModelReport:
@@ -98,6 +104,32 @@ def read_base(source: object, timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -
     return Base(report, digest_source(report, timeout))
 
 
+@dataclass
+class Weights:
+    """The ``--weights`` file, read once per run, and how ``load_weights`` is asked to pair it (``by_name``)."""
+
+    file: ModelFile
+    by_name: bool = False
+
+
+def read_weights(path: str | os.PathLike[str], by_name: bool = False,
+                 timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> Weights:
+    """The weights file at ``path`` (read statically, in a reader child; ``ReadError`` when it cannot be). A legacy
+    ``.h5`` full model is read as ``load_weights`` reads it: its ``model_weights`` group, a weights-only file."""
+    from keras_share.analysis.weights_match import LEGACY_SUFFIXES
+
+    import_readers()
+    name = os.fspath(path)
+    if name.endswith(LEGACY_SUFFIXES) and not name.endswith(".weights.h5") and os.path.isfile(name):
+        from functools import partial
+
+        from keras_share.read.deadline import call_with_deadline
+        from keras_share.read.legacy_h5 import read_h5_as_weights
+
+        return Weights(call_with_deadline(partial(read_h5_as_weights, Path(name)), name, timeout), by_name)
+    return Weights(read_model(path, timeout), by_name)
+
+
 class Pipeline:
     """Reports with findings for one run's settings: the selected rules, suppressions and ``--base`` model.
 
@@ -112,6 +144,10 @@ class Pipeline:
         self.rules: list[Rule] = select_rules(self.settings.selected, self.settings.ignored)
         self.base = base
         self.timeout = timeout
+        self.weights: Weights | None = None
+        """The ``--weights`` file every model is checked against (rule ``weights-mismatch``), if any."""
+        self.baseline: Baseline | None = None
+        """The ``--baseline`` of an earlier run: findings it holds are moved to ``in_baseline``."""
 
     def finish(self, report: ModelReport) -> ModelReport:
         """Complete an analysed report: provenance against the base (whatever rules are selected), then the
@@ -119,11 +155,21 @@ class Pipeline:
         digests = digest_source(report, self.timeout)
         if self.base is not None:
             mark_transferred(report, self.base.report, digests, self.base.digests)
-        context = RuleContext(base=self.base.report if self.base is not None else None, digests=digests)
+        weights: WeightsCheck | None = None
+        if self.weights is not None:
+            from keras_share.analysis.weights_match import check_weights
+
+            weights = check_weights(report, self.weights.file, self.weights.by_name)
+        if weights is not None and weights.unchecked is not None:
+            report.file.notes.append(f"--weights {weights.weights_path} not checked: {weights.unchecked}")
+        context = RuleContext(base=self.base.report if self.base is not None else None, digests=digests,
+                              weights=weights)
         report.findings = [
             finding for finding in run_rules(report, self.rules, context)
             if not self._suppressed(report.file.path, finding)
         ]
+        if self.baseline is not None:
+            report.findings, report.in_baseline = self.baseline.split(report)
         return report
 
     def _suppressed(self, file: str, finding: Finding) -> bool:

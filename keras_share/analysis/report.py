@@ -219,6 +219,8 @@ class ModelReport:
     bytecode: list[BytecodeSite] = field(default_factory=list)
     """Every serialized Python function in the file's configs, at any depth, by layer path: what loading
     the file with Keras could run (``unsafe-lambda``; ``--live`` refuses such a file without ``--unsafe``)."""
+    in_baseline: list[Finding] = field(default_factory=list)
+    """Findings the ``--baseline`` report already holds: not in ``findings`` (they are not new), counted apart."""
 
     def __repr__(self) -> str:
         layers, shared = self.summary.layers, self.summary.shared_layers

@@ -181,6 +181,26 @@ def read_h5(path: Path) -> ModelFile:
             raise ReadError(str(path), f"damaged HDF5 content ({describe(error)})") from None
 
 
+def read_h5_as_weights(path: Path) -> ModelFile:
+    """A legacy HDF5 file as ``load_weights`` reads it: a full model's ``model_weights`` group (``layer_names``
+    under it) read as the weights-only file it holds, any other file as ``read_h5`` reads it."""
+    with open_regular(path, str(path)) as stream:
+        try:
+            h5 = h5py.File(name_of_open_file(stream, path), "r")
+        except (OSError, ValueError) as error:
+            raise ReadError(str(path), truncated_hdf5(stream) or f"not a readable HDF5 file ({describe(error)})") from None
+    with h5:
+        weights_root = h5util.child(h5, "model_weights")
+        if "layer_names" in h5.attrs or not isinstance(weights_root, h5py.Group):
+            return read_h5(path)
+        try:
+            index = _read_model_weights(weights_root, None, str(path), "")
+        except (OSError, RuntimeError, KeyError, TypeError, ValueError) as error:
+            raise ReadError(str(path), f"damaged HDF5 content ({describe(error)})") from None
+        version = h5util.str_attr(weights_root, "keras_version") or h5util.str_attr(h5, "keras_version")
+        return ModelFile(str(path), Format.H5_WEIGHTS, version, None, index)
+
+
 def read_sharded_weights_only(path: Path) -> ModelFile:
     """Read a Keras 3 sharded weights map (``x.weights.json``) and its shards: the weights-only ``vars`` layout of a
     ``.weights.h5`` file, spread over several files."""

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ from keras_share.analysis.report import ModelReport, RuleInfo
 from keras_share.errors import ReadError
 from keras_share.render.base import Formatter
 from keras_share.render.escape import sarif_text, visible
+from keras_share.render.fingerprints import FINGERPRINT, Fingerprints
 from keras_share.render.paths import relative_to_root, source_root
 from keras_share.version import __version__
 from keras_share.vocabulary import Severity
@@ -24,8 +23,6 @@ LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "
 READ_ERROR_RULE = "KS001"
 SOURCE_ROOT = "%SRCROOT%"
 """The ``uriBaseId`` of every input inside the source root (``GITHUB_WORKSPACE``, else the working directory)."""
-FINGERPRINT = "keras-share/v1"
-"""The ``partialFingerprints`` key: a hash of the rule, the input's path and the layer, the same on every run."""
 
 
 class _Places:
@@ -33,11 +30,7 @@ class _Places:
 
     def __init__(self, root: str) -> None:
         self.root = root
-        self.seen: Counter[str] = Counter()
-
-    def path(self, path: str) -> str:
-        """The input's path relative to the root, or absolute when it lies outside."""
-        return relative_to_root(path, self.root) or Path(os.path.abspath(path)).as_posix()
+        self.prints = Fingerprints(root)
 
     def physical(self, path: str) -> dict[str, Any]:
         """The file (relative to ``%SRCROOT%``, else an absolute ``file:`` URI) at line 1, as code scanning
@@ -52,11 +45,7 @@ class _Places:
     def fingerprints(self, rule: str, path: str, layer: str = "") -> dict[str, str]:
         """``partialFingerprints`` of a result: stable across runs and checkouts (the path is relative to the
         root), distinct per rule, file and layer (a repeat of all three is told apart by its rank)."""
-        key = "\0".join((rule, self.path(path), layer))
-        self.seen[key] += 1
-        if self.seen[key] > 1:
-            key += f"\0{self.seen[key]}"
-        digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
+        digest = self.prints.of(rule, path, layer)
         return {FINGERPRINT: digest, "primaryLocationLineHash": f"{digest[:16]}:1"}
 
     def base_ids(self) -> dict[str, Any]:

@@ -19,11 +19,13 @@ def run_total(reports: list[ModelReport], errors: list[ReadError]) -> str:
     parts = [counted(len(files), "file")]
     if errors:
         parts.append(f"{len(errors):,} unreadable")
+    in_baseline = sum(len(report.in_baseline) for report in reports)
+    known = f" ({in_baseline:,} in baseline, not counted)" if in_baseline else ""
     if not with_findings:
-        return ", ".join([*parts, "no findings"])
-    parts.append(f"{len(with_findings):,} with findings")
+        return ", ".join([*parts, "no new findings" if in_baseline else "no findings"]) + known
+    parts.append(f"{len(with_findings):,} with {'new ' if in_baseline else ''}findings")
     counts = severity_counts([finding for report in reports for finding in report.findings])
-    return ", ".join(parts) + ": " + ", ".join(counts)
+    return ", ".join(parts) + ": " + ", ".join(counts) + known
 
 
 @dataclass(frozen=True)

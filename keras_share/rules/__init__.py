@@ -23,6 +23,7 @@ from keras_share.rules.unresolved_call import UnresolvedCall
 from keras_share.rules.unsafe_lambda import UnsafeLambda
 from keras_share.rules.varying_input_shapes import VaryingInputShapes
 from keras_share.rules.weight_copy import WeightCopy
+from keras_share.rules.weights_mismatch import WeightsMismatch
 from keras_share.settings import rule_matches, unknown_rule_problem
 
 ALL_RULES: tuple[Rule, ...] = (
@@ -41,6 +42,7 @@ ALL_RULES: tuple[Rule, ...] = (
     TrainableInFrozenParent(),
     FrozenLayerTrainsAfterLoad(),
     TiedVariable(),
+    WeightsMismatch(),
 )
 
 RULE_IDS = tuple((rule.code, rule.name) for rule in ALL_RULES)

@@ -5,20 +5,26 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from keras_share.analysis.digests import DigestSource, NoDigests
 from keras_share.analysis.report import Finding, LayerReport, ModelReport, RuleInfo
 from keras_share.vocabulary import Severity
 
+if TYPE_CHECKING:
+    from keras_share.analysis.weights_match import WeightsCheck
+
 
 @dataclass
 class RuleContext:
-    """What a rule may use besides the report: the ``--base`` model, and the digest source of the report's
-    arrays (handed by the pipeline; a rule never reads a file or starts a process)."""
+    """What a rule may use besides the report: the ``--base`` model, the digest source of the report's
+    arrays, and the ``--weights`` file's fit (handed by the pipeline; a rule never reads a file or starts a
+    process)."""
 
     base: ModelReport | None = None
     digests: DigestSource = field(default_factory=NoDigests)
+    weights: WeightsCheck | None = None
+    """What ``load_weights`` would do with the ``--weights`` file, when one was given."""
 
 
 class Rule:

@@ -144,6 +144,36 @@ def h5_names(folder: Path, rng: random.Random) -> Attack:
     return _model_attack(write_h5, rng.choice(sorted(FORMATS)))(folder, rng)
 
 
+def write_weights(folder: Path, rng: random.Random) -> Path:
+    """A Keras 3 weights file for ``write_keras``'s model, named with a payload, whose group names carry payloads:
+    one at no path of the model, one at the model's own group with another shape (both KS107 findings)."""
+    path = folder / f"w{_name_part(rng.choice(PAYLOADS))}.weights.h5"
+    with h5py.File(path, "w") as h5:
+        h5.create_group(f"layers/stray{_name_part(rng.choice(PAYLOADS))}/vars").create_dataset(
+            "0", data=np.ones(3, "float32"))
+        for name in h5py.File(folder / "model.weights.h5", "r")["layers"]:
+            h5.create_group(f"layers/{name}/vars").create_dataset("0", data=np.ones(5, "float32"))
+    return path
+
+
+def _weights_attack(output: str) -> Callable[[Path, random.Random], Attack]:
+    def build(folder: Path, rng: random.Random) -> Attack:
+        model = write_keras(folder, rng)
+        with zipfile.ZipFile(model) as archive:
+            (folder / "model.weights.h5").write_bytes(archive.read("model.weights.h5"))
+        weights = write_weights(folder, rng)
+        return Attack(["inspect", *FORMATS[output], "--fail-on", "never", "--weights", weights.name, model.name],
+                      cwd=folder)
+    return build
+
+
+@attack("output-injection-weights")
+def weights_names(folder: Path, rng: random.Random) -> Attack:
+    """Hostile strings in a --weights file's name and group names, reported by weights-mismatch, one output
+    format per variant."""
+    return _weights_attack(rng.choice(sorted(FORMATS)))(folder, rng)
+
+
 def write_unreadable(folder: Path, rng: random.Random) -> None:
     """An unreadable input whose file name carries every payload (in an order ``rng`` picks), and a .h5 whose
     error quotes a hostile layer name."""
@@ -220,6 +250,15 @@ def test_unreadable_inputs_with_hostile_names_are_one_stderr_line_each(output: s
         assert all(line.startswith("keras-share: error: ") for line in lines), outcome.stderr
         assert all(visible(_name_part(payload)) in outcome.stderr for payload in PAYLOADS)
         assert any(line.startswith("keras-share: error: layer_name.h5: model_weights/x") for line in lines)
+
+
+@pytest.mark.parametrize("output", ["github", "markdown", "rich"])
+def test_names_in_a_weights_file_are_escaped_in_the_formats_people_read(output: str, tmp_path: Path) -> None:
+    for _attack, outcome in _run_checked(_weights_attack(output), tmp_path):
+        assert outcome.status == 0, outcome.stderr
+        assert "KS107" in outcome.stdout
+        if output != "github":  # github folds the second finding of a rule into the first's annotation
+            assert "layers/stray" in outcome.stdout
 
 
 def test_rich_markup_in_a_name_is_printed_not_interpreted(tmp_path: Path) -> None:

@@ -1,0 +1,134 @@
+"""``--baseline`` and ``--write-baseline``: an earlier run's findings are not new and do not fail the run.
+
+Findings are matched by the fingerprints SARIF writes (rule, path relative to the source root, layer, rank).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_command import assert_usage_error
+from click.testing import CliRunner
+
+from keras_share.cli import app
+from keras_share.render.json_format import SCHEMA_VERSION
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_models"
+FROZEN = "frozen_encoder.keras"
+"""Two info findings: KS201 on ``encoder``, KS301 on ``encoder/enc_out``."""
+MHA = "mha_keywords.keras"
+"""Two info findings: KS202 on ``shared_mha`` and on ``proj``."""
+
+
+def _inspect(*args: Any) -> Any:
+    return CliRunner().invoke(app, ["inspect", "--jobs", "1", "--fail-on", "info", *map(str, args)])
+
+
+def _findings(result: Any) -> list[tuple[str, str]]:
+    document = json.loads(result.stdout)
+    return [(finding["rule"], finding["layer"]) for model in document["models"] for finding in model["findings"]]
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory holding copies of the samples (paths are fingerprinted relative to it)."""
+    for name in (FROZEN, MHA):
+        shutil.copy(SAMPLES / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GITHUB_WORKSPACE", raising=False)
+    return tmp_path
+
+
+def test_write_baseline_writes_the_json_report_of_the_run(workdir: Path) -> None:
+    result = _inspect(FROZEN, "--write-baseline", "base.json", "--quiet")
+    assert result.exit_code == 1
+    document = json.loads((workdir / "base.json").read_text())
+    assert document["schema_version"] == SCHEMA_VERSION
+    assert [finding["rule"] for finding in document["models"][0]["findings"]] == ["KS201", "KS301"]
+
+
+def test_baseline_silences_the_findings_it_holds(workdir: Path) -> None:
+    _inspect(FROZEN, "--write-baseline", "base.json", "--quiet")
+    result = _inspect(FROZEN, "--baseline", "base.json", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert _findings(result) == []
+
+
+def test_baseline_keeps_findings_it_does_not_hold(workdir: Path) -> None:
+    _inspect(FROZEN, "--ignore", "KS301", "--write-baseline", "base.json", "--quiet")
+    result = _inspect(FROZEN, "--baseline", "base.json", "--format", "json")
+    assert result.exit_code == 1
+    assert _findings(result) == [("KS301", "encoder/enc_out")]
+
+
+def test_baseline_counts_the_findings_it_silenced_in_the_run_total(workdir: Path) -> None:
+    _inspect(FROZEN, "--ignore", "KS301", "--write-baseline", "base.json", "--quiet")
+    result = _inspect(FROZEN, "--baseline", "base.json")
+    assert result.stderr.strip().splitlines()[-1] == (
+        "1 file, 1 with new findings: 1 info (1 in baseline, not counted)")
+
+
+def test_baseline_of_a_batch_silences_old_files_and_keeps_a_new_one(workdir: Path) -> None:
+    (workdir / "models").mkdir()
+    shutil.move(workdir / FROZEN, workdir / "models" / FROZEN)
+    _inspect("models", "--write-baseline", "base.json", "--quiet")
+    shutil.move(workdir / MHA, workdir / "models" / MHA)
+    result = _inspect("models", "--baseline", "base.json", "--format", "json")
+    assert result.exit_code == 1
+    assert _findings(result) == [("KS202", "shared_mha"), ("KS202", "proj")]
+
+
+def test_baseline_matches_a_finding_by_its_file(workdir: Path) -> None:
+    _inspect(FROZEN, "--write-baseline", "base.json", "--quiet")
+    shutil.copy(workdir / FROZEN, workdir / "copy.keras")
+    result = _inspect("copy.keras", "--baseline", "base.json", "--format", "json")
+    assert _findings(result) == [("KS201", "encoder"), ("KS301", "encoder/enc_out")]
+
+
+def test_written_baseline_keeps_the_findings_already_in_the_baseline(workdir: Path) -> None:
+    _inspect(FROZEN, "--write-baseline", "base.json", "--quiet")
+    _inspect(FROZEN, "--baseline", "base.json", "--write-baseline", "again.json", "--quiet")
+    again = json.loads((workdir / "again.json").read_text())
+    assert len(again["models"][0]["findings"]) == 2
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    (b"{not json", "not JSON"),
+    (b"\xff\xfe", "not UTF-8"),
+    (b"[]", "not a keras-share JSON report"),
+    (json.dumps({"schema_version": 99, "tool": {"name": "keras-share"}, "models": []}).encode(),
+     "another schema version"),
+    (json.dumps({"schema_version": SCHEMA_VERSION, "tool": {"name": "keras-share"},
+                 "models": [{"file": "x", "findings": [{"rule": 1}]}]}).encode(), "a finding without a rule"),
+    (b"[" * 100_000, "nested too deeply"),
+])
+def test_unusable_baseline_is_one_usage_error_line(workdir: Path, content: bytes, problem: str) -> None:
+    (workdir / "bad.json").write_bytes(content)
+    assert_usage_error(_inspect(FROZEN, "--baseline", "bad.json"), "--baseline bad.json", problem)
+
+
+def test_missing_baseline_is_one_usage_error_line(workdir: Path) -> None:
+    assert_usage_error(_inspect(FROZEN, "--baseline", "nowhere.json"), "--baseline nowhere.json", "no such file")
+
+
+HOSTILE = "\n::error file=x::pwned\x1b[2J\u202e"
+
+
+def test_hostile_strings_in_a_baseline_reach_no_output(workdir: Path) -> None:
+    (workdir / "base.json").write_text(json.dumps({
+        "schema_version": SCHEMA_VERSION, "tool": {"name": "keras-share", "version": HOSTILE},
+        "models": [{"file": HOSTILE, "findings": [{"rule": HOSTILE, "layer": HOSTILE, "message": HOSTILE}]}]}))
+    for output in ("rich", "github", "sarif", "markdown"):
+        result = _inspect(FROZEN, "--baseline", "base.json", "--format", output)
+        assert "pwned" not in result.stdout + result.stderr
+
+
+def test_hostile_values_of_a_malformed_baseline_are_not_echoed(workdir: Path) -> None:
+    (workdir / "base.json").write_text(json.dumps({"schema_version": HOSTILE, "tool": {"name": "keras-share"}}))
+    result = _inspect(FROZEN, "--baseline", "base.json")
+    assert_usage_error(result, "another schema version")
+    assert "pwned" not in result.stderr
