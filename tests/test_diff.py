@@ -81,6 +81,17 @@ def _renamed(K: Any, original: Any) -> Any:
     return model
 
 
+def _with_custom_layer(K: Any) -> Any:
+    """A model with a registered custom layer (a Keras 3 ``.h5`` file names its class ``Custom>Scale``)."""
+    @K.saving.register_keras_serializable(package="Custom")
+    class Scale(K.layers.Layer):
+        def call(self, inputs: Any) -> Any:
+            return inputs * 2.0
+
+    x = K.Input((4,), name="x")
+    return K.Model(x, K.layers.Dense(1, name="head")(Scale(name="scale")(x)))
+
+
 @pytest.fixture(scope="module")
 def saved(keras3: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Every file of this module, by name: the shared model, its conversions and its re-save by Keras; a transfer
@@ -105,6 +116,10 @@ def saved(keras3: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pa
     feature.set_weights([weight + 1 for weight in feature.get_weights()])
     paths["frozen_changed"] = folder / "frozen_changed.keras"
     transfer.save(paths["frozen_changed"])
+    paths["custom_h5"], paths["custom_keras"] = folder / "custom.h5", folder / "custom.keras"
+    custom = _with_custom_layer(K)
+    for path in (paths["custom_h5"], paths["custom_keras"]):
+        custom.save(path)
     head = transfer.get_layer("new_head")
     head.set_weights([weight * 2 + 1 for weight in head.get_weights()])
     paths["head_changed"] = folder / "head_changed.keras"
@@ -174,6 +189,12 @@ def test_the_same_model_saved_as_h5_and_as_keras_shows_no_change(model_store: Mo
     diff = keras_share.diff(model_store.path(case, generation, "h5"), model_store.path(case, generation, "keras"))
     assert diff.changes == []
     assert not diff.changed
+
+
+def test_a_custom_class_written_as_its_registered_name_in_h5_is_the_same_class(saved: dict[str, Path]) -> None:
+    diff = keras_share.diff(saved["custom_h5"], saved["custom_keras"])
+    assert diff.old.graph.layers["scale"].class_name == "Custom>Scale"  # what makes this case
+    assert diff.changes == []
 
 
 def test_a_resave_that_changed_nothing_exits_0(saved: dict[str, Path]) -> None:

@@ -84,6 +84,12 @@ def _entries(report: ModelReport) -> dict[str, _Entry]:
     return entries
 
 
+def _class(name: str) -> str:
+    """A class name without the package of its registered name: a Keras 3 ``.h5`` file writes a custom class as
+    ``Custom>TripletLossLayer``, its ``.keras`` file as ``TripletLossLayer``."""
+    return name.rpartition(">")[2]
+
+
 def _array_value(array: WeightArray, digests: Mapping[str, ArrayDigest]) -> dict[str, Any]:
     digest = digests.get(array.location)
     return {"shape": list(array.shape), "dtype": array.dtype, "sha256": digest.sha256 if digest else None}
@@ -101,7 +107,7 @@ def _content_key(entry: _Entry, digests: Mapping[str, ArrayDigest]) -> tuple[obj
     found = [digests.get(array.location) for array in entry.arrays]
     if not found or any(digest is None for digest in found) or all(digest.constant for digest in found if digest):
         return None
-    return (entry.class_name, tuple(_arrays_key(entry.arrays, digests)))
+    return (_class(entry.class_name or ""), tuple(_arrays_key(entry.arrays, digests)))
 
 
 def _renames(old: dict[str, _Entry], new: dict[str, _Entry], old_digests: Mapping[str, ArrayDigest],
@@ -177,7 +183,7 @@ class _Comparison:
 
     def compare(self, old: _Entry, new: _Entry) -> None:
         """The changes of one matched layer."""
-        if old.class_name != new.class_name:
+        if old.class_name and new.class_name and _class(old.class_name) != _class(new.class_name):
             self.add(ChangeKind.CLASS_CHANGED, new.path, old.class_name, new.class_name)
         if old.report is not None and new.report is not None:
             if self.graphs:

@@ -111,7 +111,7 @@ def _verdict(diff: ModelDiff) -> str:
     mattering = sum(change.matters for change in diff.changes)
     if not mattering:
         return "nothing that matters changed"
-    return f"changed: {counted(mattering, 'change')} that matter"
+    return f"changed: {counted(mattering, 'change')} that {'matters' if mattering == 1 else 'matter'}"
 
 
 def _weights_line(diff: ModelDiff) -> str:
