@@ -214,6 +214,70 @@ def test_every_change_kind_but_weights_not_compared_matters() -> None:
 
 
 # --------------------------------------------------------------------------
+# Every verdict against the models Keras loads from the same files.
+# --------------------------------------------------------------------------
+
+LIVE_PAIRS = [("shared", "copies"), ("shared", "permuted"), ("shared", "renamed"), ("shared", "resaved"),
+              ("frozen", "frozen_changed"), ("frozen_changed", "head_changed")]
+
+
+def _live_layer(model: Any, path: str) -> Any:
+    layer = model
+    for name in path.split("/"):
+        layer = layer.get_layer(name)
+    return layer
+
+
+def _live_facts(model: Any, path: str) -> tuple[list[bytes], bool, int]:
+    """A loaded layer's arrays (sorted bytes: the order is the format's), whether it trains, and its calls."""
+    import numpy as np
+
+    layer = _live_layer(model, path)
+    arrays = sorted(np.asarray(weight).tobytes() + str(np.asarray(weight).shape).encode() for weight in layer.get_weights())
+    trainable = {id(variable) for variable in model.trainable_weights}
+    trains = any(id(variable) in trainable for variable in layer.weights)
+    return arrays, trains, len(layer._inbound_nodes)
+
+
+def _assert_agrees_with_keras(keras3: Any, old_file: Path, new_file: Path) -> None:
+    """Every verdict of the diff on a layer of both files holds for the models Keras loads from them."""
+    diff = keras_share.diff(old_file, new_file)
+    old, new = keras3.models.load_model(old_file), keras3.models.load_model(new_file)
+    renamed = {change.path: change.before for change in diff.changes if change.kind is ChangeKind.LAYER_RENAMED}
+    for layer in diff.new.layers:
+        path = layer.layer.path
+        if layer.layer.kind == "input" or renamed.get(path, path) not in diff.old.graph.layers:
+            continue
+        (old_arrays, old_trains, old_calls), (new_arrays, new_trains, new_calls) = \
+            _live_facts(old, renamed.get(path, path)), _live_facts(new, path)
+        found = kinds(diff, path)
+        assert (path in diff.unchanged_weights) == (bool(new_arrays) and old_arrays == new_arrays), path
+        assert bool(found & {ChangeKind.WEIGHTS_CHANGED, ChangeKind.FROZEN_WEIGHTS_CHANGED}) == \
+            (old_arrays != new_arrays), path
+        assert (ChangeKind.FROZEN_WEIGHTS_CHANGED in found) == (old_arrays != new_arrays and not new_trains), path
+        assert (ChangeKind.TRAINABILITY_CHANGED in found) == (bool(new_arrays) and old_trains != new_trains), path
+        assert (ChangeKind.SHARING_LOST in found) == (old_calls > 1 >= new_calls), path
+        assert (ChangeKind.CALLS_CHANGED in found) == (old_calls != new_calls), path
+
+
+@pytest.mark.parametrize("pair", LIVE_PAIRS, ids="-".join)
+def test_every_verdict_on_a_layer_agrees_with_the_models_keras_loads(keras3: Any, saved: dict[str, Path],
+                                                                       pair: tuple[str, str]) -> None:
+    _assert_agrees_with_keras(keras3, saved[pair[0]], saved[pair[1]])
+
+
+def test_the_unfrozen_transferred_layer_trains_in_the_model_keras_loads(keras3: Any, model_store: ModelStore) -> None:
+    _assert_agrees_with_keras(keras3, model_store.path("transfer_frozen", 3, "keras"),
+                              model_store.path("transfer_unfrozen", 3, "keras"))
+
+
+def test_the_permuted_model_keras_loads_calls_its_shared_layer_on_b_first(keras3: Any, saved: dict[str, Path]) -> None:
+    for name, first in (("shared", "a"), ("permuted", "b")):
+        node = _live_layer(keras3.models.load_model(saved[name]), "shared_d")._inbound_nodes[0]
+        assert node.input_tensors[0]._keras_history.operation.name == first
+
+
+# --------------------------------------------------------------------------
 # Unreadable inputs, usage.
 # --------------------------------------------------------------------------
 
