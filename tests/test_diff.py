@@ -16,8 +16,10 @@ from cli_command import run_cli
 from conftest import ModelStore
 
 import keras_share
-from keras_share.analysis.diff import ModelDiff
+from keras_share.analysis.diff import ModelDiff, compare
+from keras_share.analysis.digests import NoDigests
 from keras_share.errors import ReadError
+from keras_share.pipeline import inspect_file
 from keras_share.render.diff import MarkdownDiffFormatter
 from keras_share.vocabulary import ChangeKind
 
@@ -207,6 +209,14 @@ def test_a_change_that_matters_exits_1(saved: dict[str, Path]) -> None:
     result = run_cli("diff", saved["shared"], saved["copies"])
     assert result.returncode == 1, result.stderr
     assert "sharing-lost" in result.stdout
+
+
+def test_arrays_that_could_not_be_hashed_are_listed_but_do_not_fail_the_diff() -> None:
+    old, new = (inspect_file(REPO / "sample_models" / name) for name in ("shared_dense.keras", "shared_dense.h5"))
+    diff = compare(old, new, NoDigests(), NoDigests())
+    assert {change.path for change in diff.changes} == {"shared_dense", "score"}
+    assert kinds(diff) == {ChangeKind.WEIGHTS_NOT_COMPARED}
+    assert not diff.changed and diff.unchanged_weights == []
 
 
 def test_every_change_kind_but_weights_not_compared_matters() -> None:
