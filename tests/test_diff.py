@@ -16,11 +16,11 @@ from cli_command import run_cli
 from conftest import ModelStore
 
 import keras_share
-from keras_share.analysis.diff import ModelDiff, compare
+from keras_share.analysis.diff import Change, ModelDiff, compare
 from keras_share.analysis.digests import NoDigests
 from keras_share.errors import ReadError
 from keras_share.pipeline import inspect_file
-from keras_share.render.diff import MarkdownDiffFormatter
+from keras_share.render.diff import SHOWN_CHANGES, DiffFormatter, MarkdownDiffFormatter, TerminalDiffFormatter
 from keras_share.vocabulary import ChangeKind
 
 REPO = Path(__file__).resolve().parents[1]
@@ -375,6 +375,15 @@ def test_markdown_output_is_a_table_of_changes_for_a_pull_request(saved: dict[st
     assert text.startswith("# keras-share diff\n")
     assert re.search(r"^\| sharing-lost \| `shared_d` \| sharing lost: shared \(2 calls\) -> not shared \(1 call\) "
                      r"\| yes \|$", text, re.MULTILINE), text
+
+
+@pytest.mark.parametrize("formatter", [MarkdownDiffFormatter(), TerminalDiffFormatter(width=200)], ids=["markdown", "rich"])
+def test_human_formats_list_the_first_changes_and_count_the_rest(formatter: DiffFormatter) -> None:
+    report = inspect_file(REPO / "sample_models" / "shared_dense.keras")
+    many = [Change(ChangeKind.WEIGHTS_CHANGED, f"layer_{number}", [], [], "") for number in range(SHOWN_CHANGES + 7)]
+    text = formatter.format(ModelDiff(report, report, many))
+    assert re.search(rf"\blayer_{SHOWN_CHANGES - 1}\b", text) and not re.search(rf"\blayer_{SHOWN_CHANGES}\b", text)
+    assert "and 7 more changes (--format json lists them all)" in text
 
 
 def test_the_diff_repr_names_both_files_and_the_verdict(saved: dict[str, Path]) -> None:

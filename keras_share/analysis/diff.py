@@ -96,9 +96,8 @@ def _array_value(array: WeightArray, digests: Mapping[str, ArrayDigest]) -> dict
 
 
 def _arrays_key(arrays: Sequence[WeightArray], digests: Mapping[str, ArrayDigest]) -> list[tuple[Any, ...]]:
-    """The arrays as a sorted list of (shape, dtype, digest or None): equal for the same contents in any order."""
-    return sorted(((array.shape, array.dtype, getattr(digests.get(array.location), "sha256", "")) for array in arrays),
-                  key=repr)
+    """The arrays as a sorted list of (shape, dtype, digest or ``""``): equal for the same contents in any order."""
+    return sorted((array.shape, array.dtype, getattr(digests.get(array.location), "sha256", "")) for array in arrays)
 
 
 def _content_key(entry: _Entry, digests: Mapping[str, ArrayDigest]) -> tuple[object, ...] | None:
@@ -221,16 +220,18 @@ class _Comparison:
     def compare_weights(self, old: _Entry, new: _Entry) -> None:
         if not old.arrays and not new.arrays:
             return
+        old_key, new_key = _arrays_key(old.arrays, self.old_digests), _arrays_key(new.arrays, self.new_digests)
+        hashed = all(digest for _, _, digest in old_key + new_key)
+        if hashed and old_key == new_key:
+            self.result.unchanged_weights.append(new.path)
+            return
         before = sorted((_array_value(array, self.old_digests) for array in old.arrays), key=repr)
         after = sorted((_array_value(array, self.new_digests) for array in new.arrays), key=repr)
         shapes_before = [(value["shape"], value["dtype"]) for value in before]
         shapes_after = [(value["shape"], value["dtype"]) for value in after]
-        unhashed = any(value["sha256"] is None for value in before + after)
-        if shapes_before == shapes_after and unhashed:
+        if shapes_before == shapes_after and not hashed:
             self.add(ChangeKind.WEIGHTS_NOT_COMPARED, new.path, before, after,
                      "some arrays could not be hashed within the hashing budget")
-        elif _arrays_key(old.arrays, self.old_digests) == _arrays_key(new.arrays, self.new_digests):
-            self.result.unchanged_weights.append(new.path)
         else:
             differing = sum((Counter(map(repr, before)) - Counter(map(repr, after))).values())
             detail = f"{differing} of {len(before)} arrays differ" if shapes_before == shapes_after else "shapes differ"

@@ -26,6 +26,8 @@ DIFF_FORMATS = (OutputFormat.RICH, OutputFormat.JSON, OutputFormat.MARKDOWN)
 """The output formats ``keras-share diff --format`` writes."""
 SHOWN_CALLS = 5
 """Calls a wiring change lists in the human formats; the JSON lists every one."""
+SHOWN_CHANGES = 200
+"""Changes the human formats list (a pull-request comment holds 65,536 characters); the JSON lists every one."""
 
 Quote = Callable[[str], str]
 """How a format writes a name from a file (escaped for it)."""
@@ -124,6 +126,12 @@ def _weights_line(diff: ModelDiff) -> str:
               f"({diff.params_delta:+,})")
 
 
+def _more(diff: ModelDiff) -> list[str]:
+    """The line saying how many changes a human format left out, if it left any."""
+    left = len(diff.changes) - SHOWN_CHANGES
+    return [f"and {counted(left, 'more change')} (--format json lists them all)"] if left > 0 else []
+
+
 class DiffFormatter(ABC):
     """Turns a diff into text."""
 
@@ -152,10 +160,10 @@ class MarkdownDiffFormatter(DiffFormatter):
         if diff.changes:
             out += ["| change | layer | what | matters |", "|---|---|---|---|"]
             cell: Quote = lambda text: markdown_code(text, in_table=True)  # noqa: E731
-            for change in diff.changes:
+            for change in diff.changes[:SHOWN_CHANGES]:
                 layer = cell(change.path) if change.path else "(model)"
                 out.append(f"| {change.kind} | {layer} | {describe(change, cell)} | {'yes' if change.matters else 'no'} |")
-            out.append("")
+            out += ["", *(line for more in _more(diff) for line in (more, ""))]
         out += [_weights_line(diff), ""]
         if diff.notes:
             out += ["**Notes** (what could not be read or compared)", ""]
@@ -186,10 +194,12 @@ class TerminalDiffFormatter(DiffFormatter):
             table.add_column("change", no_wrap=True)
             table.add_column("layer", overflow="fold")
             table.add_column("what", overflow="fold")
-            for change in diff.changes:
+            for change in diff.changes[:SHOWN_CHANGES]:
                 table.add_row(Text(str(change.kind), style=_STYLES.get(change.kind, "yellow")),
                               Text(visible(change.path) or "(model)"), Text(describe(change, visible)))
             console.print(table)
+            for line in _more(diff):
+                console.print(Text(line, style="dim"))
         console.print(Text(_weights_line(diff)))
         console.print(Text(_verdict(diff), style="bold red" if diff.changed else "green"))
         for note in diff.notes:
