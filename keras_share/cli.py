@@ -359,8 +359,9 @@ DIFF_EXIT_CODES_HELP = (
 @app.command("diff", help="Compare two saved models: layers added, removed or renamed, calls and wiring, sharing, "
              "trainability as loaded, weights (content hashes) and parameters.\n\n" + DIFF_EXIT_CODES_HELP)
 def diff(
-    old: Annotated[Path, typer.Argument(help="The model before (any format inspect reads).", readable=False)],
-    new: Annotated[Path, typer.Argument(help="The model after.", readable=False)],
+    old: Annotated[Path, typer.Argument(metavar="OLD", help="The model before (any format inspect reads).",
+                                        readable=False)],
+    new: Annotated[Path, typer.Argument(metavar="NEW", help="The model after.", readable=False)],
     output_format: Annotated[str, typer.Option(
         "--format", "-f", metavar="FORMAT", help="rich (default), json or markdown (for a pull-request comment).",
         autocompletion=lambda: ["rich", "json", "markdown"])] = "rich",

@@ -314,6 +314,22 @@ def test_a_format_diff_does_not_write_is_a_usage_error(tmp_path: Path) -> None:
     assert result.stderr.strip() == "keras-share: usage error: --format sarif is not one of rich, json, markdown for diff"
 
 
+def test_diff_help_documents_its_exit_codes() -> None:
+    text = " ".join(run_cli("diff", "--help").stdout.split())
+    assert re.search(r"keras-share diff \[OPTIONS\] \{?OLD\}? \{?NEW\}?", text), text
+    for meaning in ("0 nothing that matters changed", "1 something did", "2 usage error", "3 an input could not be read",
+                    "4 the report could not be written"):
+        assert meaning in text
+
+
+def test_output_writes_the_report_to_a_file(tmp_path: Path) -> None:
+    samples = REPO / "sample_models"
+    result = run_cli("diff", "--format", "markdown", "-o", tmp_path / "diff.md", samples / "shared_dense.keras",
+                     samples / "shared_dense.h5")
+    assert (result.returncode, result.stdout) == (0, "")
+    assert (tmp_path / "diff.md").read_text(encoding="utf-8").startswith("# keras-share diff\n")
+
+
 # --------------------------------------------------------------------------
 # Output formats.
 # --------------------------------------------------------------------------
