@@ -219,6 +219,14 @@ def test_arrays_that_could_not_be_hashed_are_listed_but_do_not_fail_the_diff() -
     assert not diff.changed and diff.unchanged_weights == []
 
 
+def test_an_added_nested_model_is_one_change_counting_the_params_of_the_layers_in_it() -> None:
+    diff = keras_share.diff(REPO / "sample_models" / "shared_dense.keras", REPO / "sample_models" / "nested_encoder.keras")
+    added = {change.path: change.after for change in diff.changes if change.kind is ChangeKind.LAYER_ADDED}
+    inner = [layer for layer in diff.new.layers if layer.layer.path.startswith("encoder/")]
+    assert inner and not any(layer.layer.path in added for layer in inner)
+    assert added["encoder"] == {"class_name": "Functional", "params": sum(layer.param_count for layer in inner)}
+
+
 def test_every_change_kind_but_weights_not_compared_matters() -> None:
     assert [kind for kind in ChangeKind if not kind.matters] == [ChangeKind.WEIGHTS_NOT_COMPARED]
 

@@ -247,9 +247,13 @@ def _parent(entry: _Entry) -> str | None:
 def _layer_value(entry: _Entry, entries: Mapping[str, _Entry]) -> dict[str, Any]:
     """Class and parameters of an added or removed layer (a nested model's: those of the layers in it, which are
     not listed each)."""
-    inside = [other for path, other in entries.items() if path.startswith(entry.path + "/")] \
-        if entry.report is not None and entry.report.layer.is_model else []
-    locations = {array.location: array.size for each in [entry, *inside] for array in each.arrays}
+    inside, pending = [entry], list(entry.report.layer.children) if entry.report is not None else []
+    while pending:
+        child = entries.get(pending.pop())
+        if child is not None and child.report is not None:
+            inside.append(child)
+            pending.extend(child.report.layer.children)
+    locations = {array.location: array.size for each in inside for array in each.arrays}
     return {"class_name": entry.class_name, "params": sum(locations.values())}
 
 
