@@ -417,13 +417,16 @@ allocations instead of Python's 700, which would scan them again and again and f
 def file_names_stay_paths(args: list[str]) -> list[str]:
     """``inspect``'s ``args`` with each one before ``--`` that starts with ``-`` but names an existing file, folder
     or symlink moved after ``--``: a file name is read as a path, never as an option (``$(git ls-files)`` can
-    list a file named ``--call=evil:x.keras`` or ``--unsafe``)."""
-    if args[:1] != ["inspect"]:
+    list a file named ``--call=evil:x.keras`` or ``--unsafe``). ``diff``'s such arguments become ``./NAME`` in
+    place (OLD and NEW keep their order)."""
+    if args[:1] not in (["inspect"], ["diff"]):
         return args
     end = args.index("--") if "--" in args else len(args)
     named = [arg for arg in args[1:end] if arg.startswith("-") and os.path.lexists(arg)]
     if not named:
         return args
+    if args[0] == "diff":
+        return ["diff", *(f"./{arg}" if arg in named else arg for arg in args[1:end]), *args[end:]]
     options = [arg for arg in args[1:end] if arg not in named]
     return ["inspect", *options, "--", *named, *args[end + 1:]]
 

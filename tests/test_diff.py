@@ -311,6 +311,16 @@ def test_an_unreadable_input_exits_3_with_one_line_naming_it(tmp_path: Path) -> 
     assert lines[1] == "keras-share: error: missing.h5: no such file or folder"
 
 
+def test_file_names_that_look_like_options_are_read_as_old_and_new_in_order(tmp_path: Path) -> None:
+    samples = REPO / "sample_models"
+    (tmp_path / "--output=victim").write_bytes((samples / "shared_dense.keras").read_bytes())
+    (tmp_path / "-fjson").write_bytes((samples / "nested_encoder.keras").read_bytes())
+    result = run_cli("diff", "--output=victim", "-fjson", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.startswith("OLD --output=victim (keras, Keras 3.15.1)\nNEW -fjson (keras, ")
+    assert not (tmp_path / "victim").exists()
+
+
 def test_the_api_raises_the_read_error_of_an_unreadable_input(tmp_path: Path) -> None:
     with pytest.raises(ReadError, match="missing.keras"):
         keras_share.diff(tmp_path / "missing.keras", tmp_path / "missing.keras")
