@@ -8,11 +8,11 @@ from keras_share.version import __version__
 
 if TYPE_CHECKING:  # type checkers see the real functions; at runtime they load on first use (below)
     from keras_share import testing
-    from keras_share.api import inspect, inspect_file, to_dict, to_json
+    from keras_share.api import diff, inspect, inspect_file, to_dict, to_json
 
-__all__ = ["__version__", "inspect", "inspect_file", "testing", "to_dict", "to_json"]
+__all__ = ["__version__", "diff", "inspect", "inspect_file", "testing", "to_dict", "to_json"]
 
-_API = frozenset({"inspect", "inspect_file", "to_dict", "to_json"})
+_API = frozenset({"diff", "inspect", "inspect_file", "to_dict", "to_json"})
 
 
 def __getattr__(name: str) -> object:

@@ -6,12 +6,13 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any, overload
 
+from keras_share.analysis.diff import ModelDiff
 from keras_share.analysis.report import ModelReport
-from keras_share.pipeline import Pipeline, inspect_file, read_base
+from keras_share.pipeline import Pipeline, diff_files, inspect_file, read_base
 from keras_share.render.json_format import dumps_outlined, model_to_dict
 from keras_share.settings import LintSettings
 
-__all__ = ["inspect", "inspect_file", "to_dict", "to_json"]
+__all__ = ["diff", "inspect", "inspect_file", "to_dict", "to_json"]
 
 Targets = list[Any] | tuple[Any, ...] | Mapping[str, Any]
 """Several targets inspected together: ``inspect`` returns one report per target, in order."""
@@ -91,11 +92,26 @@ def inspect(
     return done[0] if single else done
 
 
-def to_dict(report: ModelReport) -> dict[str, Any]:
-    """The report as the JSON object ``--format json`` writes for it (one entry of ``models``, docs/json-schema.md)."""
+def diff(old: str | os.PathLike[str], new: str | os.PathLike[str]) -> ModelDiff:
+    """What changed from the saved model ``old`` to ``new``, as ``keras-share diff`` reports it: ``changes`` (each
+    with a ``ChangeKind``, the layer path, before and after), ``changed`` (whether any matters: the command's
+    exit 1), ``unchanged_weights``, ``params_delta``. Raises ``ReadError`` for the first input that cannot be read."""
+    result = diff_files(old, new)
+    if isinstance(result, list):
+        raise result[0]
+    return result
+
+
+def to_dict(report: ModelReport | ModelDiff) -> dict[str, Any]:
+    """The report as the JSON object ``--format json`` writes for it (one entry of ``models``, docs/json-schema.md);
+    a diff as the document ``diff --format json`` writes (docs/diff.md)."""
+    if isinstance(report, ModelDiff):
+        from keras_share.render.diff import diff_to_dict
+
+        return diff_to_dict(report)
     return model_to_dict(report)
 
 
-def to_json(report: ModelReport) -> str:
-    """``to_dict(report)`` as JSON text, laid out as ``--format json`` writes it (one line per layer)."""
-    return dumps_outlined(model_to_dict(report), depth=2)
+def to_json(report: ModelReport | ModelDiff) -> str:
+    """``to_dict(report)`` as JSON text, laid out as ``--format json`` writes it (one line per layer, or per change)."""
+    return dumps_outlined(to_dict(report), depth=2)

@@ -375,6 +375,44 @@ def inspect(
     raise click.exceptions.Exit(EXIT_FINDINGS if fails(reports, settings.fail_on) else EXIT_OK)
 
 
+DIFF_EXIT_CODES_HELP = (
+    "Exit codes: 0 nothing that matters changed; 1 something did (docs/diff.md says which changes matter); 2 usage "
+    "error; 3 an input could not be read (one line each on stderr); 4 the report could not be written."
+)
+
+
+@app.command("diff", help="Compare two saved models: layers added, removed or renamed, calls and wiring, sharing, "
+             "trainability as loaded, weights (content hashes) and parameters.\n\n" + DIFF_EXIT_CODES_HELP)
+def diff(
+    old: Annotated[Path, typer.Argument(metavar="OLD", help="The model before (any format inspect reads).",
+                                        readable=False)],
+    new: Annotated[Path, typer.Argument(metavar="NEW", help="The model after.", readable=False)],
+    output_format: Annotated[str, typer.Option(
+        "--format", "-f", metavar="FORMAT", help="rich (default), json or markdown (for a pull-request comment).",
+        autocompletion=lambda: ["rich", "json", "markdown"])] = "rich",
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", dir_okay=False, help="Write the report to this file instead of standard output.")] = None,
+) -> None:
+    """Print what changed from OLD to NEW."""
+    from keras_share.pipeline import diff_files
+    from keras_share.render.diff import DIFF_FORMATS, diff_formatter
+    from keras_share.render.escape import error_line
+
+    chosen = next((each for each in DIFF_FORMATS if str(each) == output_format), None)
+    if chosen is None:
+        raise _usage_error(f"--format {output_format} is not one of {', '.join(map(str, DIFF_FORMATS))} for diff")
+    result = diff_files(old, new)
+    if isinstance(result, list):
+        for failure in result:
+            typer.echo(error_line(failure.path, failure.problem), err=True)
+        raise typer.Exit(EXIT_UNREADABLE)
+    to_terminal = output is None and sys.stdout is not None and sys.stdout.isatty()
+    formatter = diff_formatter(chosen, color=output is None and _use_color(), width=_width(to_terminal))
+    if not _write_report(formatter.format(result), output):
+        raise typer.Exit(EXIT_UNWRITABLE)
+    raise typer.Exit(EXIT_FINDINGS if result.changed else EXIT_OK)
+
+
 @app.command("rules", help="List every rule: code, name, severity and what it flags.")
 def list_rules() -> None:
     """Print the rule table."""
@@ -422,13 +460,16 @@ allocations instead of Python's 700, which would scan them again and again and f
 def file_names_stay_paths(args: list[str]) -> list[str]:
     """``inspect``'s ``args`` with each one before ``--`` that starts with ``-`` but names an existing file, folder
     or symlink moved after ``--``: a file name is read as a path, never as an option (``$(git ls-files)`` can
-    list a file named ``--call=evil:x.keras`` or ``--unsafe``)."""
-    if args[:1] != ["inspect"]:
+    list a file named ``--call=evil:x.keras`` or ``--unsafe``). ``diff``'s such arguments become ``./NAME`` in
+    place (OLD and NEW keep their order)."""
+    if args[:1] not in (["inspect"], ["diff"]):
         return args
     end = args.index("--") if "--" in args else len(args)
     named = [arg for arg in args[1:end] if arg.startswith("-") and os.path.lexists(arg)]
     if not named:
         return args
+    if args[0] == "diff":
+        return ["diff", *(f"./{arg}" if arg in named else arg for arg in args[1:end]), *args[end:]]
     options = [arg for arg in args[1:end] if arg not in named]
     return ["inspect", *options, "--", *named, *args[end + 1:]]
 

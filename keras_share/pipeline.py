@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from keras_share.analysis.analyze import analyze, analyze_graph
+from keras_share.analysis.diff import ModelDiff, compare
 from keras_share.analysis.digests import DigestSource
 from keras_share.analysis.provenance import mark_transferred
 from keras_share.analysis.report import Finding, ModelReport
@@ -232,3 +233,24 @@ def fails(reports: Iterable[ModelReport], fail_on: FailOn) -> bool:
     threshold = FailOn(fail_on).threshold
     return threshold is not None and any(
         finding.severity.rank >= threshold.rank for report in reports for finding in report.findings)
+
+
+def diff_files(old: str | os.PathLike[str], new: str | os.PathLike[str],
+               timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> ModelDiff | list[ReadError]:
+    """What changed from the saved model ``old`` to ``new`` (``keras-share diff``), both read statically and their
+    arrays hashed in reader children; the inputs that could not be read, when any could not."""
+    reports: list[ModelReport] = []
+    errors: list[ReadError] = []
+    for path in (old, new):
+        try:
+            reports.append(inspect_file(path, timeout))
+        except ReadError as error:
+            errors.append(error)
+        except (RecursionError, MemoryError) as error:
+            errors.append(ReadError(str(path), f"model too deeply nested or too large ({type(error).__name__})"))
+    if errors:
+        return errors
+    try:
+        return compare(reports[0], reports[1], digest_source(reports[0], timeout), digest_source(reports[1], timeout))
+    except ReadError as error:
+        return [error]

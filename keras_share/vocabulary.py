@@ -103,3 +103,39 @@ class ModelKind(_Word):
     """A config without a layer graph (a subclassed model): weights are reported by group."""
     WEIGHTS = "weights"
     """No config at all: a weights-only file."""
+
+
+class ChangeKind(_Word):
+    """What ``keras-share diff`` found changed between two saved models (docs/diff.md has a section per kind)."""
+
+    LAYER_ADDED = "layer-added"
+    """A layer path of NEW that matches no layer of OLD, by path or by class and weights."""
+    LAYER_REMOVED = "layer-removed"
+    """A layer path of OLD that matches no layer of NEW."""
+    LAYER_RENAMED = "layer-renamed"
+    """A layer whose path changed: the same class and the same weights (shapes and contents) under a new path."""
+    CLASS_CHANGED = "class-changed"
+    """The same path holds a layer of another class."""
+    CALLS_CHANGED = "calls-changed"
+    """A layer is called a different number of times (in its model's graph, or per forward pass)."""
+    WIRING_CHANGED = "wiring-changed"
+    """A layer's calls take other tensors, or the same ones in another order (permuted calls, TF#50322)."""
+    SHARING_GAINED = "sharing-gained"
+    """A layer is one object applied more than once, or at more places, than before."""
+    SHARING_LOST = "sharing-lost"
+    """A layer that was shared (applied more than once, or one object at several paths) no longer is."""
+    TRAINABILITY_CHANGED = "trainability-changed"
+    """A layer with weights trains where it was frozen, or the reverse, as Keras loads each file."""
+    WEIGHTS_CHANGED = "weights-changed"
+    """A layer's stored arrays differ in shape, dtype or content."""
+    FROZEN_WEIGHTS_CHANGED = "frozen-weights-changed"
+    """A layer that NEW loads frozen holds other weights than in OLD."""
+    WEIGHTS_NOT_COMPARED = "weights-not-compared"
+    """A layer's arrays have the same shapes, but some could not be hashed (beyond the hashing budget)."""
+    PARAMS_CHANGED = "params-changed"
+    """The model's count of unique parameters changed."""
+
+    @property
+    def matters(self) -> bool:
+        """Whether the change fails ``keras-share diff`` (exit 1): all but what could not be compared."""
+        return self is not ChangeKind.WEIGHTS_NOT_COMPARED

@@ -186,3 +186,12 @@ def test_the_process_reporting_on_a_keras_archive_never_loads_h5py_or_numpy() ->
     """)
     proc = _run(["-c", code])
     assert proc.stdout.split() == ["True", "True", "[]"], proc.stdout + proc.stderr[-2000:]
+
+
+def test_diff_imports_no_tensorflow() -> None:
+    code = "import sys, keras_share.cli; sys.argv = ['keras-share']; keras_share.cli.app(%r)" % (
+        ["diff", "--format", "json", str(SAMPLES / "shared_dense.keras"), str(SAMPLES / "shared_dense.h5")],)
+    proc = _run(["-X", "importtime", "-c", code])
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    modules = _imported_modules(proc.stderr)
+    assert "keras_share.analysis.diff" in modules and _forbidden(modules) == []

@@ -201,6 +201,24 @@ def unreadable_names(folder: Path, rng: random.Random) -> Attack:
     return _unreadable_attack(rng.choice(sorted(FORMATS)))(folder, rng)
 
 
+DIFF_FORMATS = ("rich", "json", "markdown")
+"""The formats ``keras-share diff`` writes."""
+
+
+def _diff_attack(output: str) -> Callable[[Path, random.Random], Attack]:
+    def build(folder: Path, rng: random.Random) -> Attack:
+        old, new = write_keras(folder, rng), write_h5(folder, rng)
+        return Attack(["diff", "--format", output, old.name, new.name], cwd=folder, exit_codes=(1,))
+    return build
+
+
+@attack("output-injection-diff")
+def diff_names(folder: Path, rng: random.Random) -> Attack:
+    """``keras-share diff`` of a hostile .keras file against a hostile .h5 file (layers removed, weights changed,
+    hostile file names and keras_version in the header), one diff format per variant."""
+    return _diff_attack(rng.choice(DIFF_FORMATS))(folder, rng)
+
+
 # --------------------------------------------------------------------------
 # Checks beyond the harness's.
 # --------------------------------------------------------------------------
@@ -334,3 +352,46 @@ def test_the_harness_takes_a_name_shaped_like_an_annotation_for_an_injection() -
 @pytest.mark.parametrize("character", ["\r", "\x85", "\u2028", "\u202e", "\u2066"])
 def test_the_harness_takes_a_raw_carriage_return_separator_or_bidi_control_for_an_injection(character: str) -> None:
     assert injected_lines(f"a{character}b") == [f"a{character}b"]
+
+
+@pytest.mark.parametrize("output", DIFF_FORMATS)
+def test_names_in_both_inputs_of_a_diff_are_escaped_in_every_diff_format(output: str, tmp_path: Path) -> None:
+    for _attack, outcome in _run_checked(_diff_attack(output), tmp_path):
+        assert outcome.status == 1, outcome.stderr
+        if output != "json":
+            assert "bn4" + visible("\x1b[2J") in outcome.stdout  # a changed layer: escaped, still recognisable
+            assert "custom4" + visible("\x1b[2J") in outcome.stdout  # a removed layer
+            assert "Custom" + visible("\x1b[2J") in outcome.stdout  # its class
+
+
+def test_markdown_diff_rows_keep_their_cells_whatever_the_names_hold(tmp_path: Path) -> None:
+    rng = random.Random(0)
+    old, new = write_keras(tmp_path, rng), write_h5(tmp_path, rng)
+    outcome = run(["diff", "--format", "markdown", old.name, new.name], tmp_path)
+    rows = [line for line in outcome.stdout.splitlines() if line.startswith("| ") and not line.startswith("| change ")]
+    assert len(rows) >= 2 * len(PAYLOADS)
+    assert all(row.replace("\\|", "").count("|") == 5 for row in rows)  # four cells, however names are spelled
+
+
+def test_json_diff_keeps_every_hostile_name_exactly(tmp_path: Path) -> None:
+    rng = random.Random(0)
+    old, new = write_keras(tmp_path, rng), write_h5(tmp_path, rng)
+    outcome = run(["diff", "--format", "json", old.name, new.name], tmp_path)
+    assert not injected_lines(outcome.stdout, own_annotations=True)
+    document = json.loads(outcome.stdout)
+    assert (document["old"]["file"], document["new"]["file"]) == (old.name, new.name)
+    removed = {change["path"]: change["before"]["class_name"] for change in document["changes"]
+               if change["kind"] == "layer-removed"}
+    for number, payload in enumerate(PAYLOADS):
+        assert removed[f"custom{number}{payload}"] == f"Custom{payload}"
+
+
+def test_unreadable_diff_inputs_with_hostile_names_are_one_stderr_line_each(tmp_path: Path) -> None:
+    bad = tmp_path / f"bad{_name_part(''.join(PAYLOADS))}.keras"
+    bad.write_bytes(b"PK\x03\x04 not a zip")
+    outcome = run(["diff", bad.name, "missing\u202e.h5"], tmp_path)
+    assert outcome.status == 3 and outcome.stdout == ""
+    lines = outcome.stderr.splitlines()
+    assert len(lines) == 2 and all(line.startswith("keras-share: error: ") for line in lines), outcome.stderr
+    assert visible(bad.name) in lines[0] and lines[1] == "keras-share: error: missing\\u202e.h5: no such file or folder"
+    assert not injected_lines(outcome.stderr)
