@@ -381,18 +381,18 @@ DIFF_EXIT_CODES_HELP = (
 )
 
 
-@app.command("diff", help="Compare two saved models: layers added, removed or renamed, calls and wiring, sharing, "
-             "trainability as loaded, weights (content hashes) and parameters.\n\n" + DIFF_EXIT_CODES_HELP)
-def diff(
-    old: Annotated[Path, typer.Argument(metavar="OLD", help="The model before (any format inspect reads).",
-                                        readable=False)],
-    new: Annotated[Path, typer.Argument(metavar="NEW", help="The model after.", readable=False)],
-    output_format: Annotated[str, typer.Option(
-        "--format", "-f", metavar="FORMAT", help="rich (default), json or markdown (for a pull-request comment).",
-        autocompletion=lambda: ["rich", "json", "markdown"])] = "rich",
-    output: Annotated[Path | None, typer.Option(
-        "--output", "-o", dir_okay=False, help="Write the report to this file instead of standard output.")] = None,
-) -> None:
+@app.command("diff", help="Compare two saved models, OLD (before) and NEW (after), in any formats inspect reads: layers added, "
+             "removed or renamed, calls and wiring, sharing, trainability as loaded, weights (content hashes) and "
+             "parameters.\n\n" + DIFF_EXIT_CODES_HELP)
+@click.argument("old", metavar="OLD", type=click.Path(path_type=Path, readable=False))
+@click.argument("new", metavar="NEW", type=click.Path(path_type=Path, readable=False))
+@click.option("--format", "-f", "output_format", metavar="FORMAT", default="rich",
+              shell_complete=lambda ctx, param, incomplete: [name for name in ("rich", "json", "markdown")
+                                                             if name.startswith(incomplete)],
+              help="rich (default), json or markdown (for a pull-request comment).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, readable=False, path_type=Path),
+              help="Write the report to this file instead of standard output.")
+def diff(old: Path, new: Path, output_format: str, output: Path | None) -> None:
     """Print what changed from OLD to NEW."""
     from keras_share.pipeline import diff_files
     from keras_share.render.diff import DIFF_FORMATS, diff_formatter
@@ -404,13 +404,13 @@ def diff(
     result = diff_files(old, new)
     if isinstance(result, list):
         for failure in result:
-            typer.echo(error_line(failure.path, failure.problem), err=True)
-        raise typer.Exit(EXIT_UNREADABLE)
+            click.echo(error_line(failure.path, failure.problem), err=True)
+        raise click.exceptions.Exit(EXIT_UNREADABLE)
     to_terminal = output is None and sys.stdout is not None and sys.stdout.isatty()
     formatter = diff_formatter(chosen, color=output is None and _use_color(), width=_width(to_terminal))
     if not _write_report(formatter.format(result), output):
-        raise typer.Exit(EXIT_UNWRITABLE)
-    raise typer.Exit(EXIT_FINDINGS if result.changed else EXIT_OK)
+        raise click.exceptions.Exit(EXIT_UNWRITABLE)
+    raise click.exceptions.Exit(EXIT_FINDINGS if result.changed else EXIT_OK)
 
 
 @app.command("rules", help="List every rule: code, name, severity and what it flags.")
