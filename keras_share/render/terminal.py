@@ -17,7 +17,7 @@ from keras_share.analysis.report import LayerReport, ModelReport
 from keras_share.errors import ReadError
 from keras_share.graph.model import Shape
 from keras_share.read.base import WeightArray
-from keras_share.render.base import Formatter, inner_layers, summary_line
+from keras_share.render.base import Formatter, inner_layers, preset_lines, summary_line
 from keras_share.render.escape import visible
 from keras_share.vocabulary import LayerKind, Severity
 
@@ -266,7 +266,8 @@ def _transferred(report: ModelReport) -> Table | None:
 def render_model(report: ModelReport, all_layers: bool, width: int = 80) -> Group:
     """The renderables for one model, for a terminal ``width`` columns wide."""
     parts: list[RenderableType] = [_header(report)]
-    if report.graph.has_graph:
+    parts.extend(Text(line, style="cyan") for line in preset_lines(report, visible))
+    if report.graph.has_graph or report.graph.from_class_table:
         if report.shared_layers:
             parts.append(_shared_table(report, width))
         else:
