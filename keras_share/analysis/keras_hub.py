@@ -173,7 +173,9 @@ def _top_level_calls(class_name: str, config: dict[str, Any], names: dict[str, s
 
 def preset_graph(model_file: ModelFile, graph: Graph) -> Graph:
     """For a preset of a known backbone class (``BACKBONES``), the graph whose layers are its weight groups (taken
-    out of the unattached groups), nested by path, called as the class's code calls them; else ``graph``."""
+    out of the unattached groups), nested by path, called as the class's code calls them; else ``graph``. Each
+    layer's own flag is the backbone's: setting a Keras 3 layer's ``trainable`` sets every layer inside it, and
+    the preset records no other."""
     preset = model_file.preset
     class_name = graph.root.class_name
     if preset is None or class_name not in BACKBONES or graph.layers:
@@ -189,7 +191,7 @@ def preset_graph(model_file: ModelFile, graph: Graph) -> Graph:
         count = 0 if is_input else calls.get(path, 1)
         layer = Layer(path=path, name=preset.group_names.get(path) or path.rsplit("/", 1)[-1], class_name="",
                       kind=LayerKind.INPUT if is_input else LayerKind.LAYER, parent=parent, config={},
-                      trainable_flag=True, call_sites=[CallSite(index) for index in range(count)],
+                      trainable_flag=graph.root.trainable_flag, call_sites=[CallSite(index) for index in range(count)],
                       weights=unattached.pop(path, []))
         layers[path] = layer
         if parent in layers:
