@@ -21,6 +21,7 @@ from typing import IO, Any, BinaryIO, NamedTuple
 from keras_share import configs as config_facts
 from keras_share.errors import ReadError, describe
 from keras_share.limits import MAX_ZIP_DIRECTORY_BYTES, MAX_ZIP_MEMBERS
+from keras_share.read import preset
 from keras_share.read.base import (
     CONFIG_MEMBER,
     METADATA_MEMBER,
@@ -31,7 +32,6 @@ from keras_share.read.base import (
 )
 from keras_share.read.files import open_member, open_regular
 from keras_share.read.foreign import foreign_zip
-from keras_share.read import preset
 from keras_share.read.json_text import parse_json, read_json_text
 from keras_share.read.stored import StoredGroup
 from keras_share.read.truncation import truncated_zip
