@@ -259,3 +259,19 @@ def test_a_preset_matching_its_metadata_has_no_parameter_count_finding(reports: 
 
 def test_a_frozen_backbone_is_not_a_trainable_in_frozen_parent_finding(reports: dict[tuple[str, str], ModelReport]) -> None:
     assert not [finding for finding in reports["frozen_albert", "single"].findings if finding.rule == "KS301"]
+
+
+def test_terminal_row_of_a_shared_albert_group_names_it_and_totals_its_sublayers(
+        reports: dict[tuple[str, str], ModelReport]) -> None:
+    from keras_share.render.terminal import TerminalFormatter
+
+    text = TerminalFormatter(width=200).format([reports["albert", "single"]], [])
+    assert "group_0_inner_layer_0" in text and "16 arrays, 600 params" in text
+    assert "tied embeddings: yes (layers/reversible_embedding); reloading builds tied" in text
+
+
+def test_markdown_states_the_tie_and_the_reload(reports: dict[tuple[str, str], ModelReport]) -> None:
+    from keras_share.render.markdown import MarkdownFormatter
+
+    text = MarkdownFormatter().format([reports["llama_tied", "single"]], [])
+    assert "tied embeddings: yes" in text and "reloading builds untied" in text and "KS108" in text

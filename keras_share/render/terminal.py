@@ -187,7 +187,10 @@ def _name_and_weights(report: ModelReport, layer: LayerReport) -> tuple[list[tup
         name = f"{visible(layer.layer.path)} ({len(inner)} layer{'s' if len(inner) != 1 else ''})"
         arrays = [array for inside in inner for array in inside.layer.weights]
         return [(name, ""), (f"{visible(layer.layer.class_name)} sub-model", "dim")], [_array_total(arrays)]
-    names = [(visible(layer.layer.path), ""), (visible(layer.layer.class_name), "dim")]
+    names = [(visible(layer.layer.path), ""), (visible(layer.layer.class_name or layer.layer.name), "dim")]
+    inside = [array for inner in report.shared_through(layer.layer.path) for array in inner.layer.weights]
+    if inside and not layer.layer.weights:  # a layer of a KerasHub backbone whose sublayers hold its weights
+        return names, [_array_total(inside)]
     return names, _weight_lines(layer.layer.weights)
 
 
