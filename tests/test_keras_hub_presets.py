@@ -275,3 +275,30 @@ def test_markdown_states_the_tie_and_the_reload(reports: dict[tuple[str, str], M
 
     text = MarkdownFormatter().format([reports["llama_tied", "single"]], [])
     assert "tied embeddings: yes" in text and "reloading builds untied" in text and "KS108" in text
+
+
+@pytest.mark.parametrize("tie", [True, False], ids=["tied", "untied"])
+def test_a_keras_model_with_a_reversible_embedding_reports_its_tie(keras3: Any, tie: bool, tmp_path: Path) -> None:
+    inputs = keras3.Input((3,), dtype="int32")
+    embedding = keras3.layers.ReversibleEmbedding(20, 4, tie_weights=tie, name="embedding")
+    keras3.Model(inputs, embedding(embedding(inputs), reverse=True)).save(tmp_path / "model.keras")
+    loaded = keras3.models.load_model(tmp_path / "model.keras")
+    assert inspect(tmp_path / "model.keras").summary.tied_embeddings is loaded.get_layer("embedding").tie_weights is tie
+
+
+def test_a_model_without_a_reversible_embedding_has_no_tie_status(keras3: Any, tmp_path: Path) -> None:
+    inputs = keras3.Input((3,), dtype="int32")
+    keras3.Model(inputs, keras3.layers.Embedding(20, 4)(inputs)).save(tmp_path / "model.keras")
+    assert inspect(tmp_path / "model.keras").summary.tied_embeddings is None
+
+
+def test_tokenizer_and_preprocessor_files_are_listed_not_read(presets: dict[str, Built], tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "with_tokenizer"
+    shutil.copytree(presets["gpt2"].folders["sharded"], folder)
+    (folder / "tokenizer.json").write_text("not json: never read")
+    (folder / "preprocessor.json").write_text("{}")
+    (folder / "assets").mkdir()
+    report = inspect(folder)
+    assert report.preset is not None and report.preset.facts.files == ["assets", "preprocessor.json", "tokenizer.json"]

@@ -210,7 +210,8 @@ def analyze_graph(model_file: ModelFile, graph: Graph) -> ModelReport:
         optimizer_arrays=len(model_file.weights.optimizer),
     )
     preset = keras_hub.preset_report(model_file, graph, stored_groups)
-    summary.tied_embeddings = preset.tied_embeddings if preset is not None else None
+    summary.tied_embeddings = (preset.tied_embeddings if preset is not None
+                               else keras_hub.tied_embeddings([report.layer for report in reports]))
     return ModelReport(file=model_file, graph=graph, layers=reports, summary=summary,
                        bytecode=bytecode_sites(model_file, graph), preset=preset)
 

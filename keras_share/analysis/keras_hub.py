@@ -104,18 +104,30 @@ class _Embedding:
 
 
 def _embeddings(groups: dict[str, list[WeightArray]]) -> list[_Embedding]:
-    """The ReversibleEmbedding groups: one 2-D (vocab, hidden) array is tied; a second, its transpose
-    (``reverse_embeddings``), untied. A group of any other make-up is not read as one."""
+    """The ReversibleEmbedding groups of a preset, told by their names (``_REVERSIBLE_GROUP``)."""
+    return reversible_embeddings({path: arrays for path, arrays in groups.items()
+                                  if _REVERSIBLE_GROUP.fullmatch(path.rsplit("/", 1)[-1])})
+
+
+def reversible_embeddings(groups: dict[str, list[WeightArray]]) -> list[_Embedding]:
+    """The tie of each ReversibleEmbedding's arrays (by path): one 2-D (vocab, hidden) array is tied; a second,
+    its transpose (``reverse_embeddings``), untied. Arrays of any other make-up are not read as one."""
     found = []
     for path, arrays in groups.items():
-        if not _REVERSIBLE_GROUP.fullmatch(path.rsplit("/", 1)[-1]):
-            continue
         shapes = [array.shape for array in arrays]
         if len(shapes) == 1 and len(shapes[0]) == 2:
             found.append(_Embedding(path, True, arrays))
         elif len(shapes) == 2 and len(shapes[0]) == 2 and shapes[1] == shapes[0][::-1]:
             found.append(_Embedding(path, False, arrays))
     return found
+
+
+def tied_embeddings(layers: list[Layer]) -> bool | None:
+    """For a model with a layer graph: whether its ``ReversibleEmbedding`` layers (Keras 3.12+, KerasHub) are
+    tied, from their stored arrays; None when it has none, or their arrays say neither."""
+    embeddings = reversible_embeddings({layer.path: layer.weights for layer in layers
+                                        if layer.class_name == "ReversibleEmbedding"})
+    return all(embedding.tied for embedding in embeddings) if embeddings else None
 
 
 class ReloadTie(NamedTuple):
