@@ -281,6 +281,7 @@ def complete(configs: KerasConfigs, weights: StoredGroup | None,
     if preset.is_preset(configs.config, configs.metadata):
         model.preset = preset.preset_facts(configs.metadata, weights, extras or {}, configs.task, list(configs.names),
                                            model.keras_version)
+        model.notes.extend(extra.problem for extra in (extras or {}).values() if extra.problem is not None)
     if weights is None:
         model.notes.append(f"no {WEIGHTS_MEMBER}: the file stores an architecture without weights")
     else:

@@ -28,7 +28,11 @@ from typing import Any, NamedTuple
 
 from keras_share import configs as config_facts
 from keras_share.errors import ReadError, describe
-from keras_share.limits import MAX_PRESET_EXTRA_FILES, MAX_PRESET_LISTED_FILES
+from keras_share.limits import (
+    MAX_PRESET_EXTRA_FILES,
+    MAX_PRESET_EXTRA_IN_ZIP_BYTES,
+    MAX_PRESET_LISTED_FILES,
+)
 from keras_share.read.base import (
     CONFIG_MEMBER,
     METADATA_MEMBER,
@@ -59,6 +63,9 @@ class ExtraTree:
 
     tree: StoredGroup
     rank: int | None = None
+    problem: str | None = None
+    """Why the file could not be read (its tree then empty): a note, not an error, since loading the backbone
+    does not read it."""
 
 
 class KerasTrees(NamedTuple):
@@ -95,7 +102,7 @@ def _rank(tree: StoredGroup, h5: Any) -> int | None:
         return None
 
 
-def _read_hdf5(h5py: Any, source: Any, name: str, label: str) -> ExtraTree:
+def _read_hdf5(h5py: Any, source: Any, name: str) -> ExtraTree:
     from keras_share.read.h5tree import read_tree
     from keras_share.read.vars_layout import GROUP_ATTRS
 
@@ -104,7 +111,7 @@ def _read_hdf5(h5py: Any, source: Any, name: str, label: str) -> ExtraTree:
             tree = read_tree(h5, GROUP_ATTRS)
             return ExtraTree(tree, _rank(tree, h5) if name.endswith(LORA_SUFFIX) else None)
     except _HDF5_ERRORS as error:
-        raise ReadError(label, f"{name} is not a readable HDF5 file ({describe(error)})") from None
+        return ExtraTree(StoredGroup(), problem=f"{name} is not a readable HDF5 file ({describe(error)}): not read")
 
 
 def zip_extra_trees(archive: zipfile.ZipFile, label: str) -> dict[str, ExtraTree]:
@@ -117,15 +124,15 @@ def zip_extra_trees(archive: zipfile.ZipFile, label: str) -> dict[str, ExtraTree
     found: dict[str, ExtraTree] = {}
     for name in sorted(name for name in archive.namelist() if is_extra_file(name))[:MAX_PRESET_EXTRA_FILES]:
         info = archive.getinfo(name)
-        if info.file_size > MAX_EXTRA_IN_ZIP_BYTES:
-            raise ReadError(label, f"{name} is over {MAX_EXTRA_IN_ZIP_BYTES >> 20} MiB inside a zip; "
+        if info.file_size > MAX_PRESET_EXTRA_IN_ZIP_BYTES:
+            raise ReadError(label, f"{name} is over {MAX_PRESET_EXTRA_IN_ZIP_BYTES >> 20} MiB inside a zip; "
                             "refusing to read it into memory")
         try:
             with open_zip_member(archive, name) as stream:
                 image = stream.read(info.file_size)
         except ZIP_ERRORS as error:
             raise ReadError(label, f"corrupt zip member {name} ({describe(error)})") from None
-        found[name] = _read_hdf5(h5py, h5py.h5f.open_file_image(image), name, label)
+        found[name] = _read_hdf5(h5py, h5py.h5f.open_file_image(image), name)
     return found
 
 
@@ -144,12 +151,8 @@ def folder_extra_trees(folder: Path) -> dict[str, ExtraTree]:
     found: dict[str, ExtraTree] = {}
     for name in names:
         with open_member(folder, name) as stream:
-            found[name] = _read_hdf5(h5py, name_of_open_file(stream, folder / name), name, str(folder))
+            found[name] = _read_hdf5(h5py, name_of_open_file(stream, folder / name), name)
     return found
-
-
-MAX_EXTRA_IN_ZIP_BYTES = 256 * 1024 * 1024
-"""Largest ``task.weights.h5`` or LoRA member of a zip read (into memory): a task head or adapters, never a model."""
 
 
 def listed_files(names: list[str]) -> list[str]:
