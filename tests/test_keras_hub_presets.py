@@ -1,8 +1,9 @@
 """KerasHub presets, built with keras-hub itself (nothing downloaded): the static report of each preset folder
 gives the tie status, unique parameters, trainability and shared layers of the live backbone that saved it.
 
-Every backbone is tiny (vocabulary 40, hidden 8) and saved twice, in one ``model.weights.h5`` and sharded
-(``max_shard_size`` of about 2 KB: one shard per few layers). The presets are built once per session.
+Every backbone is tiny (vocabulary 40, hidden 8; BART and T5 apply their token embedding to the encoder and the
+decoder) and saved twice, in one ``model.weights.h5`` and sharded (``max_shard_size`` of about 2 KB: one shard
+per few layers). The presets are built once per session.
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ BUILDERS = {
                                                      num_key_value_heads=1, hidden_dim=8, intermediate_dim=16),
     "albert": _albert,
     "frozen_albert": _frozen,
+    "bart": lambda hub: hub.models.BartBackbone(vocabulary_size=40, num_layers=1, num_heads=2, hidden_dim=8,
+                                               intermediate_dim=16, max_sequence_length=16),
+    "t5_untied": lambda hub: hub.models.T5Backbone(vocabulary_size=40, num_layers=1, num_heads=2, hidden_dim=8,
+                                                  intermediate_dim=16, tie_embedding_weights=False),
 }
 CASES = [(name, form) for name in BUILDERS for form in FORMS]
 
