@@ -33,6 +33,15 @@ The measured commands run with ``PYTHONDONTWRITEBYTECODE`` cleared (``--no-bytec
 that they start from cached bytecode as an installed package does. ``--hog`` keeps a busy loop running on the
 last CPU while anything is timed.
 
+``--preset`` (opt-in) measures only a KerasHub preset of about 2 GB: a ``GPT2Backbone`` with a vocabulary of 1,000
+and 10 layers 2,048 wide (``PRESET_SPEC``), saved with ``save_to_preset(max_shard_size=0.25)`` into
+``benchmarks/_work/preset_2gb/`` (built once, by ``--hub-python``, a Python with keras-hub; default this one). It
+runs ``keras-share inspect --format json --ignore weight-copy PRESET`` (no content hashing) and the same with every
+rule (``weight-copy`` hashes every array that has a same-shape twin), each in a fresh process: wall time, peak RSS,
+and the bytes the process and its reader children read (``rchar`` of ``/proc/self/io`` at exit, reaped children
+included, imports too), against the preset's size; then keras-hub's ``Backbone.from_preset`` (config, then
+``load_weights``) in ``--hub-python``, its time and peak RSS beside them.
+
 ``--compare-rev REV`` measures only what this code gains or loses against git revision ``REV``: it checks
 ``REV`` out into a temporary ``git worktree`` under ``benchmarks/_work/`` and runs ``python -m keras_share inspect
 --format json MODEL`` of each (``PYTHONPATH`` and the working folder set to its tree) in ``--pairs`` interleaved
@@ -472,6 +481,10 @@ def main() -> None:
     parser.add_argument("--compare-rev", metavar="REV",
                         help="only compare this code with git revision REV, on the machine as it is and with a CPU hog")
     parser.add_argument("--pairs", type=int, default=30, help="interleaved pairs of runs for --compare-rev (default 30)")
+    parser.add_argument("--preset", action="store_true",
+                        help="only measure the sharded KerasHub preset of about 2 GB (built once with --hub-python)")
+    parser.add_argument("--hub-python", default=sys.executable,
+                        help="a Python with keras-hub installed, to build the preset and load it (default: this one)")
     args = parser.parse_args()
     args.sizes_given = args.sizes is not None
     args.sizes = args.sizes or SIZES
@@ -482,6 +495,9 @@ def main() -> None:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
     if args.compare_rev:
         run_comparison(args, env)
+        return
+    if args.preset:
+        run_preset(args, env)
         return
     cases = [Case(f"layers_{n}", WORK / f"layers_{n}.keras", n, {"layers": n, "depth": BRANCH_DEPTH})
              for n in args.sizes]
@@ -524,6 +540,110 @@ def main() -> None:
     keras_version = subprocess.run([sys.executable, "-c", "import keras; print(keras.__version__)"],
                                    capture_output=True, text=True, env=keras_env, check=False).stdout.strip() or "?"
     print_report(args, results, version, startup, script, keras_version, builds, folder)
+
+
+PRESET_DIR = WORK / "preset_2gb"
+PRESET_SPEC = {"vocabulary_size": 1000, "num_layers": 10, "num_heads": 16, "hidden_dim": 2048,
+               "intermediate_dim": 8192, "max_sequence_length": 128}
+"""A small vocabulary and wide layers: 504 M float32 parameters, about 2 GB, nearly all in the layers' kernels."""
+PRESET_SHARD_GB = 0.25
+PRESET_MARKER = "bench_spec.json"
+
+PRESET_BUILD_SNIPPET = """\
+import json, sys
+import keras_hub
+spec, folder, shard = json.loads(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+keras_hub.models.GPT2Backbone(**spec).save_to_preset(folder, max_shard_size=shard)
+"""
+
+PRESET_STATIC_SNIPPET = """\
+import sys, time, json
+t0 = time.perf_counter()
+from keras_share.cli import run
+t1 = time.perf_counter()
+run(sys.argv[1:-1])
+t2 = time.perf_counter()
+io = dict(line.split(": ") for line in open("/proc/self/io").read().splitlines())
+with open(sys.argv[-1], "w") as out:
+    json.dump({"import": t1 - t0, "work": t2 - t1, "rchar": int(io["rchar"]), "read_bytes": int(io["read_bytes"])}, out)
+"""
+"""keras-share's command line in this process; at its end the bytes read by it and its reaped reader children."""
+
+PRESET_KERAS_SNIPPET = """\
+import sys, time, json
+t0 = time.perf_counter()
+import keras_hub
+t1 = time.perf_counter()
+backbone = keras_hub.models.Backbone.from_preset(sys.argv[1])
+t2 = time.perf_counter()
+io = dict(line.split(": ") for line in open("/proc/self/io").read().splitlines())
+with open(sys.argv[2], "w") as out:
+    json.dump({"import": t1 - t0, "work": t2 - t1, "rchar": int(io["rchar"]), "params": backbone.count_params()}, out)
+"""
+
+
+def ensure_preset(args: argparse.Namespace) -> bool:
+    """Build the benchmark preset with ``--hub-python`` unless the one there has the current spec; False when
+    it cannot be built (keras-hub missing: said on stderr)."""
+    spec = {**PRESET_SPEC, "max_shard_size": PRESET_SHARD_GB}
+    marker = PRESET_DIR / PRESET_MARKER
+    if not args.rebuild and marker.is_file() and json.loads(marker.read_text()) == spec:
+        return True
+    shutil.rmtree(PRESET_DIR, ignore_errors=True)
+    print(f"building {PRESET_DIR} with {args.hub_python} ...", file=sys.stderr, flush=True)
+    built = subprocess.run([args.hub_python, "-c", PRESET_BUILD_SNIPPET, json.dumps(PRESET_SPEC), str(PRESET_DIR),
+                            str(PRESET_SHARD_GB)], env={**os.environ, **QUIET_TF}, capture_output=True, text=True,
+                           check=False)
+    if built.returncode != 0:
+        print(f"cannot build the preset (needs keras-hub in {args.hub_python}): "
+              f"{(built.stderr.strip().splitlines() or ['?'])[-1]}", file=sys.stderr)
+        return False
+    marker.write_text(json.dumps(spec))
+    return True
+
+
+def run_preset(args: argparse.Namespace, env: dict[str, str]) -> None:
+    """The sharded-preset measurements (``--preset``), printed with the issue's targets as met / MISSED."""
+    if not ensure_preset(args):
+        return
+    size = sum(path.stat().st_size for path in PRESET_DIR.iterdir() if path.name != PRESET_MARKER)
+    static_env = {**env, "NO_COLOR": "1", "PYTHONPATH": str(HERE.parent)}
+    load_before = os.getloadavg()[0]
+    inspect = [sys.executable, "-c", PRESET_STATIC_SNIPPET, "inspect", "--format", "json", "--fail-on", "never"]
+    runs = {}
+    with cpu_hog(args.hog):
+        for label, extra in (("no hashing (--ignore weight-copy)", ["--ignore", "weight-copy"]),
+                             ("weight-copy hashing (every rule)", [])):
+            print(f"measuring keras-share, {label} ...", file=sys.stderr, flush=True)
+            runs[label] = measure(inspect + extra + [str(PRESET_DIR)], args.repeat, static_env, report=True)
+        keras_stats = None
+        if not args.no_keras:
+            print("measuring keras-hub from_preset ...", file=sys.stderr, flush=True)
+            keras_stats = measure([args.hub_python, "-c", PRESET_KERAS_SNIPPET, str(PRESET_DIR)], args.keras_repeat,
+                                  {**env, **QUIET_TF}, report=True, warmup=False, budget=args.keras_budget)
+    shards = sum(1 for path in PRESET_DIR.glob("model_*.weights.h5"))
+    print(f"\nKerasHub preset {PRESET_DIR.name}: GPT2Backbone {PRESET_SPEC}, {fmt_size(size)} in {shards} shards; "
+          f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after (2 CPUs)")
+    rows = []
+    for label, stats in runs.items():
+        read = stats.inner.get("rchar", 0)
+        rows.append([f"keras-share, {label}", fmt_time(stats.wall), f"{stats.rss_mb:.0f} MB",
+                     f"{fmt_size(int(read))} ({100 * read / size:.2f} %)", str(stats.runs), "; ".join(stats.errors)])
+    if keras_stats is not None:
+        read = keras_stats.inner.get("rchar", 0)
+        rows.append(["keras-hub Backbone.from_preset", fmt_time(keras_stats.wall), f"{keras_stats.rss_mb:.0f} MB",
+                     f"{fmt_size(int(read))} ({100 * read / size:.2f} %)", str(keras_stats.runs),
+                     "; ".join(keras_stats.errors)])
+    print(table(["run", "wall (median)", "peak RSS", "bytes read (share of preset)", "runs", "errors"], rows))
+    plain, hashing = runs.values()
+    targets = [
+        ("no hashing reads under 1 % of the preset", plain.inner.get("rchar", size) < size / 100),
+        ("no hashing under 1.5 s end to end", plain.wall < 1.5),
+        ("no hashing under 150 MB peak", plain.rss_mb < 150),
+        ("weight-copy hashing under 200 MB peak", hashing.rss_mb < 200),
+    ]
+    for text, met in targets:
+        print(f"  {'met   ' if met else 'MISSED'} {text}")
 
 
 def measure_folder(script: list[str], env: dict[str, str], args: argparse.Namespace,

@@ -67,6 +67,12 @@ MAX_ZIP_DIRECTORY_BYTES = 1024 * 1024
 MAX_WEIGHT_SHARDS = 2_000
 """Most shard files a sharded weights map (``model.weights.json``, ``x.weights.json``) may name: each is opened and
 read like one ``.weights.h5`` file (the largest KerasHub presets have tens, at Keras's 5 GB default shard size)."""
+MAX_PRESET_EXTRA_FILES = 64
+"""Most extra HDF5 files of a KerasHub preset read (``task.weights.h5`` and ``*.lora.h5`` adapters)."""
+MAX_PRESET_EXTRA_IN_ZIP_BYTES = 256 * 1024 * 1024
+"""Largest ``task.weights.h5`` or LoRA member of a ``.keras`` zip read (into memory): a task head or adapters."""
+MAX_PRESET_LISTED_FILES = 200
+"""Most other files of a KerasHub preset listed by name (tokenizer and preprocessor JSON, assets)."""
 
 READER_ADDRESS_SPACE_BYTES = 1 << 30
 """Address space a reader child may map beyond what it had mapped when its job began (``RLIMIT_AS``): more, and

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from keras_share import configs
+from keras_share.analysis import keras_hub
 from keras_share.analysis.report import LayerReport, ModelReport, Summary
 from keras_share.errors import ReadError
 from keras_share.graph.build import build_graph
@@ -160,6 +161,8 @@ def _add_ancillary_calls(graph: Graph, models: list[Layer], traced: set[str], re
 
 def analyze_graph(model_file: ModelFile, graph: Graph) -> ModelReport:
     """Effective calls, sharing, identity and trainability for every layer of ``graph``."""
+    stored_groups = {**model_file.weights.unattached}
+    graph = keras_hub.preset_graph(model_file, graph)
     effective: dict[str, int] = {"": 1}
     frozen = _frozen_models(graph)
     reached = calls_reaching_outputs(graph, model_file.keras_generation)
@@ -197,7 +200,7 @@ def analyze_graph(model_file: ModelFile, graph: Graph) -> ModelReport:
                 seen.add(array.location)
                 unique += array.size
     unattached = sum(array.size for arrays in model_file.weights.unattached.values() for array in arrays)
-    known = graph.has_graph
+    known = graph.has_graph or graph.from_class_table
     summary = Summary(
         layers=sum(1 for report in reports if report.layer.kind not in ("input", "op")) if known else None,
         shared_layers=sum(1 for report in reports if report.shared) if known else None,
@@ -206,8 +209,11 @@ def analyze_graph(model_file: ModelFile, graph: Graph) -> ModelReport:
         if known else None,
         optimizer_arrays=len(model_file.weights.optimizer),
     )
+    preset = keras_hub.preset_report(model_file, graph, stored_groups)
+    summary.tied_embeddings = (preset.tied_embeddings if preset is not None
+                               else keras_hub.tied_embeddings([report.layer for report in reports]))
     return ModelReport(file=model_file, graph=graph, layers=reports, summary=summary,
-                       bytecode=bytecode_sites(model_file, graph))
+                       bytecode=bytecode_sites(model_file, graph), preset=preset)
 
 
 def bytecode_sites(model_file: ModelFile, graph: Graph) -> list[BytecodeSite]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from keras_share.graph.model import Graph, Layer
-from keras_share.read.base import BytecodeSite, ModelFile
+from keras_share.read.base import BytecodeSite, ModelFile, Preset
 from keras_share.vocabulary import Severity
 
 RULE_DOCS_URL = "https://github.com/keras-share/keras-share/blob/main/docs/rules.md"
@@ -203,6 +203,43 @@ class Summary:
     naive_params: int | None
     """Scalars if every call had its own weights; None without a layer graph (calls unknown)."""
     optimizer_arrays: int
+    tied_embeddings: bool | None = None
+    """Whether the token embedding doubles as the output projection, read from the stored arrays (a KerasHub
+    ReversibleEmbedding); None when the model has no such layer."""
+
+
+@dataclass(frozen=True)
+class TieGroup:
+    """One stored array used as several weights: a tied token embedding, also the output projection."""
+
+    layer: str
+    location: str
+    uses: list[str]
+
+
+@dataclass
+class PresetReport:
+    """What the analysis says about a KerasHub preset (``keras_share.analysis.keras_hub``)."""
+
+    backbone_class: str
+    keras_hub_version: str | None
+    parameter_count: int | None
+    """``metadata.json``'s count, to compare with the unique parameters stored."""
+    sharded: bool
+    known_class: bool
+    """Whether the class is a backbone of the keras-hub release the tables were read from."""
+    tied_embeddings: bool | None
+    embedding_layers: list[str]
+    reload_tied: bool | None
+    """Whether loading the preset builds a tied embedding (None: unknown, or no embedding)."""
+    reload_reason: str
+    dropped_key: str | None
+    """The config key the class's ``get_config`` drops, when its absence decides ``reload_tied``."""
+    tie_groups: list[TieGroup]
+    task_class: str | None
+    task_params: int
+    facts: Preset
+    lora_notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -221,6 +258,8 @@ class ModelReport:
     the file with Keras could run (``unsafe-lambda``; ``--live`` refuses such a file without ``--unsafe``)."""
     in_baseline: list[Finding] = field(default_factory=list)
     """Findings the ``--baseline`` report already holds: not in ``findings`` (they are not new), counted apart."""
+    preset: PresetReport | None = None
+    """For a KerasHub preset: its backbone's tie, task head and other files; None for other models."""
 
     def __repr__(self) -> str:
         layers, shared = self.summary.layers, self.summary.shared_layers

@@ -117,3 +117,6 @@ class Graph:
     """The path of the layer each config position made (the weight index is keyed by positions)."""
     unresolved: list[UnresolvedRef] = field(default_factory=list)
     """References that name no call (each also a note): Keras cannot rebuild such a graph."""
+    from_class_table: bool = False
+    """True when the layers and their calls come from what a known class's code builds (a KerasHub preset's
+    backbone, ``keras_share.analysis.keras_hub``), not from a layer graph in the file."""

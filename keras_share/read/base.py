@@ -83,6 +83,54 @@ class BytecodeSite:
     """Empty for the model config; else the part of the file outside it (``keras_metadata.pb node root.layer-1``)."""
 
 
+@dataclass(frozen=True)
+class LoraTarget:
+    """One layer a LoRA weights file adapts: its index among the model's layers with weights (as KerasHub's
+    ``save_lora_weights`` numbers them), and the shapes of its two factors."""
+
+    index: str
+    kernel_a: tuple[int, ...] | None
+    kernel_b: tuple[int, ...] | None
+
+
+@dataclass
+class LoraFile:
+    """A KerasHub LoRA weights file (``*.lora.h5``): its rank (the ``lora/vars/rank`` scalar) and its targets."""
+
+    name: str
+    rank: int | None
+    targets: list[LoraTarget] = field(default_factory=list)
+
+
+@dataclass
+class PresetTask:
+    """A KerasHub task saved beside its backbone: ``task.json`` (its class and config) and ``task.weights.h5``
+    (the weights the task holds outside its backbone: its head)."""
+
+    class_name: str
+    config: dict[str, Any] | None
+    weights: WeightIndex | None
+    """None when the preset has no ``task.weights.h5`` (a task with no weights of its own, a tied LM head)."""
+    group_names: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Preset:
+    """What a KerasHub preset folder (or a ``.keras`` archive of the same layout) holds beside the backbone's
+    config and weights: plain facts, read with bounds; what they mean is for the analysis."""
+
+    keras_hub_version: str | None
+    parameter_count: int | None
+    """``metadata.json``'s ``parameter_count``: what ``backbone.count_params()`` said when it was saved."""
+    group_names: dict[str, str]
+    """Each weight group of the backbone (its path) to the layer name Keras stored on its ``vars`` group."""
+    sharded: bool
+    task: PresetTask | None = None
+    files: list[str] = field(default_factory=list)
+    """The other files listed (tokenizer and preprocessor JSON, assets), never read."""
+    lora: list[LoraFile] = field(default_factory=list)
+
+
 @dataclass
 class ModelFile:
     """What a reader found in one file, in a form that no longer depends on the format."""
@@ -101,6 +149,8 @@ class ModelFile:
     config_bytecode_free: bool = False
     """True when the reader saw the config's JSON text and it cannot hold a serialized function
     (``configs.text_may_hold_bytecode``): nothing to walk for one."""
+    preset: Preset | None = None
+    """For a KerasHub preset (or a ``.keras`` file of its layout), what it holds beside the backbone; else None."""
 
     def __post_init__(self) -> None:
         self.format = Format(self.format)  # a format given by its name (``"keras"``) becomes its member

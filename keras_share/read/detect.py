@@ -14,7 +14,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from keras_share.errors import ReadError
 from keras_share.read.base import CONFIG_MEMBER, SHARD_MAP_SUFFIX, ModelFile
@@ -31,7 +31,6 @@ from keras_share.read.foreign import (
     is_orbax_checkpoint,
 )
 from keras_share.read.saved_model import METADATA_FILE
-from keras_share.read.stored import StoredGroup
 from keras_share.read.truncation import (
     HDF5_MAGIC,
     ZIP_MAGIC,
@@ -39,6 +38,9 @@ from keras_share.read.truncation import (
     signature_prefix,
 )
 from keras_share.vocabulary import Format
+
+if TYPE_CHECKING:
+    from keras_share.read.preset import KerasTrees
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 SAVED_MODEL_FILE = "saved_model.pb"
@@ -115,7 +117,8 @@ def _read_keras(form: str, target: Path, label: str, timeout: float | None,
     except BaseException:
         weights.cancel()
         raise
-    return keras_archive.complete(configs, weights.wait())
+    trees = weights.wait()
+    return keras_archive.complete(configs, trees.weights, trees.extras)
 
 
 def _model_path(target: Path) -> Path:
@@ -197,10 +200,10 @@ def _hdf5_outside_members(stream: BinaryIO, hdf5_at: int, label: str) -> bool:
         return not any(stored_data_start(stream, info) == hdf5_at for info in archive.infolist())
 
 
-def _read_keras_weights(form: str, target: Path) -> StoredGroup | None:
-    from keras_share.read.keras_weights import read_archive_weights, read_folder_weights
+def _read_keras_weights(form: str, target: Path) -> KerasTrees:
+    from keras_share.read.keras_weights import read_archive_trees, read_folder_trees
 
-    return read_archive_weights(target) if form == Format.KERAS else read_folder_weights(target)
+    return read_archive_trees(target) if form == Format.KERAS else read_folder_trees(target)
 
 
 def import_readers() -> None:

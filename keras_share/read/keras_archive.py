@@ -21,6 +21,7 @@ from typing import IO, Any, BinaryIO, NamedTuple
 from keras_share import configs as config_facts
 from keras_share.errors import ReadError, describe
 from keras_share.limits import MAX_ZIP_DIRECTORY_BYTES, MAX_ZIP_MEMBERS
+from keras_share.read import preset
 from keras_share.read.base import (
     CONFIG_MEMBER,
     METADATA_MEMBER,
@@ -58,6 +59,10 @@ class KerasConfigs(NamedTuple):
     metadata: Any
     bytecode_free: bool = False
     """config.json's text cannot hold a serialized function (``configs.text_may_hold_bytecode``)."""
+    task: Any = None
+    """A KerasHub preset's ``task.json`` (None: not a preset, or none there)."""
+    names: tuple[str, ...] = ()
+    """A KerasHub preset's file (or top-level member) names, to list its other files; empty for other models."""
 
     def model_file(self) -> ModelFile:
         """The model file these configs describe, with no weights read yet."""
@@ -238,9 +243,16 @@ def read_archive_configs(path: Path) -> KerasConfigs:
             if METADATA_MEMBER in names:
                 with open_zip_member(archive, METADATA_MEMBER) as stream:
                     metadata = parse_json(read_json_text(stream, str(path), METADATA_MEMBER), str(path), METADATA_MEMBER)
+            if not preset.is_preset(config, metadata):
+                return KerasConfigs(str(path), Format.KERAS, config, metadata, bytecode_free)
+            task: Any = None
+            if preset.TASK_CONFIG in names:
+                with open_zip_member(archive, preset.TASK_CONFIG) as stream:
+                    task = parse_json(read_json_text(stream, str(path), preset.TASK_CONFIG), str(path), preset.TASK_CONFIG)
         except ZIP_ERRORS as error:
             raise ReadError(str(path), f"corrupt zip member ({describe(error)})") from None
-    return KerasConfigs(str(path), Format.KERAS, config, metadata, bytecode_free)
+        return KerasConfigs(str(path), Format.KERAS, config, metadata, bytecode_free, task,
+                            tuple(preset.zip_names(archive)))
 
 
 def read_folder_configs(path: Path) -> KerasConfigs:
@@ -254,12 +266,22 @@ def read_folder_configs(path: Path) -> KerasConfigs:
 
     metadata = parse_json(load(METADATA_MEMBER), str(path), METADATA_MEMBER) if os.path.lexists(path / METADATA_MEMBER) else {}
     config, bytecode_free = _model_config(load(CONFIG_MEMBER), str(path))
-    return KerasConfigs(str(path), Format.KERAS_DIR, config, metadata, bytecode_free)
+    if not preset.is_preset(config, metadata):
+        return KerasConfigs(str(path), Format.KERAS_DIR, config, metadata, bytecode_free)
+    task = parse_json(load(preset.TASK_CONFIG), str(path), preset.TASK_CONFIG) if os.path.lexists(path / preset.TASK_CONFIG) else None
+    return KerasConfigs(str(path), Format.KERAS_DIR, config, metadata, bytecode_free, task,
+                        tuple(preset.folder_names(path)))
 
 
-def complete(configs: KerasConfigs, weights: StoredGroup | None) -> ModelFile:
-    """The model file: its configs, and the weights' tree (None: the file has no weights) matched to them."""
+def complete(configs: KerasConfigs, weights: StoredGroup | None,
+             extras: dict[str, preset.ExtraTree] | None = None) -> ModelFile:
+    """The model file: its configs, and the weights' tree (None: the file has no weights) matched to them; for a
+    KerasHub preset, its facts (``preset.preset_facts``) from the trees of its ``extras`` HDF5 files too."""
     model = configs.model_file()
+    if preset.is_preset(configs.config, configs.metadata):
+        model.preset = preset.preset_facts(configs.metadata, weights, extras or {}, configs.task, list(configs.names),
+                                           model.keras_version)
+        model.notes.extend(extra.problem for extra in (extras or {}).values() if extra.problem is not None)
     if weights is None:
         model.notes.append(f"no {WEIGHTS_MEMBER}: the file stores an architecture without weights")
     else:

@@ -36,6 +36,7 @@ from keras_share.read.keras_archive import (
     open_zip_member,
     stored_data_start,
 )
+from keras_share.read.preset import KerasTrees, folder_extra_trees, zip_extra_trees
 from keras_share.read.sharded_weights import read_folder_shards
 from keras_share.read.stored import StoredGroup
 from keras_share.read.truncation import truncated_hdf5
@@ -175,30 +176,40 @@ def _may_hold_weights(name: str, zipped: bool) -> bool:
     return "weights" in lowered or "variables" in lowered or lowered.endswith(WEIGHTS_FILE_SUFFIXES)
 
 
-def read_archive_weights(path: Path) -> StoredGroup | None:
-    """The HDF5 tree of a ``.keras`` zip's ``model.weights.h5``; None when the archive holds no weights at all
-    (a ReadError when it holds them in a form keras-share does not read)."""
+def read_archive_trees(path: Path) -> KerasTrees:
+    """The weights tree of a ``.keras`` zip and the trees of its preset members, read from one opening."""
     with open_archive(path) as archive:
+        return KerasTrees(_archive_weights(archive, path), zip_extra_trees(archive, str(path)))
+
+
+def read_folder_trees(path: Path) -> KerasTrees:
+    """The weights tree of a ``.keras`` folder (or KerasHub preset) and the trees of its preset files."""
+    return KerasTrees(read_folder_weights(path), folder_extra_trees(path))
+
+
+def _archive_weights(archive: zipfile.ZipFile, path: Path) -> StoredGroup | None:
+    """The HDF5 tree of the open ``.keras`` zip's ``model.weights.h5``; None when the archive holds no weights at
+    all (a ReadError when it holds them in a form keras-share does not read)."""
+    try:
+        if WEIGHTS_MEMBER not in archive.namelist():
+            _without_weights_h5(archive.namelist(), str(path), zipped=True)
+            return None
+        info = archive.getinfo(WEIGHTS_MEMBER)
+        if info.compress_type != zipfile.ZIP_STORED and info.file_size > MAX_COMPRESSED_WEIGHTS_BYTES:
+            raise ReadError(str(path), f"{WEIGHTS_MEMBER} is compressed and over "
+                            f"{MAX_COMPRESSED_WEIGHTS_BYTES >> 20} MiB uncompressed; Keras stores it uncompressed, "
+                            "and inflating a compressed member this large is refused")
+        if info.compress_type in (zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA) and info.file_size > MAX_SLOW_COMPRESSED_WEIGHTS_BYTES:
+            raise ReadError(str(path), f"{WEIGHTS_MEMBER} is compressed with bzip2 or LZMA and over "
+                            f"{MAX_SLOW_COMPRESSED_WEIGHTS_BYTES >> 20} MiB uncompressed; "
+                            "Keras stores it uncompressed, and decompressing a member this large is refused")
         try:
-            if WEIGHTS_MEMBER not in archive.namelist():
-                _without_weights_h5(archive.namelist(), str(path), zipped=True)
-                return None
-            info = archive.getinfo(WEIGHTS_MEMBER)
-            if info.compress_type != zipfile.ZIP_STORED and info.file_size > MAX_COMPRESSED_WEIGHTS_BYTES:
-                raise ReadError(str(path), f"{WEIGHTS_MEMBER} is compressed and over "
-                                f"{MAX_COMPRESSED_WEIGHTS_BYTES >> 20} MiB uncompressed; Keras stores it uncompressed, "
-                                "and inflating a compressed member this large is refused")
-            if info.compress_type in (zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA) and info.file_size > MAX_SLOW_COMPRESSED_WEIGHTS_BYTES:
-                raise ReadError(str(path), f"{WEIGHTS_MEMBER} is compressed with bzip2 or LZMA and over "
-                                f"{MAX_SLOW_COMPRESSED_WEIGHTS_BYTES >> 20} MiB uncompressed; "
-                                "Keras stores it uncompressed, and decompressing a member this large is refused")
-            try:
-                with open_weights_h5(archive) as (h5, raw):
-                    return read_tree(h5, GROUP_ATTRS, raw)
-            except _HDF5_ERRORS as error:
-                raise ReadError(str(path), f"{WEIGHTS_MEMBER} is not a readable HDF5 file ({describe(error)})") from None
-        except ZIP_ERRORS as error:
-            raise ReadError(str(path), f"corrupt zip member ({describe(error)})") from None
+            with open_weights_h5(archive) as (h5, raw):
+                return read_tree(h5, GROUP_ATTRS, raw)
+        except _HDF5_ERRORS as error:
+            raise ReadError(str(path), f"{WEIGHTS_MEMBER} is not a readable HDF5 file ({describe(error)})") from None
+    except ZIP_ERRORS as error:
+        raise ReadError(str(path), f"corrupt zip member ({describe(error)})") from None
 
 
 def read_folder_weights(path: Path) -> StoredGroup | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import Counter
+from collections.abc import Callable
 
 from keras_share.analysis.report import Finding, LayerReport, ModelReport
 from keras_share.errors import ReadError
@@ -65,3 +66,37 @@ def sharing_summary(report: ModelReport) -> str:
 def inner_layers(report: ModelReport, model: LayerReport) -> list[LayerReport]:
     """The layers a shared sub-model's row stands for (inputs and bare ops not counted)."""
     return [layer for layer in report.shared_through(model.layer.path) if layer.layer.runs_on_tensors]
+
+
+def _yes_no(value: bool | None) -> str:
+    return "unknown" if value is None else "yes" if value else "no"
+
+
+def preset_lines(report: ModelReport, quote: Callable[[str], str]) -> list[str]:
+    """What a report says of a KerasHub preset beside its layers: the backbone, its tied embeddings (from the
+    weights, and as reloading builds them), its task head, LoRA files and other files; every name from the file
+    through ``quote``. Empty for other models."""
+    preset = report.preset
+    if preset is None:
+        return []
+    facts = preset.facts
+    version = f" {quote(facts.keras_hub_version)}" if facts.keras_hub_version else ""
+    stored = "sharded weights" if facts.sharded else "one weights file"
+    lines = [f"KerasHub preset (keras-hub{version}) of {quote(preset.backbone_class)}, {stored}"]
+    if preset.tied_embeddings is None:
+        lines.append("tied embeddings: no token embedding that could be tied")
+    else:
+        where = ", ".join(quote(path) for path in preset.embedding_layers)
+        reload = "" if preset.reload_tied is None else f"; reloading builds {'tied' if preset.reload_tied else 'untied'}"
+        lines.append(f"tied embeddings: {_yes_no(preset.tied_embeddings)} ({where}){reload}")
+    if facts.parameter_count is not None:
+        lines.append(f"metadata parameter_count: {facts.parameter_count:,}")
+    if preset.task_class is not None:
+        lines.append(f"task {quote(preset.task_class) or '(unnamed)'}: {preset.task_params:,} params of its own")
+    for lora in facts.lora:
+        rank = "unknown" if lora.rank is None else f"{lora.rank}"
+        lines.append(f"LoRA {quote(lora.name)}: rank {rank}, {counted(len(lora.targets), 'layer')}")
+    lines.extend(quote(note) for note in preset.lora_notes)
+    if facts.files:
+        lines.append("other files: " + ", ".join(quote(name) for name in facts.files))
+    return lines

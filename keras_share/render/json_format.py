@@ -11,11 +11,12 @@ from keras_share.analysis.report import (
     LiveLayer,
     LiveModel,
     ModelReport,
+    PresetReport,
     Summary,
 )
 from keras_share.errors import ReadError
 from keras_share.graph.model import CallSite
-from keras_share.read.base import WeightArray
+from keras_share.read.base import WeightArray, WeightIndex
 from keras_share.render.base import Formatter
 from keras_share.version import __version__
 
@@ -111,7 +112,47 @@ def _summary(summary: Summary) -> dict[str, Any]:
               "unique_params": summary.unique_params, "naive_params": summary.naive_params,
               "optimizer_arrays": summary.optimizer_arrays}
     return {**{key: unknown_as[key] if count is None else count for key, count in counts.items()},
-            "unknown": [key for key, count in counts.items() if count is None]}
+            "unknown": [key for key, count in counts.items() if count is None],
+            "tied_embeddings": summary.tied_embeddings}
+
+
+def _groups(index: WeightIndex | None, names: dict[str, str]) -> list[dict[str, Any]]:
+    if index is None:
+        return []
+    return [{"group": group, "name": names.get(group, ""), "weights": [_weight(array) for array in arrays]}
+            for group, arrays in index.unattached.items()]
+
+
+def _preset(preset: PresetReport | None) -> dict[str, Any] | None:
+    if preset is None:
+        return None
+    facts = preset.facts
+    task = facts.task
+    return {
+        "backbone_class": preset.backbone_class,
+        "keras_hub_version": preset.keras_hub_version,
+        "parameter_count": preset.parameter_count,
+        "sharded": preset.sharded,
+        "known_class": preset.known_class,
+        "tied_embeddings": preset.tied_embeddings,
+        "embedding_layers": list(preset.embedding_layers),
+        "reload_tied": preset.reload_tied,
+        "reload_reason": preset.reload_reason,
+        "dropped_config_key": preset.dropped_key,
+        "tie_groups": [{"layer": group.layer, "location": group.location, "uses": list(group.uses)}
+                       for group in preset.tie_groups],
+        "weight_groups": [{"group": group, "name": name} for group, name in facts.group_names.items()],
+        "task": None if task is None else {
+            "class_name": task.class_name, "params": preset.task_params,
+            "weight_groups": _groups(task.weights, task.group_names),
+        },
+        "lora": [{"file": lora.name, "rank": lora.rank, "targets": [
+            {"index": target.index, "kernel_a": None if target.kernel_a is None else list(target.kernel_a),
+             "kernel_b": None if target.kernel_b is None else list(target.kernel_b)} for target in lora.targets]}
+            for lora in facts.lora],
+        "files": list(facts.files),
+        "notes": list(preset.lora_notes),
+    }
 
 
 def model_to_dict(report: ModelReport) -> dict[str, Any]:
@@ -138,6 +179,7 @@ def model_to_dict(report: ModelReport) -> dict[str, Any]:
         "summary": _summary(report.summary),
         "notes": report.notes,
         "live": _live_model(report.live),
+        "preset": _preset(report.preset),
     }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from keras_share.analysis.report import ModelReport
 from keras_share.errors import ReadError
-from keras_share.render.base import Formatter, inner_layers, summary_line
+from keras_share.render.base import Formatter, inner_layers, preset_lines, summary_line
 from keras_share.render.escape import markdown_code, markdown_text
 from keras_share.render.terminal import format_shape
 from keras_share.vocabulary import Severity
@@ -24,6 +24,8 @@ class MarkdownFormatter(Formatter):
             out += [f"## {markdown_code(report.file.path)}", "",
                     f"{report.file.format}{version}: {summary_line(report)}",
                     ""]
+            if report.preset is not None:
+                out += [f"- {line}" for line in preset_lines(report, markdown_text)] + [""]
             if report.shared_rows:
                 out += ["| layer | class | calls | effective | trains | input shapes per call |",
                         "|---|---|---:|---:|---|---|"]

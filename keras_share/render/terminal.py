@@ -17,7 +17,7 @@ from keras_share.analysis.report import LayerReport, ModelReport
 from keras_share.errors import ReadError
 from keras_share.graph.model import Shape
 from keras_share.read.base import WeightArray
-from keras_share.render.base import Formatter, inner_layers, summary_line
+from keras_share.render.base import Formatter, inner_layers, preset_lines, summary_line
 from keras_share.render.escape import visible
 from keras_share.vocabulary import LayerKind, Severity
 
@@ -187,7 +187,10 @@ def _name_and_weights(report: ModelReport, layer: LayerReport) -> tuple[list[tup
         name = f"{visible(layer.layer.path)} ({len(inner)} layer{'s' if len(inner) != 1 else ''})"
         arrays = [array for inside in inner for array in inside.layer.weights]
         return [(name, ""), (f"{visible(layer.layer.class_name)} sub-model", "dim")], [_array_total(arrays)]
-    names = [(visible(layer.layer.path), ""), (visible(layer.layer.class_name), "dim")]
+    names = [(visible(layer.layer.path), ""), (visible(layer.layer.class_name or layer.layer.name), "dim")]
+    inside = [array for inner in report.shared_through(layer.layer.path) for array in inner.layer.weights]
+    if inside and not layer.layer.weights:  # a layer of a KerasHub backbone whose sublayers hold its weights
+        return names, [_array_total(inside)]
     return names, _weight_lines(layer.layer.weights)
 
 
@@ -266,7 +269,8 @@ def _transferred(report: ModelReport) -> Table | None:
 def render_model(report: ModelReport, all_layers: bool, width: int = 80) -> Group:
     """The renderables for one model, for a terminal ``width`` columns wide."""
     parts: list[RenderableType] = [_header(report)]
-    if report.graph.has_graph:
+    parts.extend(Text(line, style="cyan") for line in preset_lines(report, visible))
+    if report.graph.has_graph or report.graph.from_class_table:
         if report.shared_layers:
             parts.append(_shared_table(report, width))
         else:

@@ -15,8 +15,10 @@ from keras_share.rules.layer_shared_with_other_model import (
 )
 from keras_share.rules.live_static_mismatch import LiveStaticMismatch
 from keras_share.rules.missing_weights import MissingWeights
+from keras_share.rules.parameter_count_mismatch import ParameterCountMismatch
 from keras_share.rules.sequential_repeated_layer import SequentialRepeatedLayer
 from keras_share.rules.shared_batchnorm import SharedBatchNorm
+from keras_share.rules.tie_config_mismatch import TieConfigMismatch
 from keras_share.rules.tied_variable import TiedVariable
 from keras_share.rules.trainable_in_frozen_parent import TrainableInFrozenParent
 from keras_share.rules.unresolved_call import UnresolvedCall
@@ -43,6 +45,8 @@ ALL_RULES: tuple[Rule, ...] = (
     FrozenLayerTrainsAfterLoad(),
     TiedVariable(),
     WeightsMismatch(),
+    TieConfigMismatch(),
+    ParameterCountMismatch(),
 )
 
 RULE_IDS = tuple((rule.code, rule.name) for rule in ALL_RULES)

@@ -62,8 +62,11 @@ def placements(report: ModelReport) -> list[list[LayerReport]]:
 
     Layer names are unique within a Keras session, so the same class and name with the same config in two
     different models is one object; a ``shared_object_id`` on an entry confirms it. Only layers with weights
-    count: a weightless layer placed twice loads as two harmless copies.
+    count: a weightless layer placed twice loads as two harmless copies. A graph made from a known class's code
+    (a KerasHub preset) has none: its layers are its weight groups, named by attribute, each stored once.
     """
+    if report.graph.from_class_table:
+        return []
     groups: dict[tuple[str, str], list[LayerReport]] = {}
     for layer in report.layers:
         if layer.layer.runs_on_tensors:

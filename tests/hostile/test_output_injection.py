@@ -174,6 +174,37 @@ def weights_names(folder: Path, rng: random.Random) -> Attack:
     return _weights_attack(rng.choice(sorted(FORMATS)))(folder, rng)
 
 
+def write_preset(folder: Path, rng: random.Random) -> Path:
+    """A KerasHub preset folder whose backbone class, keras_hub_version, task class, stored layer name, LoRA file
+    name and tokenizer file name carry payloads, with a tied token embedding (every preset line is printed)."""
+    chosen = {field: rng.choice(PAYLOADS) for field in ("class", "version", "task", "lora", "file", "group")}
+    path = folder / f"preset{_name_part(rng.choice(PAYLOADS))}"
+    path.mkdir()
+    class_name = f"Evil{chosen['class']}Backbone"
+    (path / "config.json").write_text(json.dumps({"module": "keras_hub.src.models.evil", "class_name": class_name,
+                                                  "config": {"name": "evil", "trainable": True},
+                                                  "registered_name": f"keras_hub>{class_name}"}))
+    (path / "metadata.json").write_text(json.dumps({"keras_version": "3.15.1", "parameter_count": 7,
+                                                    "keras_hub_version": f"0.3{chosen['version']}"}))
+    (path / "task.json").write_text(json.dumps({"class_name": f"Task{chosen['task']}", "config": {}}))
+    (path / f"tokenizer{_name_part(chosen['file'])}.json").write_text("{}")
+    with h5py.File(path / "model.weights.h5", "w") as h5:
+        group = h5.create_group("layers/reversible_embedding/vars")
+        group.attrs["name"] = f"token_embedding{chosen['group']}"
+        group.create_dataset("0", data=np.ones((4, 2), "float32"))
+    with h5py.File(path / f"a{_name_part(chosen['lora'])}.lora.h5", "w") as h5:
+        h5.create_dataset("lora/vars/rank", data=2)
+        h5.create_dataset("lora/0/vars/lora_kernel_a", data=np.ones((3, 2), "float32"))
+        h5.create_dataset("lora/0/vars/lora_kernel_b", data=np.ones((2, 5), "float32"))
+    return path
+
+
+@attack("output-injection-preset")
+def preset_names(folder: Path, rng: random.Random) -> Attack:
+    """Hostile strings in every name a KerasHub preset's report prints, one output format per variant."""
+    return _model_attack(write_preset, rng.choice(sorted(FORMATS)))(folder, rng)
+
+
 def write_unreadable(folder: Path, rng: random.Random) -> None:
     """An unreadable input whose file name carries every payload (in an order ``rng`` picks), and a .h5 whose
     error quotes a hostile layer name."""
@@ -258,6 +289,14 @@ def test_names_in_an_h5_file_are_escaped_in_every_format(output: str, tmp_path: 
         assert outcome.status == 0, outcome.stderr
         if output != "json":
             assert "bn4" + visible("\x1b[2J") in shown(output, outcome.stdout)
+
+
+@pytest.mark.parametrize("output", sorted(FORMATS))
+def test_names_in_a_keras_hub_preset_are_escaped_in_every_format(output: str, tmp_path: Path) -> None:
+    for _attack, outcome in _run_checked(_model_attack(write_preset, output), tmp_path):
+        assert outcome.status == 0, outcome.stderr
+        if output in ("rich", "markdown"):
+            assert "KerasHub preset" in outcome.stdout and "LoRA a" in outcome.stdout
 
 
 @pytest.mark.parametrize("output", sorted(FORMATS))
