@@ -113,18 +113,18 @@ def _object_keys(graph: Graph, model_file: ModelFile) -> dict[str, ObjectKey]:
     return keys
 
 
-def calls_reaching_outputs(graph: Graph, keras_generation: int) -> dict[str, set[int]]:
-    """For every layer: the indices of its calls that are in the graph Keras rebuilds for its own model.
-
-    Keras maps that graph back from the model's outputs (Keras 3 ``Function``, tf_keras ``_map_graph_network``):
-    a call whose result no output uses is not part of it. Inside a Sequential, and in a Functional whose outputs
-    the file does not list, every call counts. tf_keras then adds back layers that reach no output at all
-    (``connect_ancillary_layers``): when a model has one, every call of every layer in it is part of its graph,
-    except the first call of a nested model numbered from 1 (tf_keras skips it as if it were that model's own
-    node 0). One pass over the call sites: each call is visited once.
-    """
+def _traced_models(graph: Graph) -> tuple[list[Layer], set[str]]:
+    """The top model and every nested model, and the paths of those whose graph Keras maps back from outputs the
+    file lists (Functional models whose ``output_layers`` all name a call)."""
     models = [graph.root, *(layer for layer in graph.layers.values() if layer.is_model)]
-    traced = {model.path for model in models if model.kind == "functional" and model.outputs is not None}
+    return models, {model.path for model in models if model.kind == "functional" and model.outputs is not None}
+
+
+def calls_feeding_outputs(graph: Graph) -> dict[str, set[int]]:
+    """For every layer: the indices of its calls whose result an output of its own model uses (the data flow from
+    the model's outputs back, whatever Keras then runs). Inside a Sequential, and in a Functional whose outputs the
+    file does not list, every call counts. One pass over the call sites: each call is visited once."""
+    models, traced = _traced_models(graph)
     reached: dict[str, set[int]] = {}
     for layer in graph.layers.values():
         if (layer.parent or "") not in traced:
@@ -140,7 +140,21 @@ def calls_reaching_outputs(graph: Graph, keras_generation: int) -> dict[str, set
             continue  # an InputLayer has no call to reach
         reached[path].add(call)
         pending.extend((ref.layer, ref.call) for ref in producer.call_sites[call].inputs if ref.call is not None)
+    return reached
+
+
+def calls_reaching_outputs(graph: Graph, keras_generation: int) -> dict[str, set[int]]:
+    """For every layer: the indices of its calls that are in the graph Keras rebuilds for its own model.
+
+    Keras maps that graph back from the model's outputs (Keras 3 ``Function``, tf_keras ``_map_graph_network``):
+    a call whose result no output uses is not part of it (``calls_feeding_outputs``). tf_keras then adds back
+    layers that reach no output at all (``connect_ancillary_layers``): when a model has one, every call of every
+    layer in it is part of its graph, except the first call of a nested model numbered from 1 (tf_keras skips it
+    as if it were that model's own node 0).
+    """
+    reached = calls_feeding_outputs(graph)
     if keras_generation == 2:
+        models, traced = _traced_models(graph)
         _add_ancillary_calls(graph, models, traced, reached)
     return reached
 

@@ -19,6 +19,7 @@ from keras_share.rules.sequential_repeated_layer import SequentialRepeatedLayer
 from keras_share.rules.shared_batchnorm import SharedBatchNorm
 from keras_share.rules.tied_variable import TiedVariable
 from keras_share.rules.trainable_in_frozen_parent import TrainableInFrozenParent
+from keras_share.rules.unreachable_call import UnreachableCall
 from keras_share.rules.unresolved_call import UnresolvedCall
 from keras_share.rules.unsafe_lambda import UnsafeLambda
 from keras_share.rules.varying_input_shapes import VaryingInputShapes
@@ -41,6 +42,7 @@ ALL_RULES: tuple[Rule, ...] = (
     TrainableInFrozenParent(),
     FrozenLayerTrainsAfterLoad(),
     TiedVariable(),
+    UnreachableCall(),
 )
 
 RULE_IDS = tuple((rule.code, rule.name) for rule in ALL_RULES)
