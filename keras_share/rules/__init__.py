@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from keras_share.analysis.report import Finding, ModelReport
 from keras_share.rules.ambiguous_file_format import AmbiguousFileFormat
 from keras_share.rules.base import Rule, RuleContext
+from keras_share.rules.batchnorm_fine_tuning_mode import BatchNormFineTuningMode
 from keras_share.rules.cross_model_sharing import CrossModelSharing
 from keras_share.rules.frozen_layer_trains_after_load import FrozenLayerTrainsAfterLoad
 from keras_share.rules.layer_shared_with_other_model import (
@@ -43,6 +44,7 @@ ALL_RULES: tuple[Rule, ...] = (
     FrozenLayerTrainsAfterLoad(),
     TiedVariable(),
     UnreachableCall(),
+    BatchNormFineTuningMode(),
 )
 
 RULE_IDS = tuple((rule.code, rule.name) for rule in ALL_RULES)
