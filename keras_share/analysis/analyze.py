@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from keras_share import configs
-from keras_share.analysis.report import LayerReport, ModelReport, Summary
+from keras_share.analysis.report import LayerReport, ModelReport, ModuleReference, Summary
 from keras_share.errors import ReadError
 from keras_share.graph.build import build_graph
 from keras_share.graph.model import Graph, Layer
@@ -221,7 +221,7 @@ def analyze_graph(model_file: ModelFile, graph: Graph) -> ModelReport:
         optimizer_arrays=len(model_file.weights.optimizer),
     )
     return ModelReport(file=model_file, graph=graph, layers=reports, summary=summary,
-                       bytecode=bytecode_sites(model_file, graph))
+                       bytecode=bytecode_sites(model_file, graph), module_references=module_references(model_file, graph))
 
 
 def bytecode_sites(model_file: ModelFile, graph: Graph) -> list[BytecodeSite]:
@@ -246,6 +246,35 @@ def bytecode_sites(model_file: ModelFile, graph: Graph) -> list[BytecodeSite]:
         if owner not in placed:
             placed.add(owner)
             found.append(BytecodeSite(owner, site.location, site.source))
+    return found
+
+
+NAMED_CUSTOM_OBJECTS = 5
+"""Custom objects the note about them names."""
+
+
+def module_references(model_file: ModelFile, graph: Graph) -> list[ModuleReference]:
+    """Every reference by module outside Keras's own in the model config (its compile config included) and in the
+    ``training_config`` beside it, placed on the layer whose entry holds it; custom objects are also named in one
+    note."""
+    found: list[ModuleReference] = []
+    if model_file.config is not None and not model_file.config_module_free:
+        layer_of = {id(layer.config): layer.path for layer in graph.layers.values()}
+        layer_of[id(graph.root.config)] = ""
+        found = [ModuleReference(layer, location, module, name, kind == "unsafe")
+                 for kind, layer, location, module, name in configs.module_references(model_file.config, layer_of)]
+    if model_file.training_config is not None:
+        found += [ModuleReference(layer, location, module, name, kind == "unsafe")
+                  for kind, layer, location, module, name in configs.module_references(
+                      {"training_config": model_file.training_config}, limit=configs.MAX_MODULE_REFERENCES - len(found))]
+    if len(found) == configs.MAX_MODULE_REFERENCES:
+        model_file.notes.append(f"more references to modules outside Keras than the {configs.MAX_MODULE_REFERENCES} listed")
+    custom = list(dict.fromkeys(".".join(part for part in (reference.module, reference.name) if part)
+                                for reference in found if not reference.unsafe))
+    if custom:
+        more = f" and {len(custom) - NAMED_CUSTOM_OBJECTS} more" if len(custom) > NAMED_CUSTOM_OBJECTS else ""
+        model_file.notes.append("custom objects (Keras needs their code to load the file): "
+                                + ", ".join(repr(name) for name in custom[:NAMED_CUSTOM_OBJECTS]) + more)
     return found
 
 

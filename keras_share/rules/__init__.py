@@ -23,6 +23,7 @@ from keras_share.rules.trainable_in_frozen_parent import TrainableInFrozenParent
 from keras_share.rules.unreachable_call import UnreachableCall
 from keras_share.rules.unresolved_call import UnresolvedCall
 from keras_share.rules.unsafe_lambda import UnsafeLambda
+from keras_share.rules.unsafe_module_reference import UnsafeModuleReference
 from keras_share.rules.varying_input_shapes import VaryingInputShapes
 from keras_share.rules.weight_copy import WeightCopy
 from keras_share.settings import rule_matches, unknown_rule_problem
@@ -45,6 +46,7 @@ ALL_RULES: tuple[Rule, ...] = (
     TiedVariable(),
     UnreachableCall(),
     BatchNormFineTuningMode(),
+    UnsafeModuleReference(),
 )
 
 RULE_IDS = tuple((rule.code, rule.name) for rule in ALL_RULES)
