@@ -28,7 +28,7 @@ class BatchNormFineTuningMode(Rule):
         "Keras transfer-learning guide calls the base as `base(x, training=False)` for this reason; a Sequential "
         "(`Sequential([base, head])`) passes no training argument at all.\n\n"
         "Keras 3 does not keep that promise: a Functional model passes its own training value to every call in "
-        "its graph (`functional.operation_fn`, Keras 3.0 to 3.15), so fit's training=True replaces the "
+        "its graph (`functional.operation_fn`, read in Keras 3.8, 3.10 and 3.15), so fit's training=True replaces the "
         "training=False a call recorded, and the statistics move anyway (tests/test_rule_batchnorm_fine_tuning_mode.py "
         "shows it with Keras 3.15.1; tf_keras honours the argument). In a Keras 3 file only a frozen "
         "BatchNormalization layer keeps its statistics.\n\n"
