@@ -167,3 +167,32 @@ def test_no_real_model_has_an_unreachable_call(path: Path) -> None:
 @pytest.mark.parametrize("path", SAMPLES, ids=[path.name for path in SAMPLES])
 def test_no_sample_model_has_an_unreachable_call(path: Path) -> None:
     assert findings(path) == []
+
+
+def test_a_model_with_a_reference_that_names_no_call_is_not_traced(tmp_path: Path) -> None:
+    """``join`` names the encoder's node 5, which does not exist (KS105): the data flow is unknown, so the encoder's
+    calls are not called dead."""
+    import json
+
+    import h5py
+
+    encoder = {"class_name": "Sequential", "name": "enc",
+               "config": {"name": "enc", "layers": [
+                   {"class_name": "InputLayer", "config": {"name": "i", "batch_input_shape": [None, 8]}},
+                   {"class_name": "Dense", "config": {"name": "e1", "units": 4}}]},
+               "inbound_nodes": [[["a", 0, 0, {}]], [["b", 0, 0, {}]]]}
+    inputs = [{"class_name": "InputLayer", "name": name, "config": {"name": name, "batch_input_shape": [None, 8]},
+               "inbound_nodes": []} for name in ("a", "b")]
+    join = {"class_name": "Concatenate", "name": "join", "config": {"name": "join"},
+            "inbound_nodes": [[["enc", 1, 0, {}], ["enc", 5, 0, {}]]]}
+    config = {"class_name": "Functional", "config": {"name": "top", "layers": [*inputs, encoder, join],
+                                                     "input_layers": [["a", 0, 0], ["b", 0, 0]],
+                                                     "output_layers": [["join", 0, 0]]}}
+    path = tmp_path / "unresolved.h5"
+    with h5py.File(path, "w") as h5:
+        h5.attrs["model_config"] = json.dumps(config)
+        h5.attrs["keras_version"] = "2.15.0"
+        h5.create_group("model_weights").attrs["layer_names"] = []
+    assert findings(path) == []
+    report = Pipeline(LintSettings()).finish(inspect_file(path, timeout=None))
+    assert "KS105" in {finding.rule for finding in report.findings}

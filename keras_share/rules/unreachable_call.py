@@ -30,7 +30,7 @@ class UnreachableCall(Rule):
         "The finding names the dead call, what it takes, and the model input it leaves unused. The data flow is "
         "traced in each Functional model whose outputs the file lists, nested models included (a nested "
         "model's call whose result the outer model never uses is dead; a multi-output call is alive when any "
-        "of its outputs is used). A model with references that name no call (KS104) is not traced: its data "
+        "of its outputs is used). A model with references that name no call (KS105) is not traced: its data "
         "flow is unknown."
     )
     fix = (
