@@ -214,3 +214,152 @@ def to_snake_case(name: str) -> str:
     name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
     name = re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
     return name
+
+
+KERAS_PACKAGES = frozenset({"keras", "keras_hub", "keras_nlp", "keras_cv", "tf_keras", "tensorflow", "tf"})
+"""Top-level packages of the Keras and TensorFlow namespaces: what Keras itself writes as a ``module``."""
+BUILTINS_MODULES = frozenset({"builtins", "__builtin__"})
+"""Where Keras says a function saved by its name lives (``{"module": "builtins", "class_name": "function",
+"config": "relu"}``): Keras looks the name up among its own functions, then (before 3.9) in Python's builtins."""
+UNSAFE_BUILTINS = frozenset({
+    "eval", "exec", "compile", "open", "__import__", "getattr", "setattr", "delattr", "globals", "locals", "vars",
+    "breakpoint", "input", "exit", "quit", "help",
+})
+"""Python builtins that run code, reach any object or touch files or the terminal."""
+UNSAFE_MODULES = frozenset({
+    "os", "posix", "nt", "subprocess", "sys", "importlib", "imp", "pkgutil", "runpy", "code", "codeop", "pickle",
+    "_pickle", "cPickle", "shelve", "marshal", "dill", "cloudpickle", "joblib", "ctypes", "multiprocessing", "pty",
+    "shutil", "socket", "http", "urllib", "urllib3", "requests", "ftplib", "smtplib", "telnetlib", "webbrowser",
+    "tempfile", "io", "pathlib", "glob", "platform", "commands", "popen2", "asyncio", "pdb", "bdb", "operator",
+    "functools", "gc", "atexit", "site", "zipimport", "timeit", "trace", "cProfile", "profile",
+})
+"""Top-level modules whose import or whose functions run commands or code, import or unpickle other code, or
+reach files or the network: no model config has a reason to name them."""
+UNSAFE_KERAS_FUNCTIONS = frozenset({
+    "enable_unsafe_deserialization", "get_file", "load_model", "model_from_json", "load_weights", "save_model",
+    "save_weights", "save_img", "deserialize_keras_object", "register_keras_serializable",
+})
+"""Keras functions that are not modelling code (Keras's ``NON_MODELING_APIS``): they turn safe mode off, fetch
+or write files, or load other models. Keras 3.12+ refuses them in a config; earlier versions call them."""
+MAX_MODULE_REFERENCES = 100
+"""Unsafe or custom references listed per config; one unsafe one is enough to refuse a file."""
+_NAME_KEYS = ("class_name", "registered_name", "spec_name")
+"""Keys naming the object a ``module`` key's module is searched for (``_retrieve_class_or_fn``)."""
+_DOTTED_KEYS = ("class_name", "registered_name", "fn")
+"""Keys whose string value, written as ``package.module.name``, would name an object by its module. (A
+``function`` string is not one: a Lambda looks it up by name, a TFOpLambda in the TensorFlow namespace.)"""
+_LAMBDA_MODULE_KEYS = (("output_shape_module", "output_shape"), ("mask_module", "mask"))
+"""A tf_keras Lambda's other ``X_module`` keys, beside ``module``: the module whose globals ``X`` sees."""
+
+
+_MODULE_VALUE = re.compile(rb'"module"\s*:\s*(null|"[^"]*")')
+_UNSAFE_NAME_ALTERNATIVES = b"|".join(name.encode() for name in sorted(UNSAFE_BUILTINS | UNSAFE_KERAS_FUNCTIONS))
+_SUSPECT_VALUES = tuple(
+    re.compile(b'"' + key.encode() + rb'"\s*:\s*"(?:' + b"|".join(
+        ([rb'[^"]*\.'] if key in _DOTTED_KEYS else []) + ([b"(?:" + _UNSAFE_NAME_ALTERNATIVES + b')"'] if key != "fn" else [])
+    ) + b")")
+    for key in ("config", "function", *_NAME_KEYS, "fn"))
+"""A dotted name under ``_DOTTED_KEYS``, or an unsafe builtin or Keras function given as the name beside a
+``module``: one pattern per key, each with a literal prefix (which ``re`` searches for quickly)."""
+
+
+def text_may_name_module(text: str | bytes) -> bool:
+    """False only when the JSON ``text`` cannot decode to a config in which ``module_references`` finds anything:
+    every ``module`` value is a plain string in Keras's namespaces or ``builtins``, and the text has no dotted
+    ``class_name``, ``registered_name`` or ``fn``, no ``X_module`` key, no unsafe builtin or Keras function name
+    as a string, and no ``\\u`` escape (the one way to spell any of these otherwise). Substring and
+    literal-prefixed searches, much cheaper than walking the parsed config."""
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    if b'_module"' in data or b"\\u" in data:
+        return True
+    if any(pattern.search(data) for pattern in _SUSPECT_VALUES):
+        return True
+    for value in set(_MODULE_VALUE.findall(data)):
+        top = value[1:-1].split(b".", 1)[0].decode("utf-8", "replace")
+        if value == b"null" or b"\\" in value or top not in KERAS_PACKAGES | BUILTINS_MODULES:
+            return True
+    return False
+
+
+def reference_kind(module: str, name: str) -> str | None:
+    """``"unsafe"`` for a reference to a module (and object) that can run code on import or call, ``"custom"`` for
+    one outside the Keras and TensorFlow namespaces (a user's package, ``__main__``), None for Keras's own."""
+    top = module.split(".", 1)[0]
+    if top in UNSAFE_MODULES or (top in BUILTINS_MODULES and name in UNSAFE_BUILTINS):
+        return "unsafe"
+    if top in KERAS_PACKAGES:
+        return "unsafe" if name in UNSAFE_KERAS_FUNCTIONS else None
+    return None if top in BUILTINS_MODULES else "custom"
+
+
+def _references_of(node: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """``(key, module, name)`` of each reference a config dict makes: its ``module`` with the names beside it (or
+    a Lambda's ``function``), a Lambda's other ``X_module`` keys with ``X``, and dotted names under
+    ``_DOTTED_KEYS`` that point into an unsafe module."""
+    found: list[tuple[str, str, str]] = []
+    module = node.get("module")
+    if isinstance(module, str):
+        inner, function = node.get("config"), node.get("function")
+        names = [inner] if node.get("class_name") == "function" and isinstance(inner, str) else []
+        names += [function] if isinstance(function, str) else []
+        names += [value for key in _NAME_KEYS if isinstance(value := node.get(key), str) and ">" not in value]
+        unsafe = [name for name in names if reference_kind(module, name) == "unsafe"]
+        found.append(("module", module, (unsafe or names or [""])[0]))
+    elif "module" in node and module is None and isinstance(node.get("class_name"), str):
+        registered = node.get("registered_name")  # a registered custom object: looked up, never imported
+        found.append(("module", "", registered if isinstance(registered, str) else node["class_name"]))
+    for key, named in _LAMBDA_MODULE_KEYS:
+        value = node.get(key)
+        if isinstance(value, str):
+            target = node.get(named)
+            found.append((key, value, target if isinstance(target, str) else ""))
+    for key in _DOTTED_KEYS:
+        value = node.get(key)
+        if isinstance(value, str) and "." in value.strip("."):
+            dotted, _, name = value.rpartition(".")
+            if reference_kind(dotted, name) == "unsafe":
+                found.append((key, dotted, name))
+    return found
+
+
+def module_references(value: Any, layer_of: Mapping[int, str] | None = None, top: str = "",
+                      limit: int = MAX_MODULE_REFERENCES) -> list[tuple[str, str, str, str, str]]:
+    """``(kind, layer, location, module, name)`` of each reference in a config's JSON ``value`` to a Python object
+    by its module that is not Keras's own (``reference_kind``: ``unsafe`` or ``custom``), at any depth, in document
+    order; at most ``limit``. Only class and function references count as custom (not a Lambda's ``module``).
+
+    Keras resolves ``module`` with ``class_name``, ``registered_name`` or (for ``class_name: "function"``) the
+    ``config`` string by importing the module and taking the name from it (Keras 3 before 3.9 for any module, even
+    in safe mode: CVE-2025-1550; tf_keras's ``.keras`` loader still does). A Lambda's ``module`` and
+    ``X_module`` keys name the module whose globals its function sees. Nothing named is imported.
+
+    ``layer_of`` maps ``id()`` of each layer's config dict to the layer's path: a reference belongs to the layer
+    whose entry (the dict holding that config) or config holds it, innermost first (``top`` outside every one);
+    its location is the keys from that layer's entry down. The walk is iterative and visits each value once.
+    """
+    owners = layer_of or {}
+    found: list[tuple[str, str, str, str, str]] = []
+    parents: list[int] = []
+    keys: list[Any] = []
+    stack: list[tuple[Any, int, Any, str]] = [(value, -1, None, top)]
+    while stack and len(found) < limit:
+        node, parent, key, layer = stack.pop()
+        here = len(parents)
+        if isinstance(node, dict):
+            owner = owners.get(id(node.get("config")))
+            if owner is not None:
+                layer, parent, key = owner, -1, None
+        parents.append(parent)
+        keys.append(key)
+        children: list[tuple[Any, int, Any, str]] = []
+        if isinstance(node, dict):
+            for name, module, target in _references_of(node):
+                kind = reference_kind(module, target)
+                if kind == "unsafe" or (kind == "custom" and name == "module" and "function" not in node):
+                    found.append((kind, layer, _location(parents, keys, here, name), module, target))
+            children = [(item, here, name, layer) for name, item in node.items() if isinstance(item, (dict, list))]
+        elif isinstance(node, list):
+            children = [(item, here, index, layer) for index, item in enumerate(node) if isinstance(item, (dict, list))]
+        children.reverse()
+        stack.extend(children)
+    return found[:limit]

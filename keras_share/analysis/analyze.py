@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 from keras_share import configs
 from keras_share.analysis import keras_hub
-from keras_share.analysis.report import LayerReport, ModelReport, Summary
+from keras_share.analysis.report import LayerReport, ModelReport, ModuleReference, Summary
 from keras_share.errors import ReadError
 from keras_share.graph.build import build_graph
 from keras_share.graph.model import Graph, Layer
@@ -114,18 +114,18 @@ def _object_keys(graph: Graph, model_file: ModelFile) -> dict[str, ObjectKey]:
     return keys
 
 
-def calls_reaching_outputs(graph: Graph, keras_generation: int) -> dict[str, set[int]]:
-    """For every layer: the indices of its calls that are in the graph Keras rebuilds for its own model.
-
-    Keras maps that graph back from the model's outputs (Keras 3 ``Function``, tf_keras ``_map_graph_network``):
-    a call whose result no output uses is not part of it. Inside a Sequential, and in a Functional whose outputs
-    the file does not list, every call counts. tf_keras then adds back layers that reach no output at all
-    (``connect_ancillary_layers``): when a model has one, every call of every layer in it is part of its graph,
-    except the first call of a nested model numbered from 1 (tf_keras skips it as if it were that model's own
-    node 0). One pass over the call sites: each call is visited once.
-    """
+def _traced_models(graph: Graph) -> tuple[list[Layer], set[str]]:
+    """The top model and every nested model, and the paths of those whose graph Keras maps back from outputs the
+    file lists (Functional models whose ``output_layers`` all name a call)."""
     models = [graph.root, *(layer for layer in graph.layers.values() if layer.is_model)]
-    traced = {model.path for model in models if model.kind == "functional" and model.outputs is not None}
+    return models, {model.path for model in models if model.kind == "functional" and model.outputs is not None}
+
+
+def calls_feeding_outputs(graph: Graph) -> dict[str, set[int]]:
+    """For every layer: the indices of its calls whose result an output of its own model uses (the data flow from
+    the model's outputs back, whatever Keras then runs). Inside a Sequential, and in a Functional whose outputs the
+    file does not list, every call counts. One pass over the call sites: each call is visited once."""
+    models, traced = _traced_models(graph)
     reached: dict[str, set[int]] = {}
     for layer in graph.layers.values():
         if (layer.parent or "") not in traced:
@@ -141,7 +141,21 @@ def calls_reaching_outputs(graph: Graph, keras_generation: int) -> dict[str, set
             continue  # an InputLayer has no call to reach
         reached[path].add(call)
         pending.extend((ref.layer, ref.call) for ref in producer.call_sites[call].inputs if ref.call is not None)
+    return reached
+
+
+def calls_reaching_outputs(graph: Graph, keras_generation: int) -> dict[str, set[int]]:
+    """For every layer: the indices of its calls that are in the graph Keras rebuilds for its own model.
+
+    Keras maps that graph back from the model's outputs (Keras 3 ``Function``, tf_keras ``_map_graph_network``):
+    a call whose result no output uses is not part of it (``calls_feeding_outputs``). tf_keras then adds back
+    layers that reach no output at all (``connect_ancillary_layers``): when a model has one, every call of every
+    layer in it is part of its graph, except the first call of a nested model numbered from 1 (tf_keras skips it
+    as if it were that model's own node 0).
+    """
+    reached = calls_feeding_outputs(graph)
     if keras_generation == 2:
+        models, traced = _traced_models(graph)
         _add_ancillary_calls(graph, models, traced, reached)
     return reached
 
@@ -213,7 +227,8 @@ def analyze_graph(model_file: ModelFile, graph: Graph) -> ModelReport:
     summary.tied_embeddings = (preset.tied_embeddings if preset is not None
                                else keras_hub.tied_embeddings([report.layer for report in reports]))
     return ModelReport(file=model_file, graph=graph, layers=reports, summary=summary,
-                       bytecode=bytecode_sites(model_file, graph), preset=preset)
+                       bytecode=bytecode_sites(model_file, graph), preset=preset,
+                       module_references=module_references(model_file, graph))
 
 
 def bytecode_sites(model_file: ModelFile, graph: Graph) -> list[BytecodeSite]:
@@ -238,6 +253,35 @@ def bytecode_sites(model_file: ModelFile, graph: Graph) -> list[BytecodeSite]:
         if owner not in placed:
             placed.add(owner)
             found.append(BytecodeSite(owner, site.location, site.source))
+    return found
+
+
+NAMED_CUSTOM_OBJECTS = 5
+"""Custom objects the note about them names."""
+
+
+def module_references(model_file: ModelFile, graph: Graph) -> list[ModuleReference]:
+    """Every reference by module outside Keras's own in the model config (its compile config included) and in the
+    ``training_config`` beside it, placed on the layer whose entry holds it; custom objects are also named in one
+    note."""
+    found: list[ModuleReference] = []
+    if model_file.config is not None and not model_file.config_module_free:
+        layer_of = {id(layer.config): layer.path for layer in graph.layers.values()}
+        layer_of[id(graph.root.config)] = ""
+        found = [ModuleReference(layer, location, module, name, kind == "unsafe")
+                 for kind, layer, location, module, name in configs.module_references(model_file.config, layer_of)]
+    if model_file.training_config is not None:
+        found += [ModuleReference(layer, location, module, name, kind == "unsafe")
+                  for kind, layer, location, module, name in configs.module_references(
+                      {"training_config": model_file.training_config}, limit=configs.MAX_MODULE_REFERENCES - len(found))]
+    if len(found) == configs.MAX_MODULE_REFERENCES:
+        model_file.notes.append(f"more references to modules outside Keras than the {configs.MAX_MODULE_REFERENCES} listed")
+    custom = list(dict.fromkeys(".".join(part for part in (reference.module, reference.name) if part)
+                                for reference in found if not reference.unsafe))
+    if custom:
+        more = f" and {len(custom) - NAMED_CUSTOM_OBJECTS} more" if len(custom) > NAMED_CUSTOM_OBJECTS else ""
+        model_file.notes.append("custom objects (Keras needs their code to load the file): "
+                                + ", ".join(repr(name) for name in custom[:NAMED_CUSTOM_OBJECTS]) + more)
     return found
 
 

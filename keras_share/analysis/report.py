@@ -144,6 +144,22 @@ class LiveModel:
     """Variable objects by location, to hash their values for the rules that compare weights."""
 
 
+@dataclass(frozen=True)
+class ModuleReference:
+    """A config's reference to a Python object by its module, outside Keras's own (``configs.module_references``)."""
+
+    layer: str
+    """Path of the layer whose entry or config holds it (``""``: the top model or the rest of the file)."""
+    location: str
+    """The keys from that layer's entry down to the reference, e.g. ``config.activation.module``."""
+    module: str
+    name: str
+    """The object named in the module (a class or function name), or ``""``."""
+    unsafe: bool
+    """True for a module that can run code on import or call (``os``, ``subprocess``, ``builtins.eval``...);
+    False for a custom object (a user's package, ``__main__``)."""
+
+
 @dataclass
 class LayerReport:
     """A layer with the facts the analysis adds: effective calls, sharing, trainability."""
@@ -260,6 +276,9 @@ class ModelReport:
     """Findings the ``--baseline`` report already holds: not in ``findings`` (they are not new), counted apart."""
     preset: PresetReport | None = None
     """For a KerasHub preset: its backbone's tie, task head and other files; None for other models."""
+    module_references: list[ModuleReference] = field(default_factory=list)
+    """Every reference by module to a Python object outside Keras's own in the file's configs, at any depth:
+    unsafe ones (``unsafe-module-reference``) and custom objects."""
 
     def __repr__(self) -> str:
         layers, shared = self.summary.layers, self.summary.shared_layers

@@ -14,7 +14,7 @@ from keras_share.graph.model import (
     TensorRef,
     UnresolvedRef,
 )
-from keras_share.graph.nodes import RawRef, as_dtype, as_shape, io_refs, node_refs
+from keras_share.graph.nodes import RawRef, as_dtype, as_shape, io_refs, node_refs, node_training
 from keras_share.limits import (
     MAX_CALLS,
     MAX_LAYERS,
@@ -187,7 +187,7 @@ class _Builder:
             for index, node in enumerate(nodes):
                 refs = [self.count_reference(self._resolve(raw, by_name, call_counts, offsets.get(raw.layer, 0), model,
                                                            layer.path)) for raw in node_refs(node)]
-                layer.call_sites.append(CallSite(index, refs))
+                layer.call_sites.append(CallSite(index, refs, node_training(node)))
         outputs = model.config.get("output_layers")
         if outputs is not None:
             model.outputs = [

@@ -33,6 +33,9 @@ class CallSite:
 
     index: int
     inputs: list[TensorRef] = field(default_factory=list)
+    training: bool | None = None
+    """The ``training`` argument the call was made with, where the file records one (``base(x, training=False)``);
+    None when the call passed none (a Sequential never passes one to its layers)."""
 
     @property
     def input_shapes(self) -> list[Shape | None]:

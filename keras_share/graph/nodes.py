@@ -136,3 +136,16 @@ def node_refs(node: Any) -> list[RawRef]:
                 refs.extend(_keras3_refs(value, keyword))
         return refs
     return list(_keras2_refs(node))
+
+
+def node_training(node: Any) -> bool | None:
+    """The ``training`` call argument one inbound node records, or None when it records none: in a Keras 3 node's
+    ``kwargs``, or in the kwargs dict a Keras 2 node gives each of its input tensors."""
+    if isinstance(node, dict):
+        kwargs = node.get("kwargs")
+        value = kwargs.get("training") if isinstance(kwargs, dict) else None
+        return value if isinstance(value, bool) else None
+    for item in _walk(node):
+        if _is_keras2_leaf(item) and len(item) == 4 and isinstance(item[3].get("training"), bool):
+            return bool(item[3]["training"])
+    return None

@@ -151,6 +151,13 @@ class ModelFile:
     (``configs.text_may_hold_bytecode``): nothing to walk for one."""
     preset: Preset | None = None
     """For a KerasHub preset (or a ``.keras`` file of its layout), what it holds beside the backbone; else None."""
+    config_module_free: bool = False
+    """True when the reader saw the config's JSON text and it names no module outside Keras's own
+    (``configs.text_may_name_module``): nothing to walk for one."""
+    training_config: Any = None
+    """The compile settings a legacy ``.h5`` (its ``training_config`` attribute) or a SavedModel's root metadata
+    carries beside the model config, parsed only when its text may name a module (``configs.text_may_name_module``);
+    None otherwise. A ``.keras`` file keeps them in its config (``compile_config``)."""
 
     def __post_init__(self) -> None:
         self.format = Format(self.format)  # a format given by its name (``"keras"``) becomes its member

@@ -59,6 +59,8 @@ class KerasConfigs(NamedTuple):
     metadata: Any
     bytecode_free: bool = False
     """config.json's text cannot hold a serialized function (``configs.text_may_hold_bytecode``)."""
+    module_free: bool = False
+    """config.json's text names no module outside Keras's own (``configs.text_may_name_module``)."""
     task: Any = None
     """A KerasHub preset's ``task.json`` (None: not a preset, or none there)."""
     names: tuple[str, ...] = ()
@@ -68,15 +70,17 @@ class KerasConfigs(NamedTuple):
         """The model file these configs describe, with no weights read yet."""
         version = self.metadata.get("keras_version") if isinstance(self.metadata, dict) else None
         return ModelFile(path=self.path, format=self.form, keras_version=version if isinstance(version, str) else None,
-                         config=self.config, weights=WeightIndex(), config_bytecode_free=self.bytecode_free)
+                         config=self.config, weights=WeightIndex(), config_bytecode_free=self.bytecode_free,
+                         config_module_free=self.module_free)
 
 
-def _model_config(text: bytes, path: str) -> tuple[dict[str, Any], bool]:
-    """config.json's model config, and whether its text cannot hold a serialized function."""
+def _model_config(text: bytes, path: str) -> tuple[dict[str, Any], bool, bool]:
+    """config.json's model config, whether its text cannot hold a serialized function, and whether it names no
+    module outside Keras's own."""
     config = parse_json(text, path, CONFIG_MEMBER)
     if not isinstance(config, dict):
         raise ReadError(path, f"{CONFIG_MEMBER} does not hold a model config object")
-    return config, not config_facts.text_may_hold_bytecode(text)
+    return config, not config_facts.text_may_hold_bytecode(text), not config_facts.text_may_name_module(text)
 
 
 def _central_directory(stream: BinaryIO) -> tuple[int, int] | None:
@@ -238,20 +242,21 @@ def read_archive_configs(path: Path) -> KerasConfigs:
                             f"zip archive without {CONFIG_MEMBER}: not a .keras model")
         try:
             with open_zip_member(archive, CONFIG_MEMBER) as stream:
-                config, bytecode_free = _model_config(read_json_text(stream, str(path), CONFIG_MEMBER), str(path))
+                config, bytecode_free, module_free = _model_config(read_json_text(stream, str(path), CONFIG_MEMBER),
+                                                                   str(path))
             metadata: Any = {}
             if METADATA_MEMBER in names:
                 with open_zip_member(archive, METADATA_MEMBER) as stream:
                     metadata = parse_json(read_json_text(stream, str(path), METADATA_MEMBER), str(path), METADATA_MEMBER)
             if not preset.is_preset(config, metadata):
-                return KerasConfigs(str(path), Format.KERAS, config, metadata, bytecode_free)
+                return KerasConfigs(str(path), Format.KERAS, config, metadata, bytecode_free, module_free)
             task: Any = None
             if preset.TASK_CONFIG in names:
                 with open_zip_member(archive, preset.TASK_CONFIG) as stream:
                     task = parse_json(read_json_text(stream, str(path), preset.TASK_CONFIG), str(path), preset.TASK_CONFIG)
         except ZIP_ERRORS as error:
             raise ReadError(str(path), f"corrupt zip member ({describe(error)})") from None
-        return KerasConfigs(str(path), Format.KERAS, config, metadata, bytecode_free, task,
+        return KerasConfigs(str(path), Format.KERAS, config, metadata, bytecode_free, module_free, task,
                             tuple(preset.zip_names(archive)))
 
 
@@ -265,11 +270,11 @@ def read_folder_configs(path: Path) -> KerasConfigs:
                 raise ReadError(str(path), f"cannot read {member} ({error.strerror or error})") from None
 
     metadata = parse_json(load(METADATA_MEMBER), str(path), METADATA_MEMBER) if os.path.lexists(path / METADATA_MEMBER) else {}
-    config, bytecode_free = _model_config(load(CONFIG_MEMBER), str(path))
+    config, bytecode_free, module_free = _model_config(load(CONFIG_MEMBER), str(path))
     if not preset.is_preset(config, metadata):
-        return KerasConfigs(str(path), Format.KERAS_DIR, config, metadata, bytecode_free)
+        return KerasConfigs(str(path), Format.KERAS_DIR, config, metadata, bytecode_free, module_free)
     task = parse_json(load(preset.TASK_CONFIG), str(path), preset.TASK_CONFIG) if os.path.lexists(path / preset.TASK_CONFIG) else None
-    return KerasConfigs(str(path), Format.KERAS_DIR, config, metadata, bytecode_free, task,
+    return KerasConfigs(str(path), Format.KERAS_DIR, config, metadata, bytecode_free, module_free, task,
                         tuple(preset.folder_names(path)))
 
 

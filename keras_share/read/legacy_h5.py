@@ -32,14 +32,14 @@ from keras_share.read.vars_layout import (
 from keras_share.vocabulary import Format
 
 
-def _decode_config(text: str | None, path: str) -> dict[str, Any]:
+def _decode_config(text: str | None, path: str, attribute: str = "model_config") -> dict[str, Any]:
     if text is None:
-        raise ReadError(path, "the model_config attribute is not text")
+        raise ReadError(path, f"the {attribute} attribute is not text")
     if len(text) > MAX_JSON_BYTES:
-        raise ReadError(path, f"the model_config attribute is larger than {MAX_JSON_BYTES >> 20} MiB; refusing to parse it")
-    config = parse_json(text, path, "model_config")
+        raise ReadError(path, f"the {attribute} attribute is larger than {MAX_JSON_BYTES >> 20} MiB; refusing to parse it")
+    config = parse_json(text, path, attribute)
     if not isinstance(config, dict):
-        raise ReadError(path, "model_config is not a JSON object")
+        raise ReadError(path, f"{attribute} is not a JSON object")
     return config
 
 
@@ -211,6 +211,19 @@ def read_sharded_weights_only(path: Path) -> ModelFile:
     return model
 
 
+def _training_config(h5: h5py.File, model: ModelFile) -> Any:
+    """The ``training_config`` attribute parsed, when its text may name a module (else None); one that is not a
+    JSON object within the bounds is a note, not a read error (Keras loads such a file with compile=False)."""
+    text = h5util.str_attr(h5, "training_config")
+    if not text or not configs.text_may_name_module(text):
+        return None
+    try:
+        return _decode_config(text, model.path, "training_config")
+    except ReadError as error:
+        model.notes.append(f"{error.problem}: it was not checked for module references")
+        return None
+
+
 def _read_open_h5(h5: h5py.File, path: str) -> ModelFile:
     version = h5util.str_attr(h5, "keras_version")
     backend = h5util.str_attr(h5, "backend")
@@ -219,13 +232,15 @@ def _read_open_h5(h5: h5py.File, path: str) -> ModelFile:
         config = _decode_config(text, path)
         weights_root = h5util.child(h5, "model_weights")
         model = ModelFile(path, Format.H5, version, config, WeightIndex(), backend=backend,
-                          config_bytecode_free=not configs.text_may_hold_bytecode(text or ""))
+                          config_bytecode_free=not configs.text_may_hold_bytecode(text or ""),
+                          config_module_free=not configs.text_may_name_module(text or ""))
         if isinstance(weights_root, h5py.Group):
             model.keras_version = h5util.str_attr(weights_root, "keras_version") or version
             model.weights = _read_model_weights(weights_root, config, path, "model_weights")
         else:
             model.notes.append("no model_weights group: the file stores an architecture without weights")
         model.weights.optimizer = _optimizer_arrays(h5, model.weights)
+        model.training_config = _training_config(h5, model)
         return model
     if "layer_names" in h5.attrs or "layer_names0" in h5.attrs:
         model = ModelFile(path, Format.H5_WEIGHTS, version, None, _read_model_weights(h5, None, path, ""), backend=backend)

@@ -150,8 +150,12 @@ def read_saved_model(directory: Path) -> ModelFile:
     version = metadata.get("keras_version")
     model = ModelFile(str(directory), Format.SAVEDMODEL, version if isinstance(version, str) else "2", config, WeightIndex())
     model.bytecode = _node_bytecode(nodes)
+    training_config = metadata.get("training_config")
+    model.training_config = training_config if isinstance(training_config, dict) else None
     model.config_bytecode_free = not any(configs.text_may_hold_bytecode(record.metadata)
                                          for record in records if record.node_path == "root")
+    model.config_module_free = not any(configs.text_may_name_module(record.metadata)
+                                       for record in records if record.node_path == "root")
     model.weights, notes = read_variables(directory, config, nodes)
     model.notes.extend(notes)
     return model

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from keras_share.analysis.report import Finding, ModelReport
 from keras_share.rules.ambiguous_file_format import AmbiguousFileFormat
 from keras_share.rules.base import Rule, RuleContext
+from keras_share.rules.batchnorm_fine_tuning_mode import BatchNormFineTuningMode
 from keras_share.rules.cross_model_sharing import CrossModelSharing
 from keras_share.rules.frozen_layer_trains_after_load import FrozenLayerTrainsAfterLoad
 from keras_share.rules.layer_shared_with_other_model import (
@@ -21,8 +22,10 @@ from keras_share.rules.shared_batchnorm import SharedBatchNorm
 from keras_share.rules.tie_config_mismatch import TieConfigMismatch
 from keras_share.rules.tied_variable import TiedVariable
 from keras_share.rules.trainable_in_frozen_parent import TrainableInFrozenParent
+from keras_share.rules.unreachable_call import UnreachableCall
 from keras_share.rules.unresolved_call import UnresolvedCall
 from keras_share.rules.unsafe_lambda import UnsafeLambda
+from keras_share.rules.unsafe_module_reference import UnsafeModuleReference
 from keras_share.rules.varying_input_shapes import VaryingInputShapes
 from keras_share.rules.weight_copy import WeightCopy
 from keras_share.rules.weights_mismatch import WeightsMismatch
@@ -47,6 +50,9 @@ ALL_RULES: tuple[Rule, ...] = (
     WeightsMismatch(),
     TieConfigMismatch(),
     ParameterCountMismatch(),
+    UnreachableCall(),
+    BatchNormFineTuningMode(),
+    UnsafeModuleReference(),
 )
 
 RULE_IDS = tuple((rule.code, rule.name) for rule in ALL_RULES)
