@@ -338,14 +338,21 @@ def inspect(
         except ReadError as error:
             click.echo(error_line(f"--weights {error.path}", error.problem), err=True)
             raise click.exceptions.Exit(EXIT_UNREADABLE) from None
+    if baseline is None and settings.baseline is not None:
+        baseline = settings.baseline
+        baseline_label = f"{settings.source} [tool.keras-share] baseline"
+    else:
+        baseline_label = "--baseline"
     if baseline is not None:
         from keras_share.baseline import BaselineError, read_baseline
 
         try:
             pipeline.baseline = read_baseline(baseline)
         except BaselineError as error:
-            raise _usage_error(f"--baseline {error}") from None
+            raise _usage_error(f"{baseline_label} {error}") from None
     formatters = _formatters(outputs, statistics, quiet, all_layers, [rule.info for rule in pipeline.rules])
+    for _, chosen in formatters:
+        chosen.compared_to_baseline = baseline is not None
     reports: list[ModelReport] = []
     errors: list[ReadError] = []
     for result in pipeline.inputs(list(paths), jobs if jobs is not None else os.cpu_count() or 1, live, unsafe,
