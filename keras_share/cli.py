@@ -266,7 +266,7 @@ def _format_names(ctx: click.Context, param: click.Parameter, incomplete: str) -
 @click.option("--weights-by-name", is_flag=True, help="With --weights: as load_weights(by_name=True) (legacy .h5 files).")
 @click.option("--baseline", type=click.Path(path_type=Path, readable=False),
               help="The --format json report of an earlier run: its findings are not new, are counted apart and do "
-                   "not count for --fail-on (exit 2 when it is not such a report).")
+                   "not count for --fail-on (exit 2 when it is not such a report). Replaces the config's baseline.")
 @click.option("--write-baseline", type=click.Path(dir_okay=False, readable=False, path_type=Path),
               help="Also write this run's findings, as a JSON report to use with --baseline.")
 def inspect(
