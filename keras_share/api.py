@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any, overload
 
 from keras_share.analysis.diff import ModelDiff
 from keras_share.analysis.report import ModelReport
-from keras_share.pipeline import Pipeline, diff_files, inspect_file, read_base
+from keras_share.pipeline import Pipeline, diff_files, inspect_file, read_base, read_weights
 from keras_share.render.json_format import dumps_outlined, model_to_dict
 from keras_share.settings import LintSettings
 
@@ -27,6 +28,9 @@ def inspect(  # type: ignore[overload-overlap]
     select: Iterable[str] | str | None = None,
     ignore: Iterable[str] | str | None = None,
     base: object = None,
+    weights: str | os.PathLike[str] | None = None,
+    weights_by_name: bool = False,
+    baseline: str | os.PathLike[str] | None = None,
 ) -> list[ModelReport]: ...
 
 
@@ -37,6 +41,9 @@ def inspect(
     select: Iterable[str] | str | None = None,
     ignore: Iterable[str] | str | None = None,
     base: object = None,
+    weights: str | os.PathLike[str] | None = None,
+    weights_by_name: bool = False,
+    baseline: str | os.PathLike[str] | None = None,
 ) -> ModelReport: ...
 
 
@@ -46,6 +53,9 @@ def inspect(
     select: Iterable[str] | str | None = None,
     ignore: Iterable[str] | str | None = None,
     base: object = None,
+    weights: str | os.PathLike[str] | None = None,
+    weights_by_name: bool = False,
+    baseline: str | os.PathLike[str] | None = None,
 ) -> ModelReport | list[ModelReport]:
     """Inspect a saved file or live Keras models and run the rules: the report the CLI prints, as objects.
 
@@ -62,12 +72,25 @@ def inspect(
 
     Live reports use the same ``ModelReport`` and JSON schema as files (``format`` ``live``), with live-only
     facts in ``report.live`` and each ``layer.live``. TensorFlow is imported only for live targets.
+
+    ``weights`` is the ``--weights`` file: rule ``weights-mismatch`` reports where ``load_weights`` would not fit
+    it into each model (``weights_by_name``: as ``load_weights(by_name=True)``); a ``ReadError`` when it cannot be
+    read. ``baseline`` is the ``--baseline`` JSON report of an earlier run: the findings it holds move from
+    ``report.findings`` to ``report.in_baseline``; a ``BaselineError`` (a ValueError) when it is not such a report.
     """
     def to_list(value: Iterable[str] | str | None) -> list[str]:
         return [value] if isinstance(value, str) else list(value or ())
 
+    if weights_by_name and weights is None:
+        raise ValueError("weights_by_name applies to a weights file: give weights=PATH")
     pipeline = Pipeline(LintSettings(select=to_list(select), ignore=to_list(ignore)),
                         base=read_base(base) if base is not None else None)
+    if weights is not None:
+        pipeline.weights = read_weights(weights, weights_by_name)
+    if baseline is not None:
+        from keras_share.baseline import read_baseline
+
+        pipeline.baseline = read_baseline(Path(baseline))
     single = not isinstance(target, (list, tuple, Mapping))
     items: list[tuple[str | None, object]]
     if isinstance(target, Mapping):

@@ -61,7 +61,10 @@ def _findings_of(document: Any) -> list[tuple[str, str, str]]:
         file = model.get("file") if isinstance(model, dict) else None
         if not isinstance(file, str) or not isinstance(findings, list):
             raise ValueError("a model without a file name or a findings list")
-        for finding in findings:
+        known = model.get("in_baseline", [])  # findings its own run matched in a baseline (older reports: no key)
+        if not isinstance(known, list):
+            raise ValueError("its in_baseline is not a list")
+        for finding in findings + known:
             rule = finding.get("rule") if isinstance(finding, dict) else None
             layer = finding.get("layer") if isinstance(finding, dict) else None
             if not isinstance(rule, str) or not isinstance(layer, str):
@@ -100,5 +103,5 @@ def read_baseline(path: Path) -> Baseline:
 def baseline_text(reports: list[ModelReport]) -> str:
     """The JSON report to write with ``--write-baseline``: every finding of the run, new or already in the
     baseline."""
-    return JsonFormatter().format([replace(report, findings=report.findings + report.in_baseline)
+    return JsonFormatter().format([replace(report, findings=report.findings + report.in_baseline, in_baseline=[])
                                    for report in reports], [])

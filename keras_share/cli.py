@@ -266,7 +266,7 @@ def _format_names(ctx: click.Context, param: click.Parameter, incomplete: str) -
 @click.option("--weights-by-name", is_flag=True, help="With --weights: as load_weights(by_name=True) (legacy .h5 files).")
 @click.option("--baseline", type=click.Path(path_type=Path, readable=False),
               help="The --format json report of an earlier run: its findings are not new, are counted apart and do "
-                   "not count for --fail-on (exit 2 when it is not such a report).")
+                   "not count for --fail-on (exit 2 when it is not such a report). Replaces the config's baseline.")
 @click.option("--write-baseline", type=click.Path(dir_okay=False, readable=False, path_type=Path),
               help="Also write this run's findings, as a JSON report to use with --baseline.")
 def inspect(
@@ -338,14 +338,21 @@ def inspect(
         except ReadError as error:
             click.echo(error_line(f"--weights {error.path}", error.problem), err=True)
             raise click.exceptions.Exit(EXIT_UNREADABLE) from None
+    if baseline is None and settings.baseline is not None:
+        baseline = settings.baseline
+        baseline_label = f"{settings.source} [tool.keras-share] baseline"
+    else:
+        baseline_label = "--baseline"
     if baseline is not None:
         from keras_share.baseline import BaselineError, read_baseline
 
         try:
             pipeline.baseline = read_baseline(baseline)
         except BaselineError as error:
-            raise _usage_error(f"--baseline {error}") from None
+            raise _usage_error(f"{baseline_label} {error}") from None
     formatters = _formatters(outputs, statistics, quiet, all_layers, [rule.info for rule in pipeline.rules])
+    for _, chosen in formatters:
+        chosen.compared_to_baseline = baseline is not None
     reports: list[ModelReport] = []
     errors: list[ReadError] = []
     for result in pipeline.inputs(list(paths), jobs if jobs is not None else os.cpu_count() or 1, live, unsafe,

@@ -11,12 +11,14 @@ directory upward), overridden by command-line options::
     fail-on = "warning"                      # error (default), warning, info or never
     suppress = ["KS201:encoder/*"]           # RULE:LAYER-GLOB, by layer path ("KS201:*" for every layer)
     exclude = ["models/legacy/*"]            # files not inspected, also when named on the command line
+    baseline = "keras-share-baseline.json"   # --baseline, relative to this file
     [tool.keras-share.per-file-ignores]
     "models/legacy/*.h5" = ["unsafe-lambda"]
 
 Every key, rule and suppression is checked: a mistake is a ``SettingsError`` that suggests the nearest
 valid spelling. ``--select``/``--ignore`` replace the table's ``select``/``extend-select`` and
-``ignore``/``extend-ignore``; ``--extend-select``, ``--extend-ignore``, ``--suppress`` and ``--exclude`` add to it.
+``ignore``/``extend-ignore``; ``--extend-select``, ``--extend-ignore``, ``--suppress`` and ``--exclude`` add to it;
+``--baseline`` replaces ``baseline``.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ RuleIds = Sequence[tuple[str, str]]
 """The rules a selector may name, as ``(code, name)`` pairs."""
 
 LIST_KEYS = ("select", "extend-select", "ignore", "extend-ignore", "suppress", "exclude")
-TABLE_KEYS = frozenset({*LIST_KEYS, "fail-on", "per-file-ignores"})
+TABLE_KEYS = frozenset({*LIST_KEYS, "fail-on", "per-file-ignores", "baseline"})
 """Every key of ``[tool.keras-share]``."""
 
 
@@ -98,6 +100,9 @@ class LintSettings:
     extend_ignore: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
     """Path globs of files not inspected, whether found in a folder or named as inputs."""
+    baseline: Path | None = None
+    """The ``--baseline`` report (the table's ``baseline``, relative to the pyproject.toml): its findings are not
+    new."""
 
     @property
     def selected(self) -> list[str]:
@@ -202,6 +207,7 @@ class LintSettings:
             f"fail-on: {self.fail_on.value}",
             f"suppress: {words(self.suppress)}",
             f"exclude: {words(self.exclude)}",
+            f"baseline: {self.baseline or '(none)'}",
             "per-file-ignores:" + ("" if self.per_file_ignores else " (none)"),
             *(f"  {pattern}: {words(selectors)}" for pattern, selectors in self.per_file_ignores.items()),
             f"rules that run ({len(rules)}):",
@@ -266,6 +272,9 @@ def load_settings(config_file: Path | None = None, rules: RuleIds | None = None)
     if not isinstance(per_file, dict):
         raise SettingsError(f"{where}: per-file-ignores must be a table")
     lists = {key: _string_list(table, key, where) for key in LIST_KEYS}
+    baseline = table.get("baseline")
+    if baseline is not None and not isinstance(baseline, str):
+        raise SettingsError(f"{where}: baseline must be a string (the path of a JSON report)")
     settings = LintSettings(
         select=lists["select"],
         extend_select=lists["extend-select"],
@@ -276,6 +285,7 @@ def load_settings(config_file: Path | None = None, rules: RuleIds | None = None)
         exclude=lists["exclude"],
         per_file_ignores={pattern: _string_list(per_file, pattern, where) for pattern in per_file},
         source=str(path),
+        baseline=path.parent / baseline if baseline is not None else None,
     )
     if rules is not None:
         settings.check_rules(rules, f"{where}: ")

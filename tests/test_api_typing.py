@@ -59,6 +59,10 @@ REVEALED = {
     "keras_share.inspect(['a.keras', 'b.keras'])": f"list[{REPORT}]",
     "keras_share.inspect(('a.keras', Path('b.keras')))": f"list[{REPORT}]",
     "keras_share.inspect({'left': 'a.keras'})": f"list[{REPORT}]",
+    "keras_share.inspect('m.keras', weights='w.weights.h5', weights_by_name=False, baseline=Path('b.json'))":
+        REPORT,
+    "keras_share.inspect(['a.keras'], weights=Path('w.h5'), weights_by_name=True, baseline='b.json')":
+        f"list[{REPORT}]",
     "keras_share.to_dict(keras_share.inspect('m.keras'))": "dict[str, Any]",
     "keras_share.to_json(keras_share.inspect('m.keras'))": "str",
 }

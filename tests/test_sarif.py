@@ -111,7 +111,7 @@ def test_the_run_has_findings_of_every_severity_and_an_error(outputs: tuple) -> 
     severities = {f["severity"] for model in document["models"] for f in model["findings"]}
     assert severities == {"error", "warning", "info"}
     assert {f["rule"] for model in document["models"] for f in model["findings"]} == {
-        "KS102", "KS201", "KS202", "KS205", "KS301"}
+        "KS102", "KS201", "KS202", "KS205", "KS210", "KS301"}
     assert len(document["errors"]) == 1
 
 
@@ -280,7 +280,8 @@ def test_security_rules_carry_a_security_severity_and_tag(inputs: dict[str, Path
     sarif = json.loads(run("--format", "sarif", inputs["independent_dense.keras"]).stdout)
     ranked = {entry["id"]: entry["properties"] for entry in sarif["runs"][0]["tool"]["driver"]["rules"]
               if "properties" in entry}
-    assert ranked == {"KS204": {"tags": ["security"], "security-severity": "8.0"},
+    assert ranked == {"KS106": {"tags": ["security"], "security-severity": "9.0"},
+                      "KS204": {"tags": ["security"], "security-severity": "8.0"},
                       "KS207": {"tags": ["security"], "security-severity": "6.0"}}
 
 
@@ -291,7 +292,8 @@ def test_notes_are_tool_execution_notifications_on_their_file(validator: Draft4V
     run_ = sarif["runs"][0]
     assert run_["results"] == []
     [invocation] = run_["invocations"]
-    [notification] = invocation["toolExecutionNotifications"]
+    [notification] = [each for each in invocation["toolExecutionNotifications"]
+                      if "subclassed model" in each["message"]["text"]]
     assert notification["level"] == "warning"
     assert "subclassed model" in notification["message"]["text"]
     assert artifact_path(run_, notification["locations"][0]["physicalLocation"]) == path
@@ -311,3 +313,51 @@ def test_the_file_system_root_as_source_root_is_one_slash_uri(inputs: dict[str, 
     assert run_["originalUriBaseIds"] == {"%SRCROOT%": {"uri": "file:///"}}
     [result] = run_["results"]
     assert artifact_path(run_, result["locations"][0]["physicalLocation"]) == inputs["nested_encoder.keras"]
+
+
+# ---------------------------------------------------------------- with --baseline (SARIF §3.27.23, §3.27.24)
+
+
+@pytest.fixture(scope="module")
+def baseline_sarif(inputs: dict[str, Path]) -> dict[str, Any]:
+    """The SARIF of ``frozen_encoder.keras`` (KS201, KS301) against a baseline holding its KS201 finding, and an
+    unreadable input."""
+    root = inputs["frozen_encoder.keras"].parent
+    baseline = root / "baseline.json"
+    run(inputs["frozen_encoder.keras"], "--ignore", "KS301", "--write-baseline", baseline, "--quiet", workspace=root)
+    result = run("--format", "sarif", "--baseline", baseline, inputs["frozen_encoder.keras"], inputs["broken.keras"],
+                 workspace=root)
+    return json.loads(result.stdout)
+
+
+def test_sarif_with_a_baseline_validates(validator: Draft4Validator, baseline_sarif: dict[str, Any]) -> None:
+    validator.validate(baseline_sarif)
+
+
+def test_a_finding_in_the_baseline_is_an_unchanged_result_suppressed_externally(
+        baseline_sarif: dict[str, Any]) -> None:
+    [known] = [result for result in baseline_sarif["runs"][0]["results"] if result["ruleId"] == "KS201"]
+    assert known["baselineState"] == "unchanged"
+    [suppression] = known["suppressions"]
+    assert (suppression["kind"], suppression["status"]) == ("external", "accepted")
+
+
+def test_a_finding_not_in_the_baseline_is_a_new_result_not_suppressed(baseline_sarif: dict[str, Any]) -> None:
+    states = {result["ruleId"]: (result["baselineState"], result["suppressions"])
+              for result in baseline_sarif["runs"][0]["results"] if result["ruleId"] not in ("KS201", "KS210")}
+    assert states == {"KS301": ("new", []), "KS001": ("new", [])}
+
+
+def test_an_unchanged_result_keeps_the_fingerprint_it_had_before_the_baseline(
+        inputs: dict[str, Path], baseline_sarif: dict[str, Any]) -> None:
+    root = inputs["frozen_encoder.keras"].parent
+    before = json.loads(run("--format", "sarif", inputs["frozen_encoder.keras"], workspace=root).stdout)
+    prints = {result["ruleId"]: result["partialFingerprints"] for result in before["runs"][0]["results"]}
+    after = {result["ruleId"]: result["partialFingerprints"] for result in baseline_sarif["runs"][0]["results"]
+             if result["ruleId"] != "KS001"}
+    assert after == prints
+
+
+def test_results_have_no_baseline_state_without_a_baseline(outputs: tuple) -> None:
+    sarif, _, _ = outputs
+    assert not any("baselineState" in result or "suppressions" in result for result in sarif["runs"][0]["results"])

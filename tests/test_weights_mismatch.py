@@ -8,6 +8,7 @@ the sentinel (left at their initial values). The static verdict must be the live
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from keras_share.pipeline import Pipeline, read_weights
+from keras_share.pipeline import Pipeline, Weights, read_weights
 from keras_share.vocabulary import Severity
 
 SENTINEL = 7.25
@@ -60,9 +61,15 @@ def _nested(K: Any, freeze_first: bool = False) -> Any:
 # --------------------------------------------------------------------------
 
 
+@functools.cache
+def _read_weights(weights_path: Path, by_name: bool) -> Weights:
+    """``read_weights``, once per file: several cases check their models against one weights file."""
+    return read_weights(weights_path, by_name)
+
+
 def _static(model_path: Path, weights_path: Path, by_name: bool) -> Verdict:
     pipeline = Pipeline()
-    pipeline.weights = read_weights(weights_path, by_name)
+    pipeline.weights = _read_weights(weights_path, by_name)
     report = pipeline.file(model_path)
     assert not isinstance(report, Exception), report
     findings = [finding for finding in report.findings if finding.rule == "KS107"]
@@ -94,40 +101,128 @@ def _live(model: Any, weights_path: Path, **options: Any) -> Verdict:
 
 
 # --------------------------------------------------------------------------
+# The models, each built once per Keras and module (a case names the two it pairs)
+# --------------------------------------------------------------------------
+
+ARCHITECTURES: dict[str, Callable[[Any], Any]] = {
+    "4-2": lambda K: _stack(K, [4, 2]),
+    "4-4-2": lambda K: _stack(K, [4, 4, 2]),
+    "5-2": lambda K: _stack(K, [5, 2]),
+    "4-3": lambda K: _stack(K, [4, 3]),
+    "4-2 as p,q": lambda K: _stack(K, [4, 2], ["p", "q"]),
+    "4-2 as d0,renamed": lambda K: _stack(K, [4, 2], ["d0", "renamed"]),
+    "4-4 as a,b": lambda K: _stack(K, [4, 4], ["a", "b"]),
+    "4-4 as b,a": lambda K: _stack(K, [4, 4], ["b", "a"]),
+    "4-4-2 as d0,new,d1": lambda K: _stack(K, [4, 4, 2], ["d0", "new", "d1"]),
+    "nested": _nested,
+    "nested, e_d1 frozen": lambda K: _nested(K, freeze_first=True),
+}
+"""Every model of the cases below, by a name that says what it is (widths of its Dense layers, their names)."""
+
+
+@dataclass
+class Saved:
+    """The files of one Keras's architectures: the model (``.keras`` or ``.h5``) and its weights files."""
+
+    models: dict[str, Path]
+    weights: dict[tuple[str, str], Path]
+    """``(architecture, suffix)``: a ``save_weights`` file, or for ``.keras`` the model file itself."""
+
+
+def _save_all(K: Any, folder: Path, models: set[str], weights: set[tuple[str, str]], model_suffix: str) -> Saved:
+    """Build each architecture once, and save it as a model and as each weights file asked for."""
+    saved = Saved({}, {})
+    for name in sorted(models | {arch for arch, _ in weights}):
+        model = ARCHITECTURES[name](K)
+        stem = folder / name.replace(" ", "_").replace(",", "+")
+        if name in models or (name, ".keras") in weights:
+            saved.models[name] = stem.with_suffix(model_suffix)
+            model.save(str(saved.models[name]))
+        for arch, suffix in weights:
+            if arch != name:
+                continue
+            if suffix == ".keras":
+                saved.weights[arch, suffix] = saved.models[name]
+                continue
+            saved.weights[arch, suffix] = Path(f"{stem}_source{suffix}")
+            if suffix == ".weights.json":
+                model.save_weights(saved.weights[arch, suffix], max_shard_size=0.0001)
+            else:
+                model.save_weights(str(saved.weights[arch, suffix]))
+    return saved
+
+
+@pytest.fixture(scope="module")
+def live_models() -> dict[Path, Any]:
+    """Each model file loaded with Keras once per module: ``_live`` sets all its variables again first."""
+    return {}
+
+
+def _loaded(live_models: dict[Path, Any], load: Callable[[str], Any], path: Path) -> Any:
+    if path not in live_models:
+        live_models[path] = load(str(path))
+    return live_models[path]
+
+
+# --------------------------------------------------------------------------
 # Keras 3: .keras model, .weights.h5 / .weights.json by path
 # --------------------------------------------------------------------------
 
-KERAS3_CASES: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any], str]] = {
+KERAS3_CASES: dict[str, tuple[str, str, str]] = {
     # case: (the model, the model the weights were saved from, the weights file's suffix)
-    "matching": (lambda K: _stack(K, [4, 2]), lambda K: _stack(K, [4, 2]), ".weights.h5"),
-    "layer_added": (lambda K: _stack(K, [4, 4, 2]), lambda K: _stack(K, [4, 2]), ".weights.h5"),
-    "layer_removed": (lambda K: _stack(K, [4, 2]), lambda K: _stack(K, [4, 4, 2]), ".weights.h5"),
-    "shape_changed": (lambda K: _stack(K, [5, 2]), lambda K: _stack(K, [4, 2]), ".weights.h5"),
-    "renamed_layers": (lambda K: _stack(K, [4, 2], ["p", "q"]), lambda K: _stack(K, [4, 2]), ".weights.h5"),
-    "sharded_layer_added": (lambda K: _stack(K, [4, 4, 2]), lambda K: _stack(K, [4, 2]), ".weights.json"),
-    "keras_file_matching": (lambda K: _stack(K, [4, 2], ["p", "q"]), lambda K: _stack(K, [4, 2]), ".keras"),
-    "keras_file_shape_changed": (lambda K: _stack(K, [4, 3]), lambda K: _stack(K, [4, 2]), ".keras"),
+    "matching": ("4-2", "4-2", ".weights.h5"),
+    "layer_added": ("4-4-2", "4-2", ".weights.h5"),
+    "layer_removed": ("4-2", "4-4-2", ".weights.h5"),
+    "shape_changed": ("5-2", "4-2", ".weights.h5"),
+    "renamed_layers": ("4-2 as p,q", "4-2", ".weights.h5"),
+    "sharded_layer_added": ("4-4-2", "4-2", ".weights.json"),
+    "keras_file_matching": ("4-2 as p,q", "4-2", ".keras"),
+    "keras_file_shape_changed": ("4-3", "4-2", ".keras"),
+}
+
+KERAS3_LEGACY_CASES: dict[str, tuple[str, str, bool, Verdict]] = {
+    # case: (the Keras 3 model, the tf_keras model the weights were saved from, by_name, what Keras 3 does)
+    "matching": ("4-2", "4-2", False, Verdict("loads", frozenset())),
+    "layer_added": ("4-4-2", "4-2", False, Verdict("raises", frozenset({"d0", "d1", "d2"}))),
+    "renamed_by_name": ("4-2 as d0,renamed", "4-2", True, Verdict("loads", frozenset({"renamed"}))),
+}
+
+LEGACY_CASES: dict[str, tuple[str, str, bool]] = {
+    # case: (the model, the model the weights were saved from, by_name)
+    "matching": ("4-2", "4-2", False),
+    "layer_added": ("4-4-2", "4-2", False),
+    "shape_changed": ("5-2", "4-2", False),
+    "order_swapped": ("4-4 as b,a", "4-4 as a,b", False),
+    "order_swapped_by_name": ("4-4 as b,a", "4-4 as a,b", True),
+    "renamed_by_name": ("4-2 as d0,renamed", "4-2", True),
+    "layer_added_by_name": ("4-4-2 as d0,new,d1", "4-2", True),
+    "shape_changed_by_name": ("5-2", "4-2", True),
+    "nested_matching": ("nested", "nested", False),
+    "nested_frozen_sublayer": ("nested, e_d1 frozen", "nested", False),
 }
 
 
 @pytest.fixture(scope="module")
-def keras3_files(keras3: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
-    """Each Keras 3 case's ``.keras`` model and weights file, saved once."""
-    folder = tmp_path_factory.mktemp("weights_mismatch_k3")
-    saved: dict[str, tuple[Path, Path]] = {}
-    for case, (build, build_source, suffix) in KERAS3_CASES.items():
-        weights = folder / f"{case}_source{suffix}"
-        source = build_source(keras3)
-        if suffix == ".keras":
-            source.save(weights)
-        elif suffix == ".weights.json":
-            source.save_weights(weights, max_shard_size=0.0001)
-        else:
-            source.save_weights(weights)
-        model = folder / f"{case}.keras"
-        build(keras3).save(model)
-        saved[case] = (model, weights)
-    return saved
+def keras3_files(keras3: Any, tmp_path_factory: pytest.TempPathFactory) -> Saved:
+    """Every Keras 3 model of the cases (a ``.keras`` file) and each weights file they pair it with, saved once."""
+    models = {model for model, _, _ in KERAS3_CASES.values()} | {model for model, *_ in KERAS3_LEGACY_CASES.values()}
+    weights = {(source, suffix) for _, source, suffix in KERAS3_CASES.values()}
+    return _save_all(keras3, tmp_path_factory.mktemp("weights_mismatch_k3"), models | {"5-2"}, weights, ".keras")
+
+
+@pytest.fixture(scope="module")
+def legacy_files(tf_keras: Any, tmp_path_factory: pytest.TempPathFactory) -> Saved:
+    """Every tf_keras model of the cases (a legacy ``.h5`` file) and each ``save_weights`` ``.h5`` file, saved
+    once; the Keras 3 cases read the weights files too."""
+    models = {model for model, _, _ in LEGACY_CASES.values()}
+    weights = {(source, ".h5") for _, source, _ in LEGACY_CASES.values()}
+    weights |= {(source, ".h5") for _, source, _, _ in KERAS3_LEGACY_CASES.values()}
+    return _save_all(tf_keras, tmp_path_factory.mktemp("weights_mismatch_legacy"), models, weights, ".h5")
+
+
+def _keras3_case(keras3_files: Saved, case: str) -> tuple[Path, Path]:
+    model, source, suffix = KERAS3_CASES[case]
+    return keras3_files.models[model], keras3_files.weights[source, suffix]
 
 
 EXPECTED_KERAS3 = {
@@ -143,25 +238,25 @@ EXPECTED_KERAS3 = {
 
 
 @pytest.mark.parametrize("case", list(KERAS3_CASES))
-def test_keras3_verdict_is_what_load_weights_does(case: str, keras3: Any,
-                                                  keras3_files: dict[str, tuple[Path, Path]]) -> None:
-    model_path, weights_path = keras3_files[case]
+def test_keras3_verdict_is_what_load_weights_does(case: str, keras3: Any, keras3_files: Saved,
+                                                  live_models: dict[Path, Any]) -> None:
+    model_path, weights_path = _keras3_case(keras3_files, case)
     static = _static(model_path, weights_path, by_name=False)
-    live = _live(keras3.saving.load_model(model_path), weights_path)
+    live = _live(_loaded(live_models, keras3.saving.load_model, model_path), weights_path)
     assert static == live
     assert live.outcome == EXPECTED_KERAS3[case]
 
 
 def test_keras3_skip_mismatch_warns_and_leaves_the_flagged_layers_at_init(
-        keras3: Any, keras3_files: dict[str, tuple[Path, Path]]) -> None:
-    model_path, weights_path = keras3_files["shape_changed"]
+        keras3: Any, keras3_files: Saved, live_models: dict[Path, Any]) -> None:
+    model_path, weights_path = _keras3_case(keras3_files, "shape_changed")
     static = _static(model_path, weights_path, by_name=False)
-    live = _live(keras3.saving.load_model(model_path), weights_path, skip_mismatch=True)
+    live = _live(_loaded(live_models, keras3.saving.load_model, model_path), weights_path, skip_mismatch=True)
     assert live == Verdict("warns", static.left_at_init)
 
 
-def test_keras3_weights_no_layer_reads_are_a_warning(keras3_files: dict[str, tuple[Path, Path]]) -> None:
-    model_path, weights_path = keras3_files["layer_removed"]
+def test_keras3_weights_no_layer_reads_are_a_warning(keras3_files: Saved) -> None:
+    model_path, weights_path = _keras3_case(keras3_files, "layer_removed")
     pipeline = Pipeline()
     pipeline.weights = read_weights(weights_path)
     report = pipeline.file(model_path)
@@ -174,22 +269,6 @@ def test_keras3_weights_no_layer_reads_are_a_warning(keras3_files: dict[str, tup
 # --------------------------------------------------------------------------
 # tf_keras: legacy .h5 model and save_weights .h5, by order and by name
 # --------------------------------------------------------------------------
-
-LEGACY_CASES: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any], bool]] = {
-    # case: (the model, the model the weights were saved from, by_name)
-    "matching": (lambda K: _stack(K, [4, 2]), lambda K: _stack(K, [4, 2]), False),
-    "layer_added": (lambda K: _stack(K, [4, 4, 2]), lambda K: _stack(K, [4, 2]), False),
-    "shape_changed": (lambda K: _stack(K, [5, 2]), lambda K: _stack(K, [4, 2]), False),
-    "order_swapped": (lambda K: _stack(K, [4, 4], ["b", "a"]), lambda K: _stack(K, [4, 4], ["a", "b"]), False),
-    "order_swapped_by_name": (lambda K: _stack(K, [4, 4], ["b", "a"]), lambda K: _stack(K, [4, 4], ["a", "b"]),
-                              True),
-    "renamed_by_name": (lambda K: _stack(K, [4, 2], ["d0", "renamed"]), lambda K: _stack(K, [4, 2]), True),
-    "layer_added_by_name": (lambda K: _stack(K, [4, 4, 2], ["d0", "new", "d1"]),
-                            lambda K: _stack(K, [4, 2]), True),
-    "shape_changed_by_name": (lambda K: _stack(K, [5, 2]), lambda K: _stack(K, [4, 2]), True),
-    "nested_matching": (_nested, _nested, False),
-    "nested_frozen_sublayer": (lambda K: _nested(K, freeze_first=True), _nested, False),
-}
 
 EXPECTED_LEGACY = {
     "matching": Verdict("loads", frozenset()),
@@ -205,34 +284,25 @@ EXPECTED_LEGACY = {
 }
 
 
-@pytest.fixture(scope="module")
-def legacy_files(tf_keras: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
-    """Each legacy case's tf_keras ``.h5`` model and ``save_weights`` ``.h5`` file, saved once."""
-    folder = tmp_path_factory.mktemp("weights_mismatch_legacy")
-    saved: dict[str, tuple[Path, Path]] = {}
-    for case, (build, build_source, _) in LEGACY_CASES.items():
-        weights = folder / f"{case}_weights.h5"
-        build_source(tf_keras).save_weights(str(weights))
-        model = folder / f"{case}.h5"
-        build(tf_keras).save(str(model))
-        saved[case] = (model, weights)
-    return saved
+def _legacy_case(legacy_files: Saved, case: str) -> tuple[Path, Path]:
+    model, source, _ = LEGACY_CASES[case]
+    return legacy_files.models[model], legacy_files.weights[source, ".h5"]
 
 
 @pytest.mark.parametrize("case", list(LEGACY_CASES))
-def test_legacy_verdict_is_what_load_weights_does(case: str, tf_keras: Any,
-                                                  legacy_files: dict[str, tuple[Path, Path]]) -> None:
-    model_path, weights_path = legacy_files[case]
+def test_legacy_verdict_is_what_load_weights_does(case: str, tf_keras: Any, legacy_files: Saved,
+                                                  live_models: dict[Path, Any]) -> None:
+    model_path, weights_path = _legacy_case(legacy_files, case)
     by_name = LEGACY_CASES[case][2]
     static = _static(model_path, weights_path, by_name)
-    live = _live(tf_keras.models.load_model(str(model_path)), weights_path, by_name=by_name)
+    live = _live(_loaded(live_models, tf_keras.models.load_model, model_path), weights_path, by_name=by_name)
     assert static.outcome == live.outcome == EXPECTED_LEGACY[case].outcome
     if live.outcome != "raises":  # tf_keras assigns nothing when it raises
         assert static.left_at_init == live.left_at_init == EXPECTED_LEGACY[case].left_at_init
 
 
-def test_by_name_on_a_keras3_weights_file_is_an_error(keras3_files: dict[str, tuple[Path, Path]]) -> None:
-    model_path, weights_path = keras3_files["matching"]
+def test_by_name_on_a_keras3_weights_file_is_an_error(keras3_files: Saved) -> None:
+    model_path, weights_path = _keras3_case(keras3_files, "matching")
     assert _static(model_path, weights_path, by_name=True).outcome == "raises"
 
 
@@ -240,38 +310,14 @@ def test_by_name_on_a_keras3_weights_file_is_an_error(keras3_files: dict[str, tu
 # Keras 3: .keras model, tf_keras save_weights .h5 (legacy_h5_format)
 # --------------------------------------------------------------------------
 
-KERAS3_LEGACY_CASES: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any], bool, Verdict]] = {
-    # case: (the Keras 3 model, the tf_keras model the weights were saved from, by_name, what Keras 3 does)
-    "matching": (lambda K: _stack(K, [4, 2]), lambda K: _stack(K, [4, 2]), False, Verdict("loads", frozenset())),
-    "layer_added": (lambda K: _stack(K, [4, 4, 2]), lambda K: _stack(K, [4, 2]), False,
-                    Verdict("raises", frozenset({"d0", "d1", "d2"}))),
-    "renamed_by_name": (lambda K: _stack(K, [4, 2], ["d0", "renamed"]), lambda K: _stack(K, [4, 2]), True,
-                        Verdict("loads", frozenset({"renamed"}))),
-}
-
-
-@pytest.fixture(scope="module")
-def keras3_legacy_files(keras3: Any, tf_keras: Any,
-                        tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
-    """Each case's Keras 3 ``.keras`` model and tf_keras ``save_weights`` ``.h5`` file, saved once."""
-    folder = tmp_path_factory.mktemp("weights_mismatch_k3_legacy")
-    saved: dict[str, tuple[Path, Path]] = {}
-    for case, (build, build_source, _, _) in KERAS3_LEGACY_CASES.items():
-        weights = folder / f"{case}_weights.h5"
-        build_source(tf_keras).save_weights(str(weights))
-        model = folder / f"{case}.keras"
-        build(keras3).save(model)
-        saved[case] = (model, weights)
-    return saved
-
 
 @pytest.mark.parametrize("case", list(KERAS3_LEGACY_CASES))
 def test_keras3_legacy_h5_verdict_is_what_load_weights_does(
-        case: str, keras3: Any, keras3_legacy_files: dict[str, tuple[Path, Path]]) -> None:
-    model_path, weights_path = keras3_legacy_files[case]
-    _, _, by_name, expected = KERAS3_LEGACY_CASES[case]
+        case: str, keras3: Any, keras3_files: Saved, legacy_files: Saved, live_models: dict[Path, Any]) -> None:
+    model, source, by_name, expected = KERAS3_LEGACY_CASES[case]
+    model_path, weights_path = keras3_files.models[model], legacy_files.weights[source, ".h5"]
     static = _static(model_path, weights_path, by_name)
-    live = _live(keras3.saving.load_model(model_path), weights_path, by_name=by_name)
+    live = _live(_loaded(live_models, keras3.saving.load_model, model_path), weights_path, by_name=by_name)
     assert live == expected
     assert static.outcome == live.outcome
     if live.outcome != "raises":  # a layer-count mismatch is one finding on the whole model
@@ -279,13 +325,10 @@ def test_keras3_legacy_h5_verdict_is_what_load_weights_does(
 
 
 def test_keras3_legacy_by_name_skip_mismatch_warns_and_leaves_the_flagged_layer_at_init(
-        keras3: Any, tf_keras: Any, tmp_path: Path) -> None:
-    weights = tmp_path / "source_weights.h5"
-    _stack(tf_keras, [4, 2]).save_weights(str(weights))
-    model = tmp_path / "wider.keras"
-    _stack(keras3, [5, 2]).save(model)
+        keras3: Any, keras3_files: Saved, legacy_files: Saved, live_models: dict[Path, Any]) -> None:
+    model, weights = keras3_files.models["5-2"], legacy_files.weights["4-2", ".h5"]
     static = _static(model, weights, by_name=True)
-    live = _live(keras3.saving.load_model(model), weights, by_name=True, skip_mismatch=True)
+    live = _live(_loaded(live_models, keras3.saving.load_model, model), weights, by_name=True, skip_mismatch=True)
     assert static == Verdict("raises", frozenset({"d0", "d1"}))  # d1's kernel is 5x2, the file's 4x2
     assert live == Verdict("warns", static.left_at_init)
 
@@ -340,13 +383,42 @@ def test_weights_that_cannot_be_checked_say_so_in_a_note() -> None:
     assert "not checked: the model is not a .keras file" in result.stdout
 
 
-@pytest.mark.parametrize(("widths", "expected"), [([4, 2], "loads"), ([4, 4, 2], "raises")])
-def test_a_full_model_h5_is_read_as_load_weights_reads_it(widths: list[int], expected: str, tf_keras: Any,
-                                                          tmp_path: Path) -> None:
-    source = tmp_path / "source_model.h5"
-    _stack(tf_keras, [4, 2]).save(str(source))
-    model = tmp_path / "model.h5"
-    _stack(tf_keras, widths).save(str(model))
-    static = _static(model, source, by_name=False)
-    live = _live(tf_keras.models.load_model(str(model)), source)
+@pytest.mark.parametrize(("model", "expected"), [("4-2", "loads"), ("4-4-2", "raises")])
+def test_a_full_model_h5_is_read_as_load_weights_reads_it(model: str, expected: str, tf_keras: Any,
+                                                          legacy_files: Saved, live_models: dict[Path, Any]) -> None:
+    source = legacy_files.models["4-2"]  # a full model .h5 as the weights file
+    model_path = legacy_files.models[model]
+    static = _static(model_path, source, by_name=False)
+    live = _live(_loaded(live_models, tf_keras.models.load_model, model_path), source)
     assert static.outcome == live.outcome == expected
+
+
+def test_api_weights_are_checked_as_with_the_option() -> None:
+    import keras_share
+
+    report = keras_share.inspect(SAMPLES / "nested_encoder.keras", weights=SAMPLES / "shared_dense.weights.h5")
+    assert any(finding.rule == "KS107" and finding.severity is Severity.ERROR for finding in report.findings)
+
+
+def test_api_weights_that_fit_give_no_finding() -> None:
+    import keras_share
+
+    report = keras_share.inspect(str(SAMPLES / "shared_dense.keras"), weights=SAMPLES / "shared_dense.weights.h5")
+    assert [finding for finding in report.findings if finding.rule == "KS107"] == []
+
+
+def test_api_weights_by_name_is_passed_to_the_check(legacy_files: Saved) -> None:
+    import keras_share
+
+    model_path, weights_path = _legacy_case(legacy_files, "renamed_by_name")
+    by_order = keras_share.inspect(model_path, weights=weights_path)
+    by_name = keras_share.inspect(model_path, weights=weights_path, weights_by_name=True)
+    assert [finding.layer for finding in by_order.findings if finding.rule == "KS107"] == []
+    assert "renamed" in [finding.layer for finding in by_name.findings if finding.rule == "KS107"]
+
+
+def test_api_weights_by_name_without_weights_is_a_value_error() -> None:
+    import keras_share
+
+    with pytest.raises(ValueError, match="give weights=PATH"):
+        keras_share.inspect(SAMPLES / "shared_dense.keras", weights_by_name=True)

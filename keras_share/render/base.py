@@ -17,6 +17,10 @@ class Formatter(ABC):
     for_people = False
     """Whether people read the output (the command line then prints the run's total on stderr)."""
 
+    compared_to_baseline = False
+    """Whether the run compared its findings with a ``--baseline`` (SARIF then gives each result its
+    ``baselineState``)."""
+
     @abstractmethod
     def format(self, reports: list[ModelReport], errors: list[ReadError]) -> str:
         """The whole output of a run."""

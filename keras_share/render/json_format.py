@@ -176,10 +176,11 @@ def model_to_dict(report: ModelReport) -> dict[str, Any]:
             for group, arrays in report.file.weights.unattached.items()
         ],
         "findings": [_finding(finding) for finding in report.findings],
-        "summary": _summary(report.summary),
+        "summary": {**_summary(report.summary), "in_baseline": len(report.in_baseline)},
         "notes": report.notes,
         "live": _live_model(report.live),
         "preset": _preset(report.preset),
+        "in_baseline": [_finding(finding) for finding in report.in_baseline],
     }
 
 

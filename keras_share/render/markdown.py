@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from keras_share.analysis.report import ModelReport
 from keras_share.errors import ReadError
-from keras_share.render.base import Formatter, inner_layers, preset_lines, summary_line
+from keras_share.render.base import Formatter, counted, inner_layers, preset_lines, summary_line
 from keras_share.render.escape import markdown_code, markdown_text
 from keras_share.render.terminal import format_shape
 from keras_share.vocabulary import Severity
@@ -51,6 +51,8 @@ class MarkdownFormatter(Formatter):
                 out.append("")
             else:
                 out += ["No findings.", ""]
+            if report.in_baseline:
+                out += [f"{counted(len(report.in_baseline), 'finding')} in baseline (not counted)", ""]
             if report.notes:
                 out += ["**Notes** (what could not be read or checked)", ""]
                 out += [f"- {markdown_text(note)}" for note in report.notes] + [""]

@@ -21,6 +21,7 @@ from keras_share.vocabulary import Severity
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
 READ_ERROR_RULE = "KS001"
+BASELINE_JUSTIFICATION = "in the --baseline report of an earlier run: not new, not counted for --fail-on"
 SOURCE_ROOT = "%SRCROOT%"
 """The ``uriBaseId`` of every input inside the source root (``GITHUB_WORKSPACE``, else the working directory)."""
 
@@ -106,16 +107,28 @@ class SarifFormatter(Formatter):
         self.root = root
         """Where paths are relative to; None: ``GITHUB_WORKSPACE``, else the working directory at format time."""
 
+    def _baseline_state(self, known: bool) -> dict[str, Any]:
+        """With a ``--baseline``: a result the baseline holds is ``unchanged`` and suppressed externally (by the
+        baseline file), a new one ``new`` and not suppressed; without one, neither property."""
+        if not self.compared_to_baseline:
+            return {}
+        if not known:
+            return {"baselineState": "new", "suppressions": []}
+        return {"baselineState": "unchanged",
+                "suppressions": [{"kind": "external", "status": "accepted", "justification": BASELINE_JUSTIFICATION}]}
+
     def format(self, reports: list[ModelReport], errors: list[ReadError]) -> str:
         rules = {rule.code: rule for rule in self.rules}
         for report in reports:
-            for finding in report.findings:
+            for finding in report.in_baseline + report.findings:
                 rules.setdefault(finding.rule, finding.rule_info)
         codes = [*rules, READ_ERROR_RULE]
         places = _Places(self.root or source_root())
         results: list[dict[str, Any]] = []
         for report in reports:
-            for finding in report.findings:
+            # in_baseline first: a repeat of a rule on a layer keeps the rank the baseline matched it by
+            for finding, known in [*((each, True) for each in report.in_baseline),
+                                   *((each, False) for each in report.findings)]:
                 location: dict[str, Any] = {"physicalLocation": places.physical(report.file.path)}
                 if finding.layer:
                     location["logicalLocations"] = [{"fullyQualifiedName": visible(finding.layer), "kind": "member"}]
@@ -126,6 +139,7 @@ class SarifFormatter(Formatter):
                     "message": {"text": sarif_text(f"{finding.layer + ': ' if finding.layer else ''}{finding.message}")},
                     "locations": [location],
                     "partialFingerprints": places.fingerprints(finding.rule, report.file.path, finding.layer),
+                    **self._baseline_state(known),
                 })
         for error in errors:
             results.append({
@@ -135,6 +149,7 @@ class SarifFormatter(Formatter):
                 "message": {"text": sarif_text(error.problem)},
                 "locations": [{"physicalLocation": places.physical(error.path)}],
                 "partialFingerprints": places.fingerprints(READ_ERROR_RULE, error.path),
+                **self._baseline_state(False),
             })
         document = {
             "$schema": SARIF_SCHEMA,

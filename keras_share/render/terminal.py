@@ -17,7 +17,7 @@ from keras_share.analysis.report import LayerReport, ModelReport
 from keras_share.errors import ReadError
 from keras_share.graph.model import Shape
 from keras_share.read.base import WeightArray
-from keras_share.render.base import Formatter, inner_layers, preset_lines, summary_line
+from keras_share.render.base import Formatter, counted, inner_layers, preset_lines, summary_line
 from keras_share.render.escape import visible
 from keras_share.vocabulary import LayerKind, Severity
 
@@ -285,6 +285,8 @@ def render_model(report: ModelReport, all_layers: bool, width: int = 80) -> Grou
         line.append(f"{finding.rule} {finding.name}", style="bold")
         line.append(f" {visible(finding.layer) or '(model)'}: {visible(finding.message)}")
         parts.append(line)
+    if report.in_baseline:
+        parts.append(Text(f"{counted(len(report.in_baseline), 'finding')} in baseline (not counted)", style="dim"))
     for note in report.notes:
         parts.append(Text(f"note: {visible(note)}", style="dim"))
     return Group(*parts)

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import random
 import re
 import zipfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,8 @@ import pytest
 from cli_command import without_run_total
 from harness import Attack, Outcome, attack, injected_lines, run, run_attack, seeds
 
+from keras_share.baseline import baseline_text
+from keras_share.pipeline import Pipeline
 from keras_share.render.escape import visible
 
 PAYLOADS = (
@@ -203,6 +207,24 @@ def write_preset(folder: Path, rng: random.Random) -> Path:
 def preset_names(folder: Path, rng: random.Random) -> Attack:
     """Hostile strings in every name a KerasHub preset's report prints, one output format per variant."""
     return _model_attack(write_preset, rng.choice(sorted(FORMATS)))(folder, rng)
+
+
+def _baseline_attack(output: str) -> Callable[[Path, random.Random], Attack]:
+    """``write_keras``'s model against a baseline that holds its first finding (written in-process, with the paths
+    the run will see), so that hostile names are in both ``findings`` and ``in_baseline``."""
+    def build(folder: Path, rng: random.Random) -> Attack:
+        model = write_keras(folder, rng)
+        here = os.getcwd()
+        os.chdir(folder)
+        try:
+            report = Pipeline().file(Path(model.name))
+            assert not isinstance(report, Exception), report
+            (folder / "base.json").write_text(baseline_text([replace(report, findings=report.findings[:1])]))
+        finally:
+            os.chdir(here)
+        return Attack(["inspect", *FORMATS[output], "--fail-on", "never", "--baseline", "base.json", model.name],
+                      cwd=folder)
+    return build
 
 
 def write_unreadable(folder: Path, rng: random.Random) -> None:
@@ -434,3 +456,14 @@ def test_unreadable_diff_inputs_with_hostile_names_are_one_stderr_line_each(tmp_
     assert len(lines) == 2 and all(line.startswith("keras-share: error: ") for line in lines), outcome.stderr
     assert visible(bad.name) in lines[0] and lines[1] == "keras-share: error: missing\\u202e.h5: no such file or folder"
     assert not injected_lines(outcome.stderr)
+
+
+@pytest.mark.parametrize("output", ["markdown", "rich", "sarif"])
+def test_names_of_findings_in_a_baseline_are_escaped(output: str, tmp_path: Path) -> None:
+    for _attack, outcome in _run_checked(_baseline_attack(output), tmp_path):
+        assert outcome.status == 0, outcome.stderr
+        if output == "sarif":
+            results = json.loads(outcome.stdout)["runs"][0]["results"]
+            assert "unchanged" in [result["baselineState"] for result in results]
+        else:
+            assert "1 finding in baseline (not counted)" in outcome.stdout
