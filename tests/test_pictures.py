@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from cli_command import clean_env, keras_share_command, run_cli
 from conftest import ModelStore
+from graph_checks import assert_valid_mermaid, dot_parses
 from test_real_models import FILES as REAL_FILES
 from test_real_models import IDS as REAL_IDS
 
@@ -34,16 +35,6 @@ SAMPLE_FILES = sorted(path for path in SAMPLES.iterdir() if path.suffix in (".ke
                       or path.name == "k2_savedmodel")
 DRAWN = ("mermaid", "dot", "html")
 
-MERMAID_STATEMENT = re.compile(
-    r'\s*(flowchart TB|end'
-    r'|subgraph m\d+(n\d+)?\["[^"\[\]|`<>%]*"\]'
-    r'|m\d+(n\d+|note)\["[^"\[\]|`%]*"\]'
-    r'|m\d+n\d+ -->(\|"call \d+( #8594; call \d+)?"\|)? m\d+n\d+'
-    r'|m\d+n\d+ -\.-\|"(same layer|tied variable)"\| m\d+n\d+'
-    r'|class m\d+n\d+ (shared|frozen|input|finding_(info|warning|error))'
-    r'|classDef \w+ [\w#:,.\- ]+)'
-)
-"""Every statement the Mermaid writer makes; a name in a label is entity-encoded, so it matches ``[^"...]``."""
 
 
 def _report(path: Path) -> ModelReport:
@@ -60,28 +51,6 @@ def _names(drawn: Picture) -> dict[str, str]:
 def _edges_by_name(drawn: Picture) -> Counter[tuple[str, str, str]]:
     names = _names(drawn)
     return Counter((names[edge.source], names[edge.target], edge.label) for edge in drawn.edges)
-
-
-def assert_valid_mermaid(text: str) -> None:
-    """``text`` is one flowchart of statements the writer makes, every subgraph closed, every edge between
-    defined boxes."""
-    lines = text.splitlines()
-    assert lines[0] == "flowchart TB"
-    bad = [line for line in lines if not MERMAID_STATEMENT.fullmatch(line)]
-    assert not bad, bad[:5]
-    assert sum(line.strip().startswith("subgraph ") for line in lines) == sum(line.strip() == "end" for line in lines)
-    defined = {match.group(1) for match in re.finditer(r"^\s*(?:subgraph )?(m\d+(?:n\d+|note)?)\[", text, re.M)}
-    linked = set(re.findall(r"^\s*(m\d+n\d+) -", text, re.M)) | set(re.findall(r"\| (m\d+n\d+)$", text, re.M))
-    linked |= set(re.findall(r"--> (m\d+n\d+)$", text, re.M))
-    assert linked <= defined
-
-
-def dot_parses(text: str) -> None:
-    """Graphviz reads ``text`` without a complaint (skipped without Graphviz)."""
-    if shutil.which("dot") is None:
-        pytest.skip("Graphviz's dot is not installed (apt-get install graphviz)")
-    done = subprocess.run(["dot", "-Tcanon"], input=text, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0 and not done.stderr, done.stderr
 
 
 # ---------------------------------------------------------------------------------------- what is drawn

@@ -19,14 +19,15 @@ DOT_MISSING = ("--format svg needs Graphviz's dot program, which is not installe
                "(Debian/Ubuntu package graphviz), or use --format html, which needs nothing")
 
 
-def _quoted(text: str) -> str:
-    return f'"{dot_text(text)}"'
+def _quoted(*lines: str) -> str:
+    """A DOT string of ``lines``, each escaped, joined by Graphviz's own line break (``\\n``)."""
+    return '"' + "\\n".join(dot_text(line) for line in lines) + '"'
 
 
 def _node_style(node: Node) -> str:
     fill = "#fde68a" if node.shared else "#e5e7eb" if node.frozen else "#f0f9ff" if node.kind is LayerKind.INPUT \
         else "white"
-    attributes = [f"label={_quoted(chr(10).join(node_lines(node)))}", f'fillcolor="{fill}"']
+    attributes = [f"label={_quoted(*node_lines(node))}", f'fillcolor="{fill}"']
     if node.frozen:
         attributes.append('style="filled,dashed"')
     if node.severity is not None:
