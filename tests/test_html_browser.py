@@ -70,10 +70,12 @@ def kept_screenshots(request: pytest.FixtureRequest) -> Iterator[None]:
     """Print where the screenshots of this module were kept once it is done."""
     yield
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None and KEPT:
-        reporter.write_line("")
-        for path in KEPT:
-            reporter.write_line(f"screenshot kept: {path}")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None and KEPT:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line("")
+            for path in KEPT:
+                reporter.write_line(f"screenshot kept: {path}")
 
 
 class Visit:

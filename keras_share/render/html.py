@@ -137,7 +137,7 @@ class _Svg:
                 x1, y1, x2, y2 = source.center, source.y + source.height, target.center, target.y
                 bend = max((y2 - y1) / 2, 20)
                 path = f"M{x1:.0f},{y1:.0f} C{x1 + offset:.0f},{y1 + bend:.0f} {x2 + offset:.0f},{y2 - bend:.0f} {x2:.0f},{y2:.0f}"
-                label_x, label_y = (x1 + x2) / 2 + offset + 4, y1 + (y2 - y1) * stagger
+                label_x, label_y = (x1 + x2) / 2 + offset + 4, y1 + 12 + (y2 - y1 - 12) * stagger / 2
             else:  # back to an earlier row or along its own: round the right side
                 x1, y1 = source.x + source.width, source.y + source.height / 2
                 x2, y2 = target.x + target.width, target.y + target.height / 2
