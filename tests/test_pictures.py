@@ -25,9 +25,10 @@ from test_real_models import IDS as REAL_IDS
 
 from keras_share.analysis.report import ModelReport
 from keras_share.api import inspect
+from keras_share.graph.model import TensorRef
 from keras_share.render import OutputFormat, formatter
 from keras_share.render.html import HtmlFormatter
-from keras_share.render.mermaid import MAX_EDGES
+from keras_share.render.mermaid import MAX_EDGES, mermaid
 from keras_share.render.picture import Picture, picture
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_models"
@@ -107,6 +108,16 @@ def test_a_tie_between_nested_models_is_clipped_at_their_clusters_in_dot(model_s
     (line,) = [line for line in text.splitlines() if "same layer" in line]
     assert "ltail=cluster_" in line and "lhead=cluster_" in line
     dot_parses(text)
+
+
+def test_a_nested_model_output_naming_a_layer_outside_it_is_not_followed() -> None:
+    report = _report(SAMPLES / "nested_encoder.keras")
+    report.graph.layers["encoder"].outputs = [TensorRef("encoder", 0, 0)]  # a config that points at itself
+    drawn = picture(report, "m0")
+    encoder = drawn.ids["encoder"]
+    into = [(edge.source, edge.label) for edge in drawn.edges if drawn.nodes[edge.target].name == "embeddings"]
+    assert into == [(encoder, f"call {index}") for index in range(3)]
+    assert_valid_mermaid(mermaid([drawn]))
 
 
 def test_a_chain_of_plain_layers_collapses_into_one_box() -> None:

@@ -237,12 +237,12 @@ def _rule_docs(rules: list[RuleInfo]) -> list[str]:
             f"<details id='rule-{rule.anchor}'><summary><b>{html_text(rule.code)} {html_text(rule.name)}</b> "
             f"({rule.severity}): {html_text(rule.summary)}</summary>"
             f"<h4>Why is this bad?</h4><p>{html_text(rule.why)}</p><h4>How to fix it</h4><p>{html_text(rule.fix)}</p>"
-            f"<h4>Example</h4><pre>{html_text_block(rule.example.strip())}</pre></details>")
+            f"<h4>Example</h4><pre>{_pre_text(rule.example.strip())}</pre></details>")
     return out
 
 
-def html_text_block(text: str) -> str:
-    """Multi-line text for a ``<pre>``: each line escaped as ``html_text``, the line breaks kept."""
+def _pre_text(text: str) -> str:
+    """Several lines for a ``<pre>``: each line escaped as ``html_text``, the line breaks kept."""
     return "\n".join(html_text(line) for line in text.split("\n"))
 
 

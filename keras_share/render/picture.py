@@ -110,7 +110,7 @@ class Picture:
 
 def marks(shared: bool, calls: int, frozen: bool, severity: Severity | None) -> str:
     """The words a box carries besides its name: ``shared, 3 calls · frozen · error``."""
-    words = [f"shared, {calls} calls" if shared else "", "frozen" if frozen else "",
+    words = [(f"shared, {calls} calls" if calls > 1 else "shared") if shared else "", "frozen" if frozen else "",
              f"finding: {severity}" if severity is not None else ""]
     return " · ".join(word for word in words if word)
 
@@ -143,7 +143,6 @@ class _Builder:
     def __init__(self, report: ModelReport, prefix: str) -> None:
         self.report = report
         self.layers = report.graph.layers
-        self.by_path = {layer.layer.path: layer for layer in report.layers}
         self.picture = Picture(report.file.path, prefix)
         self.ids = self.picture.ids
         severities: dict[str, list[Severity]] = {}
@@ -185,13 +184,14 @@ class _Builder:
         self._ties()
         return picture
 
-    def _numbered(self, layer: Layer) -> bool:
-        """Whether the edges of ``layer``'s calls carry their call's number (it runs more than once)."""
-        report = self.by_path.get(layer.path)
-        return layer.calls > 1 or (report is not None and report.shared and report.shared_via is None)
+    @staticmethod
+    def _numbered(layer: Layer) -> bool:
+        """Whether the edges of ``layer``'s calls carry their call's number (it is called more than once)."""
+        return layer.calls > 1
 
-    def _sources(self, ref: TensorRef, depth: int = 0) -> list[tuple[str, str, tuple[str, ...]]]:
-        """The boxes a tensor comes out of, with the label part and highlight groups the producer adds."""
+    def _sources(self, ref: TensorRef) -> list[tuple[str, str, tuple[str, ...]]]:
+        """The boxes a tensor comes out of, with the label part and highlight groups the producer adds. A nested
+        model's output is followed into the model (only into it: each step goes one level deeper)."""
         producer = self.layers.get(ref.layer)
         if producer is None:
             return []
@@ -199,7 +199,7 @@ class _Builder:
         groups: tuple[str, ...] = ()
         if self._numbered(producer) and ref.call is not None:
             label, groups = f"call {ref.call}", (self._id(producer.path),)
-        if not self._as_cluster(producer) or depth > len(self.layers):
+        if not self._as_cluster(producer):
             return [(self._id(producer.path), label, groups)]
         outputs = producer.outputs
         if outputs is None:  # a Sequential: its last layer
@@ -209,11 +209,13 @@ class _Builder:
             outputs = [outputs[ref.tensor]]
         found = []
         for output in outputs:
-            for source, inner_label, inner_groups in self._sources(output, depth + 1):
+            if not output.layer.startswith(producer.path + "/"):
+                continue
+            for source, inner_label, inner_groups in self._sources(output):
                 found.append((source, _joined(label, inner_label), groups + inner_groups))
         return found or [(self._id(producer.path), label, groups)]
 
-    def _entries(self, model: Layer, position: int, depth: int = 0) -> list[str]:
+    def _entries(self, model: Layer, position: int) -> list[str]:
         """The boxes the ``position``-th input of a call of ``model`` goes into: its input layer at that position
         (every input layer when the counts do not match), nested models followed down."""
         inputs = [self.layers[path] for path in model.children if self.layers[path].kind is LayerKind.INPUT]
@@ -222,10 +224,7 @@ class _Builder:
         chosen = [inputs[position]] if position < len(inputs) else inputs
         entries: list[str] = []
         for entry in chosen:
-            if self._as_cluster(entry) and depth < len(self.layers):
-                entries += self._entries(entry, 0, depth + 1)
-            else:
-                entries.append(self._id(entry.path))
+            entries += self._entries(entry, 0) if self._as_cluster(entry) else [self._id(entry.path)]
         return entries
 
     def _call_edges(self, layer: Layer) -> None:
