@@ -14,7 +14,7 @@ from keras_share.analysis.report import Finding, ModelReport, RuleInfo
 from keras_share.errors import ReadError
 from keras_share.render.base import Formatter, inner_layers, summary_line
 from keras_share.render.escape import html_text
-from keras_share.render.layout import LINE_HEIGHT, NODE_PADDING, Box, layout, shown
+from keras_share.render.layout import GAP_Y, LINE_HEIGHT, NODE_PADDING, Box, layout, shown
 from keras_share.render.picture import Picture, cluster_lines, cluster_title, node_lines, picture
 from keras_share.render.terminal import format_shape
 from keras_share.vocabulary import LayerKind
@@ -126,6 +126,7 @@ class _Svg:
         for edge in self.drawn.edges:
             parallel[edge.source, edge.target] += 1
         seen: dict[tuple[str, str], int] = defaultdict(int)
+        sides: dict[str | None, int] = defaultdict(int)
         for edge in self.drawn.edges:
             source, target = boxes[edge.source], boxes[edge.target]
             pair = (edge.source, edge.target)
@@ -133,17 +134,20 @@ class _Svg:
             offset = spread * 20
             stagger = (seen[pair] + 1) / (parallel[pair] + 1)
             seen[pair] += 1
-            if target.y >= source.y + source.height:
+            if source.y + source.height <= target.y <= source.y + source.height + 2 * GAP_Y:  # the next row down
                 x1, y1, x2, y2 = source.center, source.y + source.height, target.center, target.y
                 bend = max((y2 - y1) / 2, 20)
                 path = f"M{x1:.0f},{y1:.0f} C{x1 + offset:.0f},{y1 + bend:.0f} {x2 + offset:.0f},{y2 - bend:.0f} {x2:.0f},{y2:.0f}"
                 label_x, label_y = (x1 + x2) / 2 + offset + 4, y1 + 12 + (y2 - y1 - 12) * stagger / 2
-            else:  # back to an earlier row or along its own: round the right side
+            else:  # past other rows, or back up: along the right side of the block both ends are in
+                container = self._common(edge.source, edge.target)
+                right = boxes[container].x + boxes[container].width if container is not None else self.layout.width
+                sides[container] += 1
+                reach = right + 8 + (sides[container] % 8) * 7
                 x1, y1 = source.x + source.width, source.y + source.height / 2
                 x2, y2 = target.x + target.width, target.y + target.height / 2
-                reach = max(x1, x2) + 40 + abs(offset) * 2
                 path = f"M{x1:.0f},{y1:.0f} C{reach:.0f},{y1:.0f} {reach:.0f},{y2:.0f} {x2:.0f},{y2:.0f}"
-                label_x, label_y = reach - 18, (y1 + y2) / 2 + offset
+                label_x, label_y = (x1 + reach) / 2, y1 - 4 + offset
             groups = f' data-g="{" ".join(edge.groups)}"' if edge.groups else ""
             css = "edge call" if edge.groups else "edge"
             drawn = f'<path class="{css}" d="{path}" marker-end="url(#{self.drawn.prefix}arrow)"{groups}/>'
