@@ -126,7 +126,7 @@ class _Svg:
         for edge in self.drawn.edges:
             parallel[edge.source, edge.target] += 1
         seen: dict[tuple[str, str], int] = defaultdict(int)
-        sides: dict[str | None, int] = defaultdict(int)
+        sides = 0
         for edge in self.drawn.edges:
             source, target = boxes[edge.source], boxes[edge.target]
             pair = (edge.source, edge.target)
@@ -139,13 +139,11 @@ class _Svg:
                 bend = max((y2 - y1) / 2, 20)
                 path = f"M{x1:.0f},{y1:.0f} C{x1 + offset:.0f},{y1 + bend:.0f} {x2 + offset:.0f},{y2 - bend:.0f} {x2:.0f},{y2:.0f}"
                 label_x, label_y = (x1 + x2) / 2 + offset + 4, y1 + 12 + (y2 - y1 - 12) * stagger / 2
-            else:  # past other rows, or back up: along the right side of the block both ends are in
-                container = self._common(edge.source, edge.target)
-                right = boxes[container].x + boxes[container].width if container is not None else self.layout.width
-                sides[container] += 1
-                reach = right + 8 + (sides[container] % 8) * 7
+            else:  # past other rows, or back up: an arc out to the right, wider the farther it goes
                 x1, y1 = source.x + source.width, source.y + source.height / 2
                 x2, y2 = target.x + target.width, target.y + target.height / 2
+                sides += 1
+                reach = max(x1, x2) + 30 + min(abs(y2 - y1) * 0.15, 300) + (sides % 8) * 7
                 path = f"M{x1:.0f},{y1:.0f} C{reach:.0f},{y1:.0f} {reach:.0f},{y2:.0f} {x2:.0f},{y2:.0f}"
                 label_x, label_y = (x1 + reach) / 2, y1 - 4 + offset
             groups = f' data-g="{" ".join(edge.groups)}"' if edge.groups else ""
