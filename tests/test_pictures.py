@@ -15,6 +15,7 @@ import subprocess
 from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_command import clean_env, keras_share_command, run_cli
@@ -108,6 +109,29 @@ def test_a_tie_between_nested_models_is_clipped_at_their_clusters_in_dot(model_s
     (line,) = [line for line in text.splitlines() if "same layer" in line]
     assert "ltail=cluster_" in line and "lhead=cluster_" in line
     dot_parses(text)
+
+
+def test_a_variable_tied_across_two_live_layers_links_them(keras3: Any) -> None:
+    class TransposedDecoder(keras3.layers.Layer):
+        """Uses the encoder's kernel, transposed: the variable is tied across the two layers."""
+
+        def __init__(self, encoder: Any, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.encoder = lambda: encoder  # behind a function: not tracked as a sublayer
+
+        def build(self, input_shape: Any) -> None:
+            self.kernel = self.encoder().kernel
+
+        def call(self, x: Any) -> Any:
+            return keras3.ops.matmul(x, keras3.ops.transpose(self.kernel))
+
+    x = keras3.Input((6,), name="x")
+    encoder = keras3.layers.Dense(3, name="enc")
+    report = inspect(keras3.Model(x, TransposedDecoder(encoder, name="dec")(encoder(x)), name="tied"))
+    assert isinstance(report, ModelReport)
+    drawn = picture(report)
+    paths = {box: path for path, box in drawn.ids.items()}
+    assert [(paths[tie.first], paths[tie.second], tie.label) for tie in drawn.ties] == [("enc", "dec", "tied variable")]
 
 
 def test_a_nested_model_output_naming_a_layer_outside_it_is_not_followed() -> None:
