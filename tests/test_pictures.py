@@ -298,4 +298,5 @@ def test_the_command_line_writes_each_graph_format(output: str, tmp_path: Path) 
     target = tmp_path / f"graph.{output}"
     done = run_cli("inspect", "--format", f"{output}:{target}", "--expand", SAMPLES / "k2_shared.h5")
     assert done.returncode == 0, done.stderr
-    assert "score" in target.read_text(encoding="utf-8")
+    text = target.read_text(encoding="utf-8")
+    assert "score" in text and "2 layers" not in text  # --expand: diff and score in boxes of their own
