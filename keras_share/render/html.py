@@ -38,7 +38,7 @@ svg text{font:12px monospace;fill:#111}
 .f-error>rect{stroke:#dc2626!important;stroke-width:4!important}
 .cluster>rect{fill:#f9fafb;stroke:#9ca3af;rx:8}.cluster.shared>rect{fill:#fef3c7;stroke:#b45309}
 .cluster.frozen>rect{fill:#f3f4f6;stroke-dasharray:5 3}
-.ctitle{cursor:pointer;font-weight:bold}.cluster.collapsed>.inside{display:none}
+.ctitle{cursor:pointer;font-weight:bold}.ctitle rect{fill:transparent;stroke:none}.cluster.collapsed>.inside{display:none}
 .cluster.collapsed>rect{fill:#e5e7eb}
 .edge{fill:none;stroke:#6b7280;stroke-width:1.2}.edge.call{stroke:#b45309}
 .tie{fill:none;stroke:#7c3aed;stroke-dasharray:6 4}
@@ -184,6 +184,8 @@ class _Svg:
                 f'<g id="{inner.id}" class="{" ".join(filter(None, classes))}"{groups}>'
                 f'<rect x="{box.x:.0f}" y="{box.y:.0f}" width="{box.width:.0f}" height="{box.height:.0f}"/>'
                 f"<g class='ctitle'><title>{html_text(cluster_title(inner))} (click to fold)</title>"
+                f'<rect x="{box.x:.0f}" y="{box.y:.0f}" width="{box.width:.0f}" '
+                f'height="{LINE_HEIGHT * len(cluster_lines(inner)) + 6:.0f}"/>'
                 f"{_text_lines(title, cluster_lines(inner))}</g>"
                 f'<g class="inside">{self._inside(inner.id)}</g></g>')
         return "".join(out + self.edges_in.get(cluster, []))

@@ -127,18 +127,32 @@ class _Layouter:
         """Each item's corner relative to its block's corner."""
         self.container: dict[str, str | None] = {node.id: node.cluster for node in drawn.nodes.values()}
         self.container.update({cluster.id: cluster.parent for cluster in drawn.clusters.values()})
+        self.edges = self._edges_by_block()
 
-    def _item_in(self, element: str, block: str | None) -> str | None:
-        """The item of ``block`` (a node or a child cluster) that holds ``element``, None when none does."""
-        seen = 0
-        while element in self.container and seen <= len(self.container):
-            parent = self.container[element]
-            if parent == block:
-                return element
-            if parent is None:
-                return None
-            element, seen = parent, seen + 1
-        return None
+    def _chain(self, element: str) -> list[str | None]:
+        """``element`` and the clusters around it, innermost first, ending with None (the top)."""
+        chain: list[str | None] = [element]
+        current: str | None = element
+        while current is not None and len(chain) <= len(self.container) + 1:
+            current = self.container.get(current)
+            chain.append(current)
+        return chain
+
+    def _edges_by_block(self) -> dict[str | None, list[tuple[str, str]]]:
+        """Each edge once, in the one block that orders its ends: the innermost cluster holding both, between
+        the items of that cluster that hold each end."""
+        by_block: dict[str | None, list[tuple[str, str]]] = defaultdict(list)
+        for edge in self.drawn.edges:
+            source, target = self._chain(edge.source), self._chain(edge.target)
+            around_target = set(target)
+            common = next((index for index, block in enumerate(source) if block in around_target), None)
+            if common is None or common == 0:
+                continue
+            block = source[common]
+            source_item, target_item = source[common - 1], target[target.index(block) - 1]
+            if source_item is not None and target_item is not None and source_item != target_item:
+                by_block[block].append((source_item, target_item))
+        return by_block
 
     def block(self, cluster: str | None) -> tuple[float, float]:
         """Lay out the items of ``cluster`` (None: the top); its size."""
@@ -148,11 +162,7 @@ class _Layouter:
             items.append(inner.id)
         for node in self.drawn.members_of(cluster):
             self.sizes[node.id] = _node_size(node_lines(node))
-        edges = []
-        for edge in self.drawn.edges:
-            source, target = self._item_in(edge.source, cluster), self._item_in(edge.target, cluster)
-            if source is not None and target is not None and source != target:
-                edges.append((source, target))
+        edges = self.edges.get(cluster, [])
         rank = _ranks(items, edges)
         by_rank: dict[int, list[str]] = defaultdict(list)
         for item in items:

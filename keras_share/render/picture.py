@@ -10,8 +10,9 @@ escapes them its own way.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from keras_share.analysis.report import LayerReport, ModelReport
 from keras_share.graph.model import Layer, TensorRef
@@ -100,12 +101,26 @@ class Picture:
     """Why there is no graph to draw (a subclassed model, a weights-only file), else None."""
 
     def members_of(self, cluster: str | None) -> list[Node]:
-        """The nodes drawn directly in ``cluster`` (None: at the top)."""
-        return [node for node in self.nodes.values() if node.cluster == cluster]
+        """The nodes drawn directly in ``cluster`` (None: at the top), once the picture is complete."""
+        return self._members.get(cluster, [])
 
     def clusters_in(self, parent: str | None) -> list[Cluster]:
-        """The clusters drawn directly in ``parent`` (None: at the top)."""
-        return [cluster for cluster in self.clusters.values() if cluster.parent == parent]
+        """The clusters drawn directly in ``parent`` (None: at the top), once the picture is complete."""
+        return self._clusters.get(parent, [])
+
+    @cached_property
+    def _members(self) -> dict[str | None, list[Node]]:
+        grouped: dict[str | None, list[Node]] = defaultdict(list)
+        for node in self.nodes.values():
+            grouped[node.cluster].append(node)
+        return grouped
+
+    @cached_property
+    def _clusters(self) -> dict[str | None, list[Cluster]]:
+        grouped: dict[str | None, list[Cluster]] = defaultdict(list)
+        for cluster in self.clusters.values():
+            grouped[cluster.parent].append(cluster)
+        return grouped
 
 
 def marks(shared: bool, calls: int, frozen: bool, severity: Severity | None) -> str:
@@ -166,15 +181,15 @@ class _Builder:
             root = self.report.graph.root
             picture.note = f"{root.name or 'the model'} ({root.class_name or 'unknown class'}): no layer graph in this file"
             return picture
+        inside = self._layers_inside()
         for report in self.report.layers:
             layer = report.layer
             cluster = self._id(layer.parent) if layer.parent else None
             if self._as_cluster(layer):
-                inside = sum(1 for path in self.layers if path.startswith(layer.path + "/")
-                             and self.layers[path].runs_on_tensors and not self.layers[path].is_model)
                 picture.clusters[self._id(layer.path)] = Cluster(
-                    self._id(layer.path), layer.name, layer.class_name, cluster, layer.calls, report.shared,
-                    self._frozen(report), self.severity.get(layer.path), inside)
+                    self._id(layer.path), layer.name, layer.class_name, cluster, layer.calls,
+                    report.shared and report.shared_via is None, self._frozen(report), self.severity.get(layer.path),
+                    inside[layer.path])
                 continue
             picture.nodes[self._id(layer.path)] = Node(
                 self._id(layer.path), layer.name, layer.class_name, layer.kind, cluster, layer.calls,
@@ -183,6 +198,17 @@ class _Builder:
             self._call_edges(report.layer)
         self._ties()
         return picture
+
+    def _layers_inside(self) -> Counter[str]:
+        """How many layers that run on tensors (nested models aside) each model holds, at any depth."""
+        inside: Counter[str] = Counter()
+        for layer in self.layers.values():
+            if layer.runs_on_tensors and not layer.is_model:
+                parent, steps = layer.parent, 0
+                while parent and steps <= len(self.layers):
+                    inside[parent] += 1
+                    parent, steps = self.layers[parent].parent if parent in self.layers else None, steps + 1
+        return inside
 
     @staticmethod
     def _numbered(layer: Layer) -> bool:
