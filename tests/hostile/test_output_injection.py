@@ -379,3 +379,10 @@ def test_hostile_names_in_the_html_page_are_text_and_add_no_element(tmp_path: Pa
     text = "".join(elements.text)
     for number, payload in enumerate(PAYLOADS):
         assert visible(f"bn{number}{payload}") in text and visible(f"Custom{payload}") in text
+
+
+def test_hostile_names_cannot_close_the_mermaid_fence_of_the_markdown_report(tmp_path: Path) -> None:
+    report = _graph_of_hostile_names("markdown", tmp_path)
+    graph = report[report.index("<details>"):]
+    assert [line for line in graph.splitlines() if line.startswith("```")] == ["```mermaid", "```"]
+    assert_valid_mermaid(graph.split("```mermaid\n")[1].split("\n```")[0])
