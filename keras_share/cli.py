@@ -19,6 +19,7 @@ from keras_share.vocabulary import FailOn
 
 if TYPE_CHECKING:
     from keras_share.analysis.report import ModelReport, RuleInfo
+    from keras_share.errors import ReadError
     from keras_share.render.base import Formatter
 
 EXIT_OK = 0
@@ -113,7 +114,7 @@ def _outputs(formats: list[str], output: Path | None) -> list[Output]:
 
 
 def _formatters(outputs: list[Output], statistics: bool, quiet: bool, all_layers: bool,
-                rules: list[RuleInfo]) -> list[tuple[Path | None, Formatter]]:
+                rules: list[RuleInfo], expand: bool = False) -> list[tuple[Path | None, Formatter]]:
     """Each output's formatter and file (None: standard output). ``--statistics`` replaces the report on standard
     output (or adds itself there); ``--quiet`` leaves standard output empty."""
     from keras_share.render import formatter
@@ -124,7 +125,8 @@ def _formatters(outputs: list[Output], statistics: bool, quiet: bool, all_layers
     chosen: list[tuple[Path | None, Formatter]] = []
     for each in outputs:
         if each.path is not None:
-            chosen.append((each.path, formatter(each.format, rules, all_layers, width=_width(to_terminal=False))))
+            chosen.append((each.path, formatter(each.format, rules, all_layers, width=_width(to_terminal=False),
+                                                   expand=expand)))
         elif statistics:
             if each.format not in (OutputFormat.RICH, OutputFormat.JSON):
                 raise _usage_error(f"--statistics prints a table, or JSON with --format json, instead of the report "
@@ -134,7 +136,7 @@ def _formatters(outputs: list[Output], statistics: bool, quiet: bool, all_layers
         elif not quiet:
             color = _use_color()
             to_terminal = sys.stdout is not None and sys.stdout.isatty()
-            chosen.append((None, formatter(each.format, rules, all_layers, color, _width(to_terminal))))
+            chosen.append((None, formatter(each.format, rules, all_layers, color, _width(to_terminal), expand)))
     if statistics and all(path is not None for path, _ in chosen):
         chosen.append((None, StatisticsFormatter()))
     return chosen
@@ -200,6 +202,27 @@ def _write_report(text: str, path: Path | None) -> bool:
             click.echo(f"keras-share: error: cannot write the report{where} ({error.strerror or error})", err=True)
         return False
     return True
+
+
+def _rendered(formatter: Formatter, reports: list[ModelReport], errors: list[ReadError]) -> str | None:
+    """The text of ``formatter``'s report, or None (and a line on stderr) when it could not be made."""
+    from keras_share.render.base import RenderError
+    from keras_share.render.escape import visible
+
+    try:
+        return formatter.format(reports, errors)
+    except RenderError as error:
+        click.echo(f"keras-share: error: cannot make the report: {visible(str(error))}", err=True)
+        return None
+
+
+def _needs_dot(outputs: list[Output]) -> None:
+    """A usage error when a format drawn by Graphviz is asked for and its ``dot`` program is not installed."""
+    if any(each.format is OutputFormat.SVG for each in outputs):
+        from keras_share.render.dot import DOT_MISSING, dot_program
+
+        if dot_program() is None:
+            raise _usage_error(DOT_MISSING)
 
 
 def _keras_installed() -> bool:
@@ -269,6 +292,8 @@ def _format_names(ctx: click.Context, param: click.Parameter, incomplete: str) -
                    "not count for --fail-on (exit 2 when it is not such a report). Replaces the config's baseline.")
 @click.option("--write-baseline", type=click.Path(dir_okay=False, readable=False, path_type=Path),
               help="Also write this run's findings, as a JSON report to use with --baseline.")
+@click.option("--expand", is_flag=True, help="Draw every layer in the graph formats (mermaid, dot, svg, html, "
+              "markdown): no chain of plain layers collapsed into one box.")
 def inspect(
     paths: tuple[Path, ...],
     formats: tuple[str, ...],
@@ -294,6 +319,7 @@ def inspect(
     weights_by_name: bool,
     baseline: Path | None,
     write_baseline: Path | None,
+    expand: bool,
 ) -> None:
     """Inspect each input and print one report per model."""
     from keras_share.errors import ReadError
@@ -308,6 +334,7 @@ def inspect(
         raise _usage_error("--live loads each file with Keras, which is not installed: "
                            "pip install 'keras-share[tensorflow]'")
     outputs = _outputs(list(formats), output)
+    _needs_dot(outputs)
     try:
         settings = load_settings(config, RULE_IDS).with_options(
             RULE_IDS, select=list(select) or None, ignore=list(ignore) or None, extend_select=list(extend_select),
@@ -350,7 +377,8 @@ def inspect(
             pipeline.baseline = read_baseline(baseline)
         except BaselineError as error:
             raise _usage_error(f"{baseline_label} {error}") from None
-    formatters = _formatters(outputs, statistics, quiet, all_layers, [rule.info for rule in pipeline.rules])
+    formatters = _formatters(outputs, statistics, quiet, all_layers, [rule.info for rule in pipeline.rules],
+                             expand)
     for _, chosen in formatters:
         chosen.compared_to_baseline = baseline is not None
     reports: list[ModelReport] = []
@@ -363,7 +391,8 @@ def inspect(
             reports.append(result)
     for failure in errors:
         click.echo(error_line(failure.path, failure.problem), err=True)
-    written = [_write_report(formatter.format(reports, errors), path) for path, formatter in formatters]
+    texts = [(path, _rendered(formatter, reports, errors)) for path, formatter in formatters]
+    written = [text is not None and _write_report(text, path) for path, text in texts]
     if write_baseline is not None:
         from keras_share.baseline import baseline_text
 

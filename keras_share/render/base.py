@@ -11,6 +11,10 @@ from keras_share.errors import ReadError
 from keras_share.vocabulary import Severity
 
 
+class RenderError(Exception):
+    """A report that could not be made (an outside program it needs failed): one line saying why."""
+
+
 class Formatter(ABC):
     """Turns the reports of one run (and the inputs that could not be read) into text."""
 

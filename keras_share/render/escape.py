@@ -87,3 +87,26 @@ def sarif_text(text: str) -> str:
 def error_line(path: str, problem: str) -> str:
     """The one stderr line for an input that could not be read: ``keras-share: error: PATH: problem``."""
     return f"keras-share: error: {visible(path)}: {visible(problem)}"
+
+
+_MERMAID_PLAIN = re.compile(r"[A-Za-z0-9 _.,:()/+=-]")
+
+
+def mermaid_text(text: str) -> str:
+    """Text for a quoted Mermaid label (``n0["..."]``): visible, and every character but letters, digits and
+    ``_.,:()/+=-`` and spaces written as a Mermaid entity code (``#35;``), so no quote, bracket, pipe, ``%%``
+    directive, backtick fence, HTML tag or markdown string can form."""
+    return "".join(char if _MERMAID_PLAIN.fullmatch(char) else f"#{ord(char)};" for char in visible(text))
+
+
+def dot_text(text: str) -> str:
+    """Text for a Graphviz double-quoted string (``label="..."``): visible, ``\\`` and ``"`` backslash-escaped, so
+    the string cannot end early or hold an escape sequence of Graphviz's own (``\\N``, ``\\G``, ``\\l``)."""
+    return visible(text).replace("\\", "\\\\").replace('"', '\\"')
+
+
+def html_text(text: str) -> str:
+    """Text for HTML and SVG, in an element or a quoted attribute: visible, with ``& < > " '`` as references."""
+    import html
+
+    return html.escape(visible(text), quote=True)

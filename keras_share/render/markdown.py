@@ -6,6 +6,8 @@ from keras_share.analysis.report import ModelReport
 from keras_share.errors import ReadError
 from keras_share.render.base import Formatter, counted, inner_layers, preset_lines, summary_line
 from keras_share.render.escape import markdown_code, markdown_text
+from keras_share.render.mermaid import mermaid, too_big
+from keras_share.render.picture import picture
 from keras_share.render.terminal import format_shape
 from keras_share.vocabulary import Severity
 
@@ -17,9 +19,12 @@ class MarkdownFormatter(Formatter):
 
     for_people = True
 
+    def __init__(self, expand: bool = False) -> None:
+        self.expand = expand
+
     def format(self, reports: list[ModelReport], errors: list[ReadError]) -> str:
         out = ["# keras-share report", ""]
-        for report in reports:
+        for number, report in enumerate(reports):
             version = f", Keras {markdown_text(report.file.keras_version)}" if report.file.keras_version else ""
             out += [f"## {markdown_code(report.file.path)}", "",
                     f"{report.file.format}{version}: {summary_line(report)}",
@@ -56,7 +61,20 @@ class MarkdownFormatter(Formatter):
             if report.notes:
                 out += ["**Notes** (what could not be read or checked)", ""]
                 out += [f"- {markdown_text(note)}" for note in report.notes] + [""]
+            out += self._graph(report, number)
         if errors:
             out += ["## Unreadable inputs", ""]
             out += [f"- {markdown_code(error.path)}: {markdown_text(error.problem)}" for error in errors] + [""]
         return "\n".join(out)
+
+    def _graph(self, report: ModelReport, number: int) -> list[str]:
+        """The layer graph as Mermaid, folded under ``<details>`` (GitHub draws it), or why it is left out."""
+        drawn = picture(report, f"m{number}", self.expand)
+        if drawn.note is not None:
+            return []
+        chart = mermaid([drawn])
+        refused = too_big([drawn], chart)
+        if refused is not None:
+            return [f"The layer graph is left out: {refused}. `--format html` draws it.", ""]
+        return ["<details><summary>Layer graph</summary>", "", "```mermaid", chart.rstrip("\n"), "```", "",
+                "</details>", ""]

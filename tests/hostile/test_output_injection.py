@@ -8,14 +8,18 @@ cell break and backticks. Each format must show them escaped but recognisable; J
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import os
 import random
 import re
+import shutil
+import subprocess
 import zipfile
 from collections.abc import Callable
 from dataclasses import replace
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +27,7 @@ import h5py
 import numpy as np
 import pytest
 from cli_command import without_run_total
+from graph_checks import assert_valid_mermaid
 from harness import Attack, Outcome, attack, injected_lines, run, run_attack, seeds
 
 from keras_share.baseline import baseline_text
@@ -50,7 +55,13 @@ FORMATS = {
     "sarif": ["--format", "sarif"],
     "github": ["--format", "github"],
     "markdown": ["--format", "markdown"],
+    "mermaid": ["--format", "mermaid"],
+    "dot": ["--format", "dot"],
+    "html": ["--format", "html"],
 }
+"""``--format svg`` is Graphviz's drawing of the DOT: test_hostile_names_are_the_text_graphviz_draws_from_dot."""
+
+
 def _name_part(payload: str) -> str:
     """``payload`` as part of a file name or an HDF5 link name (no slash, no NUL)."""
     return payload.replace("/", "_").replace("\0", "_")
@@ -290,7 +301,15 @@ def _run_checked(builder: Callable[[Path, random.Random], Attack], folder: Path)
 
 
 def shown(output: str, stdout: str) -> str:
-    """What a reader of ``output`` sees: SARIF's result messages (their escapes undone), or the text itself."""
+    """What a reader of ``output`` sees: SARIF's result messages (their escapes undone), Mermaid labels with their
+    entity codes decoded, DOT strings with their backslashes undone, HTML text with its references decoded, or the
+    text itself."""
+    if output == "mermaid":
+        return re.sub(r"#(\d+);", lambda match: chr(int(match.group(1))), stdout)
+    if output == "dot":
+        return re.sub(r"\\(.)", r"\1", stdout)
+    if output == "html":
+        return html.unescape(stdout)
     if output != "sarif":
         return stdout
     results = json.loads(stdout)["runs"][0]["results"]
@@ -321,7 +340,11 @@ def test_names_in_a_keras_hub_preset_are_escaped_in_every_format(output: str, tm
             assert "KerasHub preset" in outcome.stdout and "LoRA a" in outcome.stdout
 
 
-@pytest.mark.parametrize("output", sorted(FORMATS))
+DRAWINGS = {"mermaid", "dot"}
+"""Formats that draw only the graphs: they list no unreadable input (stderr does, as for every format)."""
+
+
+@pytest.mark.parametrize("output", sorted(set(FORMATS) - DRAWINGS))
 def test_unreadable_inputs_with_hostile_names_are_one_stderr_line_each(output: str, tmp_path: Path) -> None:
     for _attack, outcome in _run_checked(_unreadable_attack(output), tmp_path):
         lines = without_run_total(outcome.stderr).splitlines()
@@ -467,3 +490,71 @@ def test_names_of_findings_in_a_baseline_are_escaped(output: str, tmp_path: Path
             assert "unchanged" in [result["baselineState"] for result in results]
         else:
             assert "1 finding in baseline (not counted)" in outcome.stdout
+
+
+# --------------------------------------------------------------------------
+# The graph formats: a name stays inside its label.
+# --------------------------------------------------------------------------
+
+
+def _graph_of_hostile_names(output: str, folder: Path) -> str:
+    outcome = run(["inspect", "--format", output, "--fail-on", "never", "--expand",
+                   write_keras(folder, random.Random(0)).name], folder)
+    assert outcome.status == 0 and "Traceback" not in outcome.stderr, outcome.stderr
+    return outcome.stdout
+
+
+def test_hostile_names_stay_inside_their_mermaid_labels(tmp_path: Path) -> None:
+    chart = _graph_of_hostile_names("mermaid", tmp_path)
+    assert_valid_mermaid(chart)  # each line a statement the writer makes: no directive, link or node injected
+    labels = shown("mermaid", chart)
+    assert all(visible(f"bn{number}{payload}") in labels for number, payload in enumerate(PAYLOADS))
+
+
+def test_hostile_names_are_the_text_graphviz_draws_from_dot(tmp_path: Path) -> None:
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz's dot is not installed (apt-get install graphviz)")
+    source = _graph_of_hostile_names("dot", tmp_path)
+    drawn = subprocess.run(["dot", "-Tsvg"], input=source, capture_output=True, text=True, timeout=60)
+    assert drawn.returncode == 0 and not drawn.stderr, drawn.stderr
+    texts = [html.unescape(text) for text in re.findall(r"<text[^>]*>([^<]*)</text>", drawn.stdout)]
+    for number, payload in enumerate(PAYLOADS):
+        for name in (f"bn{number}{payload}", f"custom{number}{payload}"):
+            assert visible(name) in texts, name
+    boxes = len(re.findall(r'<g id="node\d+" class="node">', drawn.stdout))
+    assert boxes == len(re.findall(r"^\s*m\d+n\d+ \[", source, re.M)) == 1 + 2 * len(PAYLOADS)
+
+
+class _Elements(HTMLParser):
+    """The tags and attributes of a page, and its text."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[str] = []
+        self.attributes: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.attributes += [name for name, _value in attrs]
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def test_hostile_names_in_the_html_page_are_text_and_add_no_element(tmp_path: Path) -> None:
+    page = _graph_of_hostile_names("html", tmp_path)
+    elements = _Elements()
+    elements.feed(page)
+    assert elements.tags.count("script") == 1 and "img" not in elements.tags
+    assert not [name for name in elements.attributes if name.startswith("on")]
+    text = "".join(elements.text)
+    for number, payload in enumerate(PAYLOADS):
+        assert visible(f"bn{number}{payload}") in text and visible(f"Custom{payload}") in text
+
+
+def test_hostile_names_cannot_close_the_mermaid_fence_of_the_markdown_report(tmp_path: Path) -> None:
+    report = _graph_of_hostile_names("markdown", tmp_path)
+    graph = report[report.index("<details>"):]
+    assert [line for line in graph.splitlines() if line.startswith("```")] == ["```mermaid", "```"]
+    assert_valid_mermaid(graph.split("```mermaid\n")[1].split("\n```")[0])
