@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from keras_share.analysis.shapes import CallShapes
 from keras_share.graph.model import Graph, Layer
 from keras_share.read.base import BytecodeSite, ModelFile
 from keras_share.vocabulary import Severity
@@ -169,6 +170,9 @@ class LayerReport:
     unreachable_calls: list[int] = field(default_factory=list)
     """Indices of the layer's calls (its ``call_sites``) whose result reaches no output of its own model: Keras
     leaves them out of the graph it rebuilds, so they count in neither ``effective_calls`` nor ``shared``."""
+    call_shapes: list[CallShapes | None] = field(default_factory=list)
+    """Per call (as ``layer.call_sites``): its input and output shapes, stored or inferred
+    (``analysis/shapes.py``); None for a call the inference did not reach."""
 
     @property
     def reaching_calls(self) -> int:
