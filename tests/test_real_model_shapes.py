@@ -21,9 +21,8 @@ FILES = sorted(path for pattern in ("*", "extra/*") for path in REAL.glob(patter
                if path.suffix in (".h5", ".keras")) if REAL.is_dir() else []
 KNOWN_CLASSES = frozenset(SHAPE_FUNCTIONS) | {"Functional", "Sequential", "Model", "InputLayer"}
 
-pytestmark = pytest.mark.skipif(not FILES, reason="../shared/real_models is not available")
 
-
+@pytest.mark.skipif(not FILES, reason="../shared/real_models is not available")
 @pytest.mark.parametrize("path", FILES, ids=[path.relative_to(REAL).as_posix() for path in FILES] if FILES else [])
 def test_real_model_shapes_equal_keras(path: Path) -> None:
     report = inspect_file(path, timeout=None)
@@ -37,4 +36,19 @@ def test_real_model_shapes_equal_keras(path: Path) -> None:
         model: Any = load_model(path, generation)
     except Exception as error:  # noqa: BLE001 - any failure to load means Keras has no shapes to compare with
         pytest.skip(f"Keras cannot load it: {type(error).__name__}: {str(error)[:120]}")
+    assert shape_mismatches(report, model, generation, must_know=KNOWN_CLASSES) == []
+
+
+SAMPLES = sorted(path for path in (Path(__file__).resolve().parent.parent / "sample_models").iterdir()
+                 if path.suffix in (".h5", ".keras") or path.is_dir())
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=[path.name for path in SAMPLES])
+def test_sample_model_shapes_equal_keras(path: Path) -> None:
+    report = inspect_file(path, timeout=None)
+    if not report.graph.has_graph:
+        pytest.skip("no layer graph in the file")
+    generation = report.file.keras_generation
+    pytest.importorskip("keras" if generation == 3 else "tf_keras")
+    model = load_model(path, generation)
     assert shape_mismatches(report, model, generation, must_know=KNOWN_CLASSES) == []

@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 from keras_share import configs
 from keras_share.analysis.report import LayerReport, ModelReport, Summary
+from keras_share.analysis.params import count_params
 from keras_share.analysis.shapes import infer_shapes
 from keras_share.errors import ReadError
 from keras_share.graph.build import build_graph
@@ -210,6 +211,7 @@ def analyze_graph(model_file: ModelFile, graph: Graph) -> ModelReport:
         if known else None,
         optimizer_arrays=len(model_file.weights.optimizer),
     )
+    count_params(reports, summary, known)
     return ModelReport(file=model_file, graph=graph, layers=reports, summary=summary,
                        bytecode=bytecode_sites(model_file, graph))
 

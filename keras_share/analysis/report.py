@@ -173,6 +173,12 @@ class LayerReport:
     call_shapes: list[CallShapes | None] = field(default_factory=list)
     """Per call (as ``layer.call_sites``): its input and output shapes, stored or inferred
     (``analysis/shapes.py``); None for a call the inference did not reach."""
+    trainable_params: int = 0
+    """Scalars of its own arrays that fitting the loaded model updates (``analysis/params.py``)."""
+    non_trainable_params: int = 0
+    """Scalars of its own arrays that it does not update (frozen, or a moving statistic)."""
+    unique_params: int = 0
+    """Scalars of its own arrays and, for a nested model, of every array inside it, each array counted once."""
 
     @property
     def reaching_calls(self) -> int:
@@ -207,6 +213,11 @@ class Summary:
     naive_params: int | None
     """Scalars if every call had its own weights; None without a layer graph (calls unknown)."""
     optimizer_arrays: int
+    trainable_params: int | None = None
+    """Unique scalars of the layers' arrays that fitting the loaded model updates (Keras' "Trainable params");
+    None without a layer graph. Arrays tied to no config layer count in neither this nor the next."""
+    non_trainable_params: int | None = None
+    """Unique scalars of the layers' arrays that it does not update; None without a layer graph."""
 
 
 @dataclass

@@ -136,7 +136,7 @@ class _Propagation:
                 shape, source = self._ref_shape(ref, model, model_inputs, outputs, record)
                 shapes.append(shape)
                 sources.append(source)
-            positional = [shape for ref, shape in zip(call.inputs, shapes) if ref.keyword is None]
+            positional = _positional(call.inputs, shapes)
             if layer.is_model:
                 result = self.run(layer, positional)
             elif layer.kind == LayerKind.LAYER:
@@ -196,6 +196,20 @@ class _Propagation:
         if model.outputs is None:
             return None
         return [self._ref_shape(ref, model, model_inputs, outputs, False)[0] for ref in model.outputs]
+
+
+FIRST_ARGUMENT_NAMES = ("inputs", "query", "sequences")
+"""The name of the first argument of a layer's ``call`` (MultiHeadAttention's ``query``, an RNN's ``sequences``):
+a call that passes it by keyword passes the tensor the shape functions take first."""
+
+
+def _positional(refs: list[TensorRef], shapes: list[Shape | None]) -> list[Shape | None]:
+    """The shapes of a call's positional tensors; the first argument's when it was passed by keyword."""
+    positional = [shape for ref, shape in zip(refs, shapes) if ref.keyword is None]
+    if positional:
+        return positional
+    by_keyword = {ref.keyword: shape for ref, shape in zip(refs, shapes)}
+    return next(([by_keyword[name]] for name in FIRST_ARGUMENT_NAMES if name in by_keyword), [])
 
 
 def infer_shapes(graph: Graph) -> dict[_Key, CallShapes]:

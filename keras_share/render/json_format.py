@@ -113,6 +113,9 @@ def _layer(report: LayerReport) -> dict[str, Any]:
                        for index, call in enumerate(layer.call_sites)],
         "weights": [_weight(array) for array in layer.weights],
         "params": report.param_count,
+        "trainable_params": report.trainable_params,
+        "non_trainable_params": report.non_trainable_params,
+        "unique_params": report.unique_params,
         "weights_missing": layer.weights_missing,
         "live": _live_layer(report.live),
     }
@@ -126,7 +129,8 @@ def _summary(summary: Summary) -> dict[str, Any]:
               "unique_params": summary.unique_params, "naive_params": summary.naive_params,
               "optimizer_arrays": summary.optimizer_arrays}
     return {**{key: unknown_as[key] if count is None else count for key, count in counts.items()},
-            "unknown": [key for key, count in counts.items() if count is None]}
+            "unknown": [key for key, count in counts.items() if count is None],
+            "trainable_params": summary.trainable_params, "non_trainable_params": summary.non_trainable_params}
 
 
 def model_to_dict(report: ModelReport) -> dict[str, Any]:

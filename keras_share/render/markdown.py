@@ -6,7 +6,7 @@ from keras_share.analysis.report import ModelReport
 from keras_share.errors import ReadError
 from keras_share.render.base import Formatter, inner_layers, summary_line
 from keras_share.render.escape import markdown_code, markdown_text
-from keras_share.render.terminal import format_shape
+from keras_share.render.terminal import format_shape, known_input_shapes
 from keras_share.vocabulary import Severity
 
 _ICONS = {Severity.ERROR: "🔴", Severity.WARNING: "🟠", Severity.INFO: "🔵"}
@@ -29,7 +29,7 @@ class MarkdownFormatter(Formatter):
                         "|---|---|---:|---:|---|---|"]
                 for layer in report.shared_rows:
                     shapes = "; ".join(
-                        f"#{call.index}: " + ", ".join(format_shape(shape) for shape in call.input_shapes)
+                        f"#{call.index}: " + ", ".join(format_shape(shape) for shape in known_input_shapes(layer, call))
                         for call in layer.layer.call_sites
                     )
                     name, class_name = markdown_code(layer.layer.path, in_table=True), markdown_text(layer.layer.class_name)

@@ -16,7 +16,7 @@ from rich.tree import Tree
 from keras_share.analysis.report import LayerReport, ModelReport
 from keras_share.analysis.shapes import CallShapes
 from keras_share.errors import ReadError
-from keras_share.graph.model import Shape
+from keras_share.graph.model import CallSite, Shape
 from keras_share.graph.nodes import as_shape
 from keras_share.read.base import WeightArray
 from keras_share.render.base import Formatter, inner_layers, summary_line
@@ -152,7 +152,7 @@ def _shapes(report: LayerReport) -> str:
     lines = []
     for call in report.layer.call_sites[:SHOWN_PER_CELL]:
         known = _known_shapes(report, call.index)
-        inputs = known.inputs if known is not None else call.input_shapes
+        inputs = known_input_shapes(report, call)
         shapes = ", ".join(format_shape(shape) for shape in inputs[:SHOWN_PER_CELL]) or "?"
         more = len(call.inputs) - SHOWN_PER_CELL
         output = f" -> {_format_outputs(known.outputs)}" if known is not None else ""
@@ -165,6 +165,12 @@ def _shapes(report: LayerReport) -> str:
 
 def _known_shapes(report: LayerReport, index: int) -> CallShapes | None:
     return report.call_shapes[index] if index < len(report.call_shapes) else None
+
+
+def known_input_shapes(report: LayerReport, call: CallSite) -> list[Shape | None]:
+    """A call's input shapes: stored in the file, else inferred, else None."""
+    known = _known_shapes(report, call.index)
+    return known.inputs if known is not None else call.input_shapes
 
 
 def _format_outputs(outputs: list[Shape | None] | None) -> str:
