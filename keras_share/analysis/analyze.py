@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from keras_share import configs
-from keras_share.analysis.report import LayerReport, ModelReport, Summary
 from keras_share.analysis.params import count_params
+from keras_share.analysis.report import LayerReport, ModelReport, Summary
 from keras_share.analysis.shapes import infer_shapes
 from keras_share.errors import ReadError
 from keras_share.graph.build import build_graph

@@ -215,6 +215,9 @@ def _header(report: ModelReport) -> Text:
     text.append(summary_line(report))
     if summary.optimizer_arrays:
         text.append(f", {summary.optimizer_arrays} optimizer arrays")
+    if summary.trainable_params is not None and summary.non_trainable_params is not None:
+        text.append(f"\nas loaded: {summary.trainable_params:,} trainable, {summary.non_trainable_params:,} "
+                    "non-trainable params")
     return text
 
 
@@ -249,13 +252,27 @@ def _shared_table(report: ModelReport, width: int) -> Table:
     return table
 
 
+def _layers_inside(report: ModelReport) -> dict[str, int]:
+    """For each nested model: the layers inside it, at any depth (inputs and bare ops not counted)."""
+    counts: dict[str, int] = {}
+    for layer in reversed(report.layers):
+        parent = layer.layer.parent or ""
+        if parent:
+            counts[parent] = counts.get(parent, 0) + counts.get(layer.layer.path, 0) + int(layer.layer.runs_on_tensors)
+    return counts
+
+
 def _tree(report: ModelReport) -> Tree:
     root = report.graph.root
     tree = Tree(Text(f"{visible(root.name)} ({visible(root.class_name)})", style="bold"))
     branches = {"": tree}
+    counts = _layers_inside(report)
     for layer in report.layers:
         label = Text(f"{visible(layer.layer.name)} ", style="bold" if layer.layer.is_model else "")
         label.append(visible(layer.layer.class_name), style="dim")
+        if layer.layer.is_model:
+            count = counts.get(layer.layer.path, 0)
+            label.append(f" ({count:,} layer{'s' if count != 1 else ''})" + (f" ×{layer.object_calls}" if layer.shared else ""))
         output = _output_shapes(layer)
         if output:
             label.append(f"  -> {output}")
@@ -270,9 +287,10 @@ def _tree(report: ModelReport) -> Tree:
             label.append(f"  shared{via}", style="magenta")
         if layer.layer.weights or layer.layer.is_model:
             label.append("  trains" if layer.trainable else "  frozen", style="green" if layer.trainable else "blue")
-        params = layer.param_count
+        params = layer.unique_params
         if params:
-            label.append(f"  {params:,} params", style="dim")
+            frozen = f" ({layer.non_trainable_params:,} non-trainable)" if layer.non_trainable_params and layer.trainable_params else ""
+            label.append(f"  {params:,} params{frozen}", style="dim")
         parent = branches.get(layer.layer.parent or "", tree)
         branches[layer.layer.path] = parent.add(label)
     return tree
