@@ -66,12 +66,11 @@ class _Propagation:
         for layer in layers:
             for call in layer.call_sites:
                 key = (layer.path, call.index)
-                producers = {(ref.layer, ref.call) for ref in call.inputs if ref.call is not None}
-                producers = {producer for producer in producers if producer[0] != layer.path or producer[1] != call.index}
                 waiting[key] = 0
-                for producer in producers:
-                    consumers.setdefault(producer, []).append(key)
-                    waiting[key] += 1
+                for ref in call.inputs:  # a tensor taken twice is two edges, released twice
+                    if ref.call is not None and (ref.layer != layer.path or ref.call != call.index):
+                        consumers.setdefault((ref.layer, ref.call), []).append(key)
+                        waiting[key] += 1
         for producer in list(consumers):
             if producer not in waiting:  # an InputLayer or a layer of another model: ready from the start
                 for key in consumers.pop(producer):
@@ -149,9 +148,8 @@ class _Propagation:
             if record:
                 self._record(layer, index, shapes, sources, result)
         result = self._model_outputs(model, model_inputs, outputs, last)
-        if not record:
-            self.memo[(model.path, tuple(given or ()))] = result
-        elif given is not None and any(shape is not None and shape != own for shape, own in zip(given, used)):
+        self.memo[(model.path, tuple(given or ()) if not record else tuple(used))] = result
+        if record and given is not None and any(shape is not None and shape != own for shape, own in zip(given, used)):
             return self.run(model, given)  # called on other shapes than its own inputs: run again on those
         return result
 
