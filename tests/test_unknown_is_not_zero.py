@@ -76,7 +76,8 @@ def test_markdown_notes_are_escaped(functional: ModelReport) -> None:
 def test_json_names_the_unknown_counts_and_writes_them_as_version_1_did(subclassed: ModelReport) -> None:
     model = json.loads(JsonFormatter().format([subclassed], []))["models"][0]
     assert model["summary"] == {"layers": 0, "shared_layers": 0, "unique_params": 81, "naive_params": 81,
-                                "optimizer_arrays": 0, "unknown": ["layers", "shared_layers", "naive_params"]}
+                                "optimizer_arrays": 0, "unknown": ["layers", "shared_layers", "naive_params"],
+                                "trainable_params": None, "non_trainable_params": None}
     assert any("subclassed model" in note for note in model["notes"])
 
 
