@@ -5,6 +5,7 @@ does not determine the result, gives None: unknown, never a guess."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -423,6 +424,23 @@ def _dot(config: dict[str, Any], inputs: list[Shape | None], depth: int) -> list
     return [tuple(out + [1] if len(out) == 1 else out)]
 
 
+_EINSUM = re.compile(r"([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)")
+
+
+def _einsum_dense(config: dict[str, Any], inputs: list[Shape | None], depth: int) -> list[Shape]:
+    """EinsumDense without an ellipsis: the batch dimension, then ``output_shape`` as configured."""
+    shape = _one(inputs)
+    equation = config.get("equation")
+    match = _EINSUM.fullmatch(equation) if isinstance(equation, str) else None
+    if match is None or len(match.group(1)) != len(shape) or not shape:
+        raise Unknown
+    wanted = config.get("output_shape")
+    dims = [wanted] if isinstance(wanted, int) and not isinstance(wanted, bool) else wanted
+    if not isinstance(dims, (list, tuple)) or len(dims) + 1 != len(match.group(3)):
+        raise Unknown
+    return [(shape[0], *(None if dim is None else _int(dim) for dim in dims))]
+
+
 def _multi_head_attention(config: dict[str, Any], inputs: list[Shape | None], depth: int) -> list[Shape]:
     query = _all(inputs[:1])[0]
     if not query:
@@ -449,6 +467,7 @@ SHAPE_PRESERVING = (
 SHAPE_FUNCTIONS: dict[str, ShapeFunction] = {
     **dict.fromkeys(SHAPE_PRESERVING, _same),
     "Dense": _dense,
+    "EinsumDense": _einsum_dense,
     "Flatten": _flatten,
     "Reshape": _reshape,
     "Permute": _permute,
