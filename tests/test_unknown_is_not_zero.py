@@ -79,7 +79,8 @@ def test_json_names_the_unknown_counts_and_writes_them_as_version_1_did(subclass
     model = json.loads(JsonFormatter().format([subclassed], []))["models"][0]
     assert model["summary"] == {"layers": 0, "shared_layers": 0, "unique_params": 81, "naive_params": 81,
                                 "optimizer_arrays": 0, "unknown": ["layers", "shared_layers", "naive_params"],
-                                "tied_embeddings": None, "in_baseline": 0}
+                                "tied_embeddings": None, "in_baseline": 0,
+                                "trainable_params": None, "non_trainable_params": None}
     assert any("subclassed model" in note for note in model["notes"])
 
 

@@ -6,7 +6,9 @@ from typing import NamedTuple
 
 from keras_share import configs
 from keras_share.analysis import keras_hub
+from keras_share.analysis.params import count_params
 from keras_share.analysis.report import LayerReport, ModelReport, ModuleReference, Summary
+from keras_share.analysis.shapes import infer_shapes
 from keras_share.errors import ReadError
 from keras_share.graph.build import build_graph
 from keras_share.graph.model import Graph, Layer
@@ -205,6 +207,9 @@ def analyze_graph(model_file: ModelFile, graph: Graph) -> ModelReport:
         for report in group:
             report.same_as = [other.layer.path for other in group if other is not report]
     _mark_shared_via(reports)
+    shapes = infer_shapes(graph)
+    for report in reports:
+        report.call_shapes = [shapes.get((report.layer.path, call.index)) for call in report.layer.call_sites]
     _containers_train_with_their_layers(reports)
     seen: set[str] = set()
     unique = 0
@@ -223,6 +228,7 @@ def analyze_graph(model_file: ModelFile, graph: Graph) -> ModelReport:
         if known else None,
         optimizer_arrays=len(model_file.weights.optimizer),
     )
+    count_params(reports, summary, known)
     preset = keras_hub.preset_report(model_file, graph, stored_groups)
     summary.tied_embeddings = (preset.tied_embeddings if preset is not None
                                else keras_hub.tied_embeddings([report.layer for report in reports]))

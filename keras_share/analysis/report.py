@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from keras_share.analysis.shapes import CallShapes
 from keras_share.graph.model import Graph, Layer
 from keras_share.read.base import BytecodeSite, ModelFile, Preset
 from keras_share.vocabulary import Severity
@@ -185,6 +186,15 @@ class LayerReport:
     unreachable_calls: list[int] = field(default_factory=list)
     """Indices of the layer's calls (its ``call_sites``) whose result reaches no output of its own model: Keras
     leaves them out of the graph it rebuilds, so they count in neither ``effective_calls`` nor ``shared``."""
+    call_shapes: list[CallShapes | None] = field(default_factory=list)
+    """Per call (as ``layer.call_sites``): its input and output shapes, stored or inferred
+    (``analysis/shapes.py``); None for a call the inference did not reach."""
+    trainable_params: int = 0
+    """Scalars of its own arrays that fitting the loaded model updates (``analysis/params.py``)."""
+    non_trainable_params: int = 0
+    """Scalars of its own arrays that it does not update (frozen, or a moving statistic)."""
+    unique_params: int = 0
+    """Scalars of its own arrays and, for a nested model, of every array inside it, each array counted once."""
 
     @property
     def reaching_calls(self) -> int:
@@ -222,6 +232,11 @@ class Summary:
     tied_embeddings: bool | None = None
     """Whether the token embedding doubles as the output projection, read from the stored arrays (a KerasHub
     ReversibleEmbedding); None when the model has no such layer."""
+    trainable_params: int | None = None
+    """Unique scalars of the layers' arrays that fitting the loaded model updates (Keras' "Trainable params");
+    None without a layer graph. Arrays tied to no config layer count in neither this nor the next."""
+    non_trainable_params: int | None = None
+    """Unique scalars of the layers' arrays that it does not update; None without a layer graph."""
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ from keras_share.analysis.report import (
     PresetReport,
     Summary,
 )
+from keras_share.analysis.shapes import CallShapes
 from keras_share.errors import ReadError
-from keras_share.graph.model import CallSite
+from keras_share.graph.model import CallSite, Shape
 from keras_share.read.base import WeightArray, WeightIndex
 from keras_share.render.base import Formatter
 from keras_share.version import __version__
@@ -36,7 +37,19 @@ def _finding(finding: Finding) -> dict[str, Any]:
             "message": finding.message, "layers": list(finding.layers)}
 
 
-def _call_site(call: CallSite) -> dict[str, Any]:
+def _shape_list(shapes: list[Shape | None] | None) -> list[list[int | None] | None] | None:
+    return None if shapes is None else [list(shape) if shape is not None else None for shape in shapes]
+
+
+def _call_shapes(shapes: CallShapes | None) -> dict[str, Any] | None:
+    if shapes is None:
+        return None
+    return {"inputs": _shape_list(shapes.inputs), "input_sources": list(shapes.input_sources),
+            "outputs": _shape_list(shapes.outputs),
+            "output_sources": None if shapes.output_sources is None else list(shapes.output_sources)}
+
+
+def _call_site(call: CallSite, shapes: CallShapes | None = None) -> dict[str, Any]:
     return {
         "index": call.index,
         "inputs": [
@@ -45,6 +58,7 @@ def _call_site(call: CallSite) -> dict[str, Any]:
             for ref in call.inputs
         ],
         "input_shapes": [list(shape) if shape is not None else None for shape in call.input_shapes],
+        "shapes": _call_shapes(shapes),
     }
 
 
@@ -96,9 +110,13 @@ def _layer(report: LayerReport) -> dict[str, Any]:
         "trainable_flag": layer.trainable_flag,
         "frozen_by": report.frozen_by,
         "transferred_from": report.transferred_from,
-        "call_sites": [_call_site(call) for call in layer.call_sites],
+        "call_sites": [_call_site(call, report.call_shapes[index] if index < len(report.call_shapes) else None)
+                       for index, call in enumerate(layer.call_sites)],
         "weights": [_weight(array) for array in layer.weights],
         "params": report.param_count,
+        "trainable_params": report.trainable_params,
+        "non_trainable_params": report.non_trainable_params,
+        "unique_params": report.unique_params,
         "weights_missing": layer.weights_missing,
         "live": _live_layer(report.live),
     }
@@ -113,7 +131,8 @@ def _summary(summary: Summary) -> dict[str, Any]:
               "optimizer_arrays": summary.optimizer_arrays}
     return {**{key: unknown_as[key] if count is None else count for key, count in counts.items()},
             "unknown": [key for key, count in counts.items() if count is None],
-            "tied_embeddings": summary.tied_embeddings}
+            "tied_embeddings": summary.tied_embeddings,
+            "trainable_params": summary.trainable_params, "non_trainable_params": summary.non_trainable_params}
 
 
 def _groups(index: WeightIndex | None, names: dict[str, str]) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from keras_share.render.base import Formatter, counted, inner_layers, preset_lin
 from keras_share.render.escape import markdown_code, markdown_text
 from keras_share.render.mermaid import mermaid, too_big
 from keras_share.render.picture import picture
-from keras_share.render.terminal import format_shape
+from keras_share.render.terminal import format_shape, known_input_shapes
 from keras_share.vocabulary import Severity
 
 _ICONS = {Severity.ERROR: "🔴", Severity.WARNING: "🟠", Severity.INFO: "🔵"}
@@ -36,7 +36,7 @@ class MarkdownFormatter(Formatter):
                         "|---|---|---:|---:|---|---|"]
                 for layer in report.shared_rows:
                     shapes = "; ".join(
-                        f"#{call.index}: " + ", ".join(format_shape(shape) for shape in call.input_shapes)
+                        f"#{call.index}: " + ", ".join(format_shape(shape) for shape in known_input_shapes(layer, call))
                         for call in layer.layer.call_sites
                     )
                     name, class_name = markdown_code(layer.layer.path, in_table=True), markdown_text(layer.layer.class_name)

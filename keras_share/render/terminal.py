@@ -14,8 +14,10 @@ from rich.text import Text
 from rich.tree import Tree
 
 from keras_share.analysis.report import LayerReport, ModelReport
+from keras_share.analysis.shapes import CallShapes
 from keras_share.errors import ReadError
-from keras_share.graph.model import Shape
+from keras_share.graph.model import CallSite, Shape
+from keras_share.graph.nodes import as_shape
 from keras_share.read.base import WeightArray
 from keras_share.render.base import Formatter, counted, inner_layers, preset_lines, summary_line
 from keras_share.render.escape import visible
@@ -149,13 +151,50 @@ def _trainable(report: LayerReport) -> Text:
 def _shapes(report: LayerReport) -> str:
     lines = []
     for call in report.layer.call_sites[:SHOWN_PER_CELL]:
-        shapes = ", ".join(format_shape(shape) for shape in call.input_shapes[:SHOWN_PER_CELL]) or "?"
+        known = _known_shapes(report, call.index)
+        inputs = known_input_shapes(report, call)
+        shapes = ", ".join(format_shape(shape) for shape in inputs[:SHOWN_PER_CELL]) or "?"
         more = len(call.inputs) - SHOWN_PER_CELL
-        lines.append(f"#{call.index}: {shapes}" + (f" and {more:,} more inputs" if more > 0 else ""))
+        output = f" -> {_format_outputs(known.outputs)}" if known is not None else ""
+        lines.append(f"#{call.index}: {shapes}" + (f" and {more:,} more inputs" if more > 0 else "") + output)
     hidden = len(report.layer.call_sites) - SHOWN_PER_CELL
     if hidden > 0:
         lines.append(f"and {hidden:,} more calls (--format json lists them all)")
     return "\n".join(lines) or "-"
+
+
+def _known_shapes(report: LayerReport, index: int) -> CallShapes | None:
+    return report.call_shapes[index] if index < len(report.call_shapes) else None
+
+
+def known_input_shapes(report: LayerReport, call: CallSite) -> list[Shape | None]:
+    """A call's input shapes: stored in the file, else inferred, else None."""
+    known = _known_shapes(report, call.index)
+    return known.inputs if known is not None else call.input_shapes
+
+
+def _format_outputs(outputs: list[Shape | None] | None) -> str:
+    """``(None, 4)`` for one output tensor, ``[(None, 4), (None, 4)]`` for several, ``?`` when unknown."""
+    if outputs is None or not outputs:
+        return "?"
+    if len(outputs) == 1:
+        return format_shape(outputs[0])
+    shown = ", ".join(format_shape(shape) for shape in outputs[:SHOWN_PER_CELL])
+    return f"[{shown}{', ...' if len(outputs) > SHOWN_PER_CELL else ''}]"
+
+
+def _output_shapes(report: LayerReport) -> str:
+    """A layer's output shape for the tree: one when every call gives the same, else one per call."""
+    if report.layer.kind == LayerKind.INPUT:
+        declared = as_shape(report.layer.config.get("batch_shape", report.layer.config.get("batch_input_shape")))
+        return format_shape(declared)
+    texts = [_format_outputs(known.outputs if known is not None else None) for known in report.call_shapes]
+    if not texts:
+        return ""
+    if len(set(texts)) == 1:
+        return texts[0]
+    shown = ", ".join(f"#{index}: {text}" for index, text in enumerate(texts[:SHOWN_CALL_INDICES]))
+    return shown + (f" and {len(texts) - SHOWN_CALL_INDICES:,} more" if len(texts) > SHOWN_CALL_INDICES else "")
 
 
 def _header(report: ModelReport) -> Text:
@@ -176,6 +215,9 @@ def _header(report: ModelReport) -> Text:
     text.append(summary_line(report))
     if summary.optimizer_arrays:
         text.append(f", {summary.optimizer_arrays} optimizer arrays")
+    if summary.trainable_params is not None and summary.non_trainable_params is not None:
+        text.append(f"\nas loaded: {summary.trainable_params:,} trainable, {summary.non_trainable_params:,} "
+                    "non-trainable params")
     return text
 
 
@@ -202,7 +244,7 @@ def _shared_table(report: ModelReport, width: int) -> Table:
                                                  width // LAYER_COLUMN_SHARE))
     table.add_column("calls", justify="right", no_wrap=True)
     table.add_column("trains", no_wrap=True)
-    table.add_column("input shapes per call", overflow="fold")
+    table.add_column("input shapes -> output per call", overflow="fold")
     table.add_column("weights", width=_names_width([line for _, weights in cells for line in weights],
                                                    width // WEIGHTS_COLUMN_SHARE))
     for layer, (names, weights) in zip(shared, cells):
@@ -213,13 +255,30 @@ def _shared_table(report: ModelReport, width: int) -> Table:
     return table
 
 
+def _layers_inside(report: ModelReport) -> dict[str, int]:
+    """For each nested model: the layers inside it, at any depth (inputs and bare ops not counted)."""
+    counts: dict[str, int] = {}
+    for layer in reversed(report.layers):
+        parent = layer.layer.parent or ""
+        if parent:
+            counts[parent] = counts.get(parent, 0) + counts.get(layer.layer.path, 0) + int(layer.layer.runs_on_tensors)
+    return counts
+
+
 def _tree(report: ModelReport) -> Tree:
     root = report.graph.root
     tree = Tree(Text(f"{visible(root.name)} ({visible(root.class_name)})", style="bold"))
     branches = {"": tree}
+    counts = _layers_inside(report)
     for layer in report.layers:
         label = Text(f"{visible(layer.layer.name)} ", style="bold" if layer.layer.is_model else "")
         label.append(visible(layer.layer.class_name), style="dim")
+        if layer.layer.is_model:
+            count = counts.get(layer.layer.path, 0)
+            label.append(f" ({count:,} layer{'s' if count != 1 else ''})" + (f" ×{layer.object_calls}" if layer.shared else ""))
+        output = _output_shapes(layer)
+        if output:
+            label.append(f"  -> {output}")
         if layer.layer.kind != LayerKind.INPUT:
             label.append(f"  calls {layer.layer.calls}")
             if layer.effective_calls != layer.layer.calls:
@@ -231,9 +290,10 @@ def _tree(report: ModelReport) -> Tree:
             label.append(f"  shared{via}", style="magenta")
         if layer.layer.weights or layer.layer.is_model:
             label.append("  trains" if layer.trainable else "  frozen", style="green" if layer.trainable else "blue")
-        params = layer.param_count
+        params = layer.unique_params
         if params:
-            label.append(f"  {params:,} params", style="dim")
+            frozen = f" ({layer.non_trainable_params:,} non-trainable)" if layer.non_trainable_params and layer.trainable_params else ""
+            label.append(f"  {params:,} params{frozen}", style="dim")
         parent = branches.get(layer.layer.parent or "", tree)
         branches[layer.layer.path] = parent.add(label)
     return tree
