@@ -9,6 +9,7 @@ from keras_share.rules.ambiguous_file_format import AmbiguousFileFormat
 from keras_share.rules.base import Rule, RuleContext
 from keras_share.rules.cross_model_sharing import CrossModelSharing
 from keras_share.rules.frozen_layer_trains_after_load import FrozenLayerTrainsAfterLoad
+from keras_share.rules.keras3_incompatible import Keras3Incompatible
 from keras_share.rules.layer_shared_with_other_model import (
     LayerSharedWithOtherModel,
     LiveTransferredLayerTrainable,
@@ -41,6 +42,7 @@ ALL_RULES: tuple[Rule, ...] = (
     TrainableInFrozenParent(),
     FrozenLayerTrainsAfterLoad(),
     TiedVariable(),
+    Keras3Incompatible(),
 )
 
 RULE_IDS = tuple((rule.code, rule.name) for rule in ALL_RULES)
