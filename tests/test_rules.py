@@ -753,7 +753,8 @@ SAMPLE_FINDINGS: dict[str, list[tuple[str, str]]] = {
     # One MultiHeadAttention and one Dense called on (5, 4) and (7, 4) tensors.
     "mha_keywords.keras": [("KS202", "proj"), ("KS202", "shared_mha")],
     # nested_encoder with encoder frozen and enc_out re-enabled.
-    "frozen_encoder.keras": [("KS201", "encoder"), ("KS301", "encoder/enc_out")],
+    # Its Adam was fitted before the freeze: Keras 3 skips the saved optimizer state.
+    "frozen_encoder.keras": [("KS201", "encoder"), ("KS211", ""), ("KS301", "encoder/enc_out")],
 }
 
 

@@ -16,6 +16,7 @@ from keras_share.rules.layer_shared_with_other_model import (
 )
 from keras_share.rules.live_static_mismatch import LiveStaticMismatch
 from keras_share.rules.missing_weights import MissingWeights
+from keras_share.rules.optimizer_state_mismatch import OptimizerStateMismatch
 from keras_share.rules.sequential_repeated_layer import SequentialRepeatedLayer
 from keras_share.rules.shared_batchnorm import SharedBatchNorm
 from keras_share.rules.tied_variable import TiedVariable
@@ -43,6 +44,7 @@ ALL_RULES: tuple[Rule, ...] = (
     FrozenLayerTrainsAfterLoad(),
     TiedVariable(),
     Keras3Incompatible(),
+    OptimizerStateMismatch(),
 )
 
 RULE_IDS = tuple((rule.code, rule.name) for rule in ALL_RULES)
