@@ -71,6 +71,9 @@ class WeightIndex:
     """Layers whose weights group the naming rules predict but the file lacks."""
     digests: dict[str, ArrayDigest] = field(default_factory=dict)
     """Content digests by location, of the arrays small enough to hash while reading."""
+    stored_order: dict[LayerKey, list[str]] = field(default_factory=dict)
+    """For a nested model's group of a legacy ``.h5`` file: its arrays' locations in the order ``weight_names`` lists
+    them (the order Keras assigns them back by position)."""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from keras_share.rules.layer_shared_with_other_model import (
     LayerSharedWithOtherModel,
     LiveTransferredLayerTrainable,
 )
+from keras_share.rules.legacy_weight_order import LegacyWeightOrder
 from keras_share.rules.live_static_mismatch import LiveStaticMismatch
 from keras_share.rules.missing_weights import MissingWeights
 from keras_share.rules.optimizer_state_mismatch import OptimizerStateMismatch
@@ -45,6 +46,7 @@ ALL_RULES: tuple[Rule, ...] = (
     TiedVariable(),
     Keras3Incompatible(),
     OptimizerStateMismatch(),
+    LegacyWeightOrder(),
 )
 
 RULE_IDS = tuple((rule.code, rule.name) for rule in ALL_RULES)
