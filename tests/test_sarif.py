@@ -111,7 +111,7 @@ def test_the_run_has_findings_of_every_severity_and_an_error(outputs: tuple) -> 
     severities = {f["severity"] for model in document["models"] for f in model["findings"]}
     assert severities == {"error", "warning", "info"}
     assert {f["rule"] for model in document["models"] for f in model["findings"]} == {
-        "KS102", "KS201", "KS202", "KS205", "KS301"}
+        "KS102", "KS201", "KS202", "KS205", "KS211", "KS301", "KS304"}
     assert len(document["errors"]) == 1
 
 
