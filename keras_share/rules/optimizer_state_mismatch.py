@@ -87,9 +87,11 @@ model.save("model.keras")     # KS211: Adam holds moments for weights no longer 
 
 def _trainable_variables(report: ModelReport) -> int | None:
     """Trainable variables of the model as Keras loads it (each stored array once); None when a layer's variables
-    are not all known by name."""
+    are not all known by name, or a layer's weights are missing from the file (Keras still makes them)."""
     locations: set[str] = set()
     for layer in report.layers:
+        if layer.layer.weights_missing:
+            return None
         for array in layer.layer.weights:
             if array.name.split("/")[-1].isdigit():
                 return None
