@@ -21,7 +21,8 @@ from keras_share.render.json_format import SCHEMA_VERSION
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_models"
 FROZEN = "frozen_encoder.keras"
-"""Three info findings: KS201 and KS210 on ``encoder``, KS301 on ``encoder/enc_out``."""
+"""Four findings: KS201 and KS210 (info) on ``encoder``, KS301 (info) on ``encoder/enc_out``, KS211 (warning) on
+the model."""
 MHA = "mha_keywords.keras"
 """Two info findings: KS202 on ``shared_mha`` and on ``proj``."""
 
@@ -50,7 +51,7 @@ def test_write_baseline_writes_the_json_report_of_the_run(workdir: Path) -> None
     assert result.exit_code == 1
     document = json.loads((workdir / "base.json").read_text())
     assert document["schema_version"] == SCHEMA_VERSION
-    assert [finding["rule"] for finding in document["models"][0]["findings"]] == ["KS201", "KS301", "KS210"]
+    assert [finding["rule"] for finding in document["models"][0]["findings"]] == ["KS201", "KS301", "KS210", "KS211"]
 
 
 def test_baseline_silences_the_findings_it_holds(workdir: Path) -> None:
@@ -71,7 +72,7 @@ def test_baseline_counts_the_findings_it_silenced_in_the_run_total(workdir: Path
     _inspect(FROZEN, "--ignore", "KS301", "--write-baseline", "base.json", "--quiet")
     result = _inspect(FROZEN, "--baseline", "base.json")
     assert result.stderr.strip().splitlines()[-1] == (
-        "1 file, 1 with new findings: 1 info (2 in baseline, not counted)")
+        "1 file, 1 with new findings: 1 info (3 in baseline, not counted)")
 
 
 def test_baseline_of_a_batch_silences_old_files_and_keeps_a_new_one(workdir: Path) -> None:
@@ -88,14 +89,15 @@ def test_baseline_matches_a_finding_by_its_file(workdir: Path) -> None:
     _inspect(FROZEN, "--write-baseline", "base.json", "--quiet")
     shutil.copy(workdir / FROZEN, workdir / "copy.keras")
     result = _inspect("copy.keras", "--baseline", "base.json", "--format", "json")
-    assert _findings(result) == [("KS201", "encoder"), ("KS301", "encoder/enc_out"), ("KS210", "encoder")]
+    assert _findings(result) == [("KS201", "encoder"), ("KS301", "encoder/enc_out"), ("KS210", "encoder"),
+                                 ("KS211", "")]
 
 
 def test_written_baseline_keeps_the_findings_already_in_the_baseline(workdir: Path) -> None:
     _inspect(FROZEN, "--write-baseline", "base.json", "--quiet")
     _inspect(FROZEN, "--baseline", "base.json", "--write-baseline", "again.json", "--quiet")
     again = json.loads((workdir / "again.json").read_text())
-    assert len(again["models"][0]["findings"]) == 3
+    assert len(again["models"][0]["findings"]) == 4
 
 
 @pytest.mark.parametrize(("content", "problem"), [
@@ -155,8 +157,9 @@ def test_json_report_lists_the_findings_in_the_baseline_and_counts_them(workdir:
     document = json.loads(_inspect(FROZEN, "--baseline", "base.json", "--format", "json").stdout)
     [model] = document["models"]
     assert [(finding["rule"], finding["layer"]) for finding in model["in_baseline"]] == [("KS201", "encoder"),
-                                                                                         ("KS210", "encoder")]
-    assert model["summary"]["in_baseline"] == 2
+                                                                                         ("KS210", "encoder"),
+                                                                                         ("KS211", "")]
+    assert model["summary"]["in_baseline"] == 3
     _closed_report_validator().validate(document)
 
 
@@ -186,7 +189,7 @@ def test_a_baseline_whose_in_baseline_is_not_a_list_is_a_usage_error(workdir: Pa
 def test_report_for_people_says_how_many_findings_are_in_the_baseline(workdir: Path, output: str) -> None:
     _inspect(FROZEN, "--write-baseline", "base.json", "--quiet")
     result = _inspect(FROZEN, "--baseline", "base.json", "--format", output)
-    assert "3 findings in baseline (not counted)" in result.stdout.splitlines()
+    assert "4 findings in baseline (not counted)" in result.stdout.splitlines()
 
 
 # ---------------------------------------------------------------- the Python API and the config file
@@ -198,8 +201,8 @@ def test_api_baseline_moves_the_findings_it_holds_to_in_baseline(workdir: Path) 
     _inspect(FROZEN, "--ignore", "KS301", "--write-baseline", "base.json", "--quiet")
     report = keras_share.inspect(FROZEN, baseline="base.json")
     assert [finding.rule for finding in report.findings] == ["KS301"]
-    assert [finding.rule for finding in report.in_baseline] == ["KS201", "KS210"]
-    assert keras_share.to_dict(report)["summary"]["in_baseline"] == 2
+    assert [finding.rule for finding in report.in_baseline] == ["KS201", "KS210", "KS211"]
+    assert keras_share.to_dict(report)["summary"]["in_baseline"] == 3
 
 
 def test_api_baseline_that_is_not_a_report_raises_a_value_error(workdir: Path) -> None:

@@ -25,7 +25,7 @@ CLEAN = SAMPLES / "shared_dense.keras"
 FINDS = SAMPLES / "nested_encoder.keras"
 """One finding: KS201 shared-batchnorm, info (a shared encoder whose calls all take one input signature)."""
 MIXED = SAMPLES / "frozen_encoder.keras"
-"""Two info findings (KS201, KS301)."""
+"""Two info findings (KS201, KS301) and a warning (KS211: its optimizer was fitted before the freeze)."""
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
@@ -169,7 +169,7 @@ def test_a_written_file_gets_the_permissions_of_a_new_file(tmp_path: Path) -> No
 def test_the_terminal_report_ends_with_the_run_total_on_stderr() -> None:
     proc = run("inspect", CLEAN, FINDS, MIXED)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == "3 files, 2 with findings: 4 info\n"
+    assert proc.stderr == "3 files, 2 with findings: 1 warning, 4 info\n"
 
 
 def test_the_total_of_a_clean_run_says_no_findings() -> None:
@@ -203,6 +203,7 @@ def test_statistics_replace_the_report_with_counts_per_rule() -> None:
     assert proc.stdout == ("2  KS201  shared-batchnorm\n"
                            "2  KS202  varying-input-shapes\n"
                            "1  KS210  batchnorm-fine-tuning-mode\n"
+                           "1  KS211  optimizer-state-mismatch\n"
                            "1  KS301  trainable-in-frozen-parent\n")
 
 
@@ -210,6 +211,7 @@ def test_statistics_with_format_json_are_json() -> None:
     proc = run("inspect", "--statistics", "--format", "json", FINDS, MIXED)
     assert json.loads(proc.stdout) == [{"code": "KS201", "name": "shared-batchnorm", "count": 2},
                                        {"code": "KS210", "name": "batchnorm-fine-tuning-mode", "count": 1},
+                                       {"code": "KS211", "name": "optimizer-state-mismatch", "count": 1},
                                        {"code": "KS301", "name": "trainable-in-frozen-parent", "count": 1}]
     assert proc.stderr == ""
 

@@ -98,6 +98,12 @@ def _negative_in_another_dtype(value: Any) -> Any:
     return value
 
 
+def _uncompiled(config: Any) -> Any:
+    """The config without its compile_config: Keras loads no optimizer, so frozen_encoder's optimizer state, saved
+    before the freeze (optimizer-state-mismatch), stays out of these runs."""
+    return {key: value for key, value in config.items() if key != "compile_config"}
+
+
 def _h5_negative_in_another_dtype(source: Path, target: Path) -> None:
     import h5py
 
@@ -125,7 +131,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for key in ("warning", "mixed"):
         original = files[key].with_name(f"same_inputs_{files[key].name}")
         files[key].rename(original)
-        _rewrite_archive(original, files[key], config=_negative_in_another_dtype)
+        _rewrite_archive(original, files[key], config=lambda config: _negative_in_another_dtype(_uncompiled(config)))
     original = files["warning_h5"].with_name(f"same_inputs_{files['warning_h5'].name}")
     files["warning_h5"].rename(original)
     _h5_negative_in_another_dtype(original, files["warning_h5"])
@@ -374,7 +380,7 @@ def test_per_file_ignores_by_file_name_glob(models: dict[str, Path], project: Pa
     assert code == 1  # the .h5 copy still has its warning
     assert {model["file"]: findings({"models": [model]}) for model in document["models"]} == {
         str(models["warning"]): [],
-        str(models["warning_h5"]): [("KS201", "encoder")],
+        str(models["warning_h5"]): [("KS201", "encoder"), ("KS304", "encoder")],  # its legacy weight order: info
     }
 
 

@@ -289,7 +289,8 @@ def test_a_file_that_round_trips_has_no_mismatch(K: Any, tmp_path: Path) -> None
         model.save(str(path))
         report = _live_lint(path)
         assert report.live is not None and report.live.mismatches == [] and report.live.load_error is None, suffix
-        assert found(report) == [], suffix
+        # A tf_keras .keras file is one Keras 3 cannot load (keras3-incompatible): not a mismatch of the cross-check.
+        assert [item for item in found(report) if item[0] != "keras3-incompatible"] == [], suffix
         assert report.file.format != "live"  # the file's own report, cross-checked
         shared_layer = next(layer for layer in report.layers if layer.layer.path == "shared_d")
         assert shared_layer.live is not None

@@ -191,7 +191,8 @@ def test_a_layer_whose_variables_are_all_non_trainable_does_not_train(saved: dic
 
 def test_copied_weights_are_found_from_the_bundle_contents(saved: dict[str, Path]) -> None:
     report = Pipeline(LintSettings(), timeout=None).finish(inspect_file(saved["copied"], timeout=None))
-    assert [(finding.name, finding.layer) for finding in report.findings] == [("weight-copy", "second")]
+    assert [(finding.name, finding.layer) for finding in report.findings
+            if finding.name != "keras3-incompatible"]  # a SavedModel: Keras 3 cannot load it == [("weight-copy", "second")]
 
 
 # --------------------------------------------------------------------------
@@ -414,7 +415,8 @@ def test_a_layer_transferred_from_an_h5_base_is_found_in_a_savedmodel(tf_keras: 
     build_transfer(tf_keras, base).save(str(tmp_path / "transfer"), save_format="tf")
     pipeline = Pipeline(LintSettings(), base=read_base(tmp_path / "base.h5", timeout=None), timeout=None)
     report = pipeline.finish(inspect_file(tmp_path / "transfer", timeout=None))
-    assert [(finding.name, finding.layer) for finding in report.findings] == [("transferred-layer-trainable", "feature")]
+    assert [(finding.name, finding.layer) for finding in report.findings
+            if finding.name != "keras3-incompatible"]  # a SavedModel: Keras 3 cannot load it == [("transferred-layer-trainable", "feature")]
 
 
 @settings(max_examples=60, deadline=None)

@@ -369,6 +369,7 @@ def graph_of_config(model_file: ModelFile) -> Graph:
         parent=None,
         config=configs.entry_config(config),
         trainable_flag=configs.trainable_flag(config),
+        module=config["module"] if isinstance(config.get("module"), str) else None,
     )
     check_size(model_file)
     builder = _Builder(model_file)

@@ -15,6 +15,10 @@ SHARDED_WEIGHTS_MEMBER = "model.weights.json"
 """The sharded weights map a model folder may hold instead of ``model.weights.h5`` (KerasHub presets)."""
 SHARD_MAP_SUFFIX = "weights.json"
 """What the name of a sharded weights map ends with (Keras 3's ``load_weights`` tells one by it)."""
+DOUBLE_COUNTED_NOTE = ("layers are numbered as tf.keras 2.12-2.13 did (a layer with weights counted twice): "
+                       "tf.keras 2.14 looks for other group names and fails to load these weights")
+"""The note of a ``.keras`` file whose ``_layer_checkpoint_dependencies`` group names are not those tf.keras 2.14 (and
+Keras 3's fallback for that layout, which looks there for its own names) gives its layers."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,9 @@ class WeightIndex:
     """Layers whose weights group the naming rules predict but the file lacks."""
     digests: dict[str, ArrayDigest] = field(default_factory=dict)
     """Content digests by location, of the arrays small enough to hash while reading."""
+    stored_order: dict[LayerKey, list[str]] = field(default_factory=dict)
+    """For a nested model's group of a legacy ``.h5`` file: its arrays' locations in the order ``weight_names`` lists
+    them (the order Keras assigns them back by position)."""
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,7 @@ def _read_model_weights(root: h5py.Group, config: dict[str, Any] | None, path: s
                 index.unattached[group_path] = [array for _, array in arrays]
         elif configs.layer_entries(entry) is not None:
             index.by_layer[(name,)] = []
+            index.stored_order[(name,)] = [array.location for _, array in arrays]
             _split_nested(entry, (name,), arrays, index)
         else:
             index.by_layer[(name,)] = [

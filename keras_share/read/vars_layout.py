@@ -11,7 +11,7 @@ from typing import Any
 
 from keras_share import configs
 from keras_share.limits import MAX_LAYERS
-from keras_share.read.base import LayerKey, WeightArray, WeightIndex
+from keras_share.read.base import DOUBLE_COUNTED_NOTE, LayerKey, WeightArray, WeightIndex
 from keras_share.read.stored import StoredDataset, StoredGroup
 from keras_share.vocabulary import LayerKind
 
@@ -180,8 +180,7 @@ class VarsLayoutReader:
                 self._note("the file does not say which tf.keras wrote it, and its groups fit both ways tf.keras "
                            "2.12-2.14 numbered layers of one class: read as tf.keras 2.14 numbered them")
         if twice:
-            self._note("layers are numbered as tf.keras 2.12-2.13 did (a layer with weights counted twice): "
-                       "tf.keras 2.14 looks for other group names and fails to load these weights")
+            self._note(DOUBLE_COUNTED_NOTE)
         return twice
 
     def _note(self, note: str) -> None:

@@ -10,12 +10,15 @@ from keras_share.rules.base import Rule, RuleContext
 from keras_share.rules.batchnorm_fine_tuning_mode import BatchNormFineTuningMode
 from keras_share.rules.cross_model_sharing import CrossModelSharing
 from keras_share.rules.frozen_layer_trains_after_load import FrozenLayerTrainsAfterLoad
+from keras_share.rules.keras3_incompatible import Keras3Incompatible
 from keras_share.rules.layer_shared_with_other_model import (
     LayerSharedWithOtherModel,
     LiveTransferredLayerTrainable,
 )
+from keras_share.rules.legacy_weight_order import LegacyWeightOrder
 from keras_share.rules.live_static_mismatch import LiveStaticMismatch
 from keras_share.rules.missing_weights import MissingWeights
+from keras_share.rules.optimizer_state_mismatch import OptimizerStateMismatch
 from keras_share.rules.parameter_count_mismatch import ParameterCountMismatch
 from keras_share.rules.sequential_repeated_layer import SequentialRepeatedLayer
 from keras_share.rules.shared_batchnorm import SharedBatchNorm
@@ -53,6 +56,9 @@ ALL_RULES: tuple[Rule, ...] = (
     UnreachableCall(),
     BatchNormFineTuningMode(),
     UnsafeModuleReference(),
+    Keras3Incompatible(),
+    OptimizerStateMismatch(),
+    LegacyWeightOrder(),
 )
 
 RULE_IDS = tuple((rule.code, rule.name) for rule in ALL_RULES)
