@@ -22,6 +22,7 @@ from keras_share.analysis.diff import ModelDiff, compare
 from keras_share.analysis.digests import DigestSource
 from keras_share.analysis.provenance import mark_transferred
 from keras_share.analysis.report import Finding, ModelReport
+from keras_share.analysis.shapes import CallShapesByKey, infer_shapes
 from keras_share.batch import Result, expand, inspect_each
 from keras_share.errors import ReadError
 from keras_share.graph.build import attach_weights, graph_of_config
@@ -39,16 +40,22 @@ if TYPE_CHECKING:
 
 
 def read_and_analyze(path: str | os.PathLike[str], timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> ModelReport:
-    """``analyze(read_model(path, timeout))``, the graph built from the configs while the reader child still
-    reads the weights (for ``.keras`` archives and folders, whose configs are read first). No findings."""
+    """``analyze(read_model(path, timeout))``, the graph built and its shapes inferred from the configs while the
+    reader child still reads the weights (for ``.keras`` archives and folders, whose configs are read first). No
+    findings."""
     allow_deep_pickles()  # the same limit for every file, first or not: nothing depends on what was read before
-    early: list[Graph] = []
-    model_file = read_model(path, timeout,
-                            while_reading=lambda configs_only: early.append(graph_of_config(configs_only)))
+    early: list[tuple[Graph, CallShapesByKey]] = []
+
+    def from_configs(configs_only: ModelFile) -> None:
+        graph = graph_of_config(configs_only)
+        early.append((graph, infer_shapes(graph)))
+
+    model_file = read_model(path, timeout, while_reading=from_configs)
     if not early:
         return analyze(model_file)
-    attach_weights(early[0], model_file.weights)
-    return analyze_graph(model_file, early[0])
+    graph, shapes = early[0]
+    attach_weights(graph, model_file.weights)
+    return analyze_graph(model_file, graph, shapes)
 
 
 def inspect_file(path: str | os.PathLike[str], timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> ModelReport:

@@ -8,7 +8,7 @@ from keras_share import configs
 from keras_share.analysis import keras_hub
 from keras_share.analysis.params import count_params
 from keras_share.analysis.report import LayerReport, ModelReport, ModuleReference, Summary
-from keras_share.analysis.shapes import infer_shapes
+from keras_share.analysis.shapes import CallShapesByKey, infer_shapes
 from keras_share.errors import ReadError
 from keras_share.graph.build import build_graph
 from keras_share.graph.model import Graph, Layer
@@ -175,10 +175,14 @@ def _add_ancillary_calls(graph: Graph, models: list[Layer], traced: set[str], re
             reached[child.path] = set(range(child.calls)) - skipped
 
 
-def analyze_graph(model_file: ModelFile, graph: Graph) -> ModelReport:
-    """Effective calls, sharing, identity and trainability for every layer of ``graph``."""
+def analyze_graph(model_file: ModelFile, graph: Graph, shapes: CallShapesByKey | None = None) -> ModelReport:
+    """Effective calls, sharing, identity and trainability for every layer of ``graph``; ``shapes``, when given,
+    are ``infer_shapes(graph)`` (inferred while the weights were read)."""
     stored_groups = {**model_file.weights.unattached}
+    configured = graph
     graph = keras_hub.preset_graph(model_file, graph)
+    if shapes is None or graph is not configured:
+        shapes = infer_shapes(graph)
     effective: dict[str, int] = {"": 1}
     frozen = _frozen_models(graph)
     reached = calls_reaching_outputs(graph, model_file.keras_generation)
@@ -207,7 +211,6 @@ def analyze_graph(model_file: ModelFile, graph: Graph) -> ModelReport:
         for report in group:
             report.same_as = [other.layer.path for other in group if other is not report]
     _mark_shared_via(reports)
-    shapes = infer_shapes(graph)
     for report in reports:
         report.call_shapes = [shapes.get((report.layer.path, call.index)) for call in report.layer.call_sites]
     _containers_train_with_their_layers(reports)

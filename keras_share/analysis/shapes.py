@@ -36,6 +36,8 @@ class CallShapes:
 
 _Key = tuple[str, int]
 """A call: (layer path, call index)."""
+CallShapesByKey = dict[_Key, CallShapes]
+"""Every call's shapes by (layer path, call index): what ``infer_shapes`` gives."""
 
 
 class _Propagation:
@@ -210,7 +212,7 @@ def _positional(refs: list[TensorRef], shapes: list[Shape | None]) -> list[Shape
     return next(([by_keyword[name]] for name in FIRST_ARGUMENT_NAMES if name in by_keyword), [])
 
 
-def infer_shapes(graph: Graph) -> dict[_Key, CallShapes]:
+def infer_shapes(graph: Graph) -> CallShapesByKey:
     """The shapes of every call of every layer in ``graph``, by (layer path, call index)."""
     propagation = _Propagation(graph)
     if graph.has_graph:
