@@ -260,7 +260,7 @@ def test_all_layers_shows_nested_layers_as_a_tree() -> None:
     assert lines.index(root) < lines.index(encoder) < min(lines.index(child) for child in children)
     assert all(_indent(child) > _indent(encoder) > _indent(root) for child in children)
     # calls in its own graph, effective calls through the nesting
-    assert re.search(r"encoder Functional\s+calls 3", encoder)
+    assert re.search(r"encoder Functional \(3 layers\) ×3\s+-> \(None, 3\)\s+calls 3", encoder)
     assert all("calls 1 (x3)" in child for child in children)
     embeddings = next(line for line in lines if re.search(r"── embeddings Concatenate", line))
     assert _indent(embeddings) == _indent(encoder)

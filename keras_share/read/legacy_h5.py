@@ -167,15 +167,20 @@ def _optimizer_arrays(root: h5py.File, index: WeightIndex) -> list[WeightArray]:
     return arrays
 
 
+def _open_h5(path: Path) -> h5py.File:
+    """The HDF5 file at ``path``, opened read-only through a regular file's descriptor (``files.open_regular``);
+    ReadError when it is not one (cut short, or not HDF5)."""
+    with open_regular(path, str(path)) as stream:
+        try:
+            return h5py.File(name_of_open_file(stream, path), "r")
+        except (OSError, ValueError) as error:
+            raise ReadError(str(path), truncated_hdf5(stream) or f"not a readable HDF5 file ({describe(error)})") from None
+
+
 def read_h5(path: Path) -> ModelFile:
     """Read any Keras HDF5 file: a full model, a Keras 2 weights-only file or a ``.weights.h5`` (a regular
     file, ``files.open_regular``)."""
-    with open_regular(path, str(path)) as stream:
-        try:
-            h5 = h5py.File(name_of_open_file(stream, path), "r")
-        except (OSError, ValueError) as error:
-            raise ReadError(str(path), truncated_hdf5(stream) or f"not a readable HDF5 file ({describe(error)})") from None
-    with h5:
+    with _open_h5(path) as h5:
         try:
             return _read_open_h5(h5, str(path))
         except (OSError, RuntimeError, KeyError, TypeError, ValueError) as error:
@@ -185,12 +190,7 @@ def read_h5(path: Path) -> ModelFile:
 def read_h5_as_weights(path: Path) -> ModelFile:
     """A legacy HDF5 file as ``load_weights`` reads it: a full model's ``model_weights`` group (``layer_names``
     under it) read as the weights-only file it holds, any other file as ``read_h5`` reads it."""
-    with open_regular(path, str(path)) as stream:
-        try:
-            h5 = h5py.File(name_of_open_file(stream, path), "r")
-        except (OSError, ValueError) as error:
-            raise ReadError(str(path), truncated_hdf5(stream) or f"not a readable HDF5 file ({describe(error)})") from None
-    with h5:
+    with _open_h5(path) as h5:
         weights_root = h5util.child(h5, "model_weights")
         if "layer_names" in h5.attrs or not isinstance(weights_root, h5py.Group):
             return read_h5(path)
