@@ -245,7 +245,8 @@ def _format_names(ctx: click.Context, param: click.Parameter, incomplete: str) -
 
 
 @app.command(help="Report the layers applied more than once, weight identity, trainability and call shapes, "
-             "and flag weight-sharing pitfalls.\n\n" + EXIT_CODES_HELP)
+             "and flag weight-sharing pitfalls. PATHS are model files (.keras, .h5, SavedModel folders, KerasHub "
+             "presets) or folders of them; always read as paths.\n\n" + EXIT_CODES_HELP)
 @click.argument("paths", nargs=-1, metavar="[PATHS]...",
                 type=click.Path(path_type=Path, readable=False))  # an unreadable input is reported with the others
 @click.option("--format", "-f", "formats", multiple=True, metavar="FORMAT[:PATH]", shell_complete=_format_names,
