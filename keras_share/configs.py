@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from keras_share.vocabulary import LayerKind
@@ -155,6 +155,38 @@ def text_may_hold_bytecode(text: str | bytes) -> bool:
     return b"lambda" in data or b'"function"' in data or b"\\u" in data
 
 
+def _walk(value: Any, owners: Mapping[int, str], owner_key: Callable[[Any], int], top: str,
+          ) -> Iterator[tuple[Any, str, Callable[[str | None], str]]]:
+    """Every dict and list in a config's JSON ``value``, in document order, with the layer that holds it and its
+    location: a function of the key below it (``_location``). A node is a layer's when ``owners`` maps its
+    ``owner_key`` to a path (``top`` outside every one); locations start there. Iterative: each value once."""
+    parents: list[int] = []
+    keys: list[Any] = []
+    stack: list[tuple[Any, int, Any, str]] = [(value, -1, None, top)]
+    while stack:
+        node, parent, key, layer = stack.pop()
+        here = len(parents)
+        owner = owners.get(owner_key(node))
+        if owner is not None:
+            layer, parent, key = owner, -1, None
+        parents.append(parent)
+        keys.append(key)
+        yield node, layer, functools.partial(_location, parents, keys, here)
+        if isinstance(node, dict):
+            children = [(item, here, name, layer) for name, item in node.items() if isinstance(item, (dict, list))]
+        elif isinstance(node, list):
+            children = [(item, here, index, layer) for index, item in enumerate(node) if isinstance(item, (dict, list))]
+        else:
+            children = []
+        children.reverse()
+        stack.extend(children)
+
+
+def _config_of(node: Any) -> int:
+    """``id()`` of a layer entry's ``config`` (0 for anything else): how ``module_references`` finds owners."""
+    return id(node.get("config")) if isinstance(node, dict) else 0
+
+
 def bytecode_sites(value: Any, layer_of: Mapping[int, str] | None = None, top: str = "",
                    limit: int = MAX_BYTECODE_SITES) -> list[tuple[str, str]]:
     """``(layer, location)`` of each serialized Python function in a config's JSON ``value``, at any depth, in
@@ -170,39 +202,24 @@ def bytecode_sites(value: Any, layer_of: Mapping[int, str] | None = None, top: s
     layer config around it (``top`` outside every one), and its location is the keys from that dict down.
     The walk is iterative and visits each value once.
     """
-    owners = layer_of or {}
     found: list[tuple[str, str]] = []
-    parents: list[int] = []
-    keys: list[Any] = []
-    stack: list[tuple[Any, int, Any, str]] = [(value, -1, None, top)]
-    while stack and len(found) < limit:
-        node, parent, key, layer = stack.pop()
-        here = len(parents)
-        owner = owners.get(id(node))
-        if owner is not None:
-            layer, parent, key = owner, -1, None
-        parents.append(parent)
-        keys.append(key)
-        children: list[tuple[Any, int, Any, str]] = []
-        if isinstance(node, dict):
-            kind = node.get("class_name")
-            if isinstance(kind, str) and kind == LAMBDA_CLASS_NAME:
-                found.append((layer, _location(parents, keys, here, None)))
-            named: list[str] = []
-            for name, item in node.items():
-                if (isinstance(item, str) and item == "lambda" and isinstance(name, str) and name.endswith("_type")
-                        and name[:-5] not in named):
-                    named.append(name[:-5])
-                elif (name == "function" and isinstance(item, list) and item and isinstance(item[0], str)
-                        and name not in named):
-                    named.append(name)
-                if isinstance(item, (dict, list)):
-                    children.append((item, here, name, layer))
-            found.extend((layer, _location(parents, keys, here, name)) for name in named)
-        elif isinstance(node, list):
-            children = [(item, here, index, layer) for index, item in enumerate(node) if isinstance(item, (dict, list))]
-        children.reverse()
-        stack.extend(children)
+    for node, layer, location in _walk(value, layer_of or {}, id, top):
+        if len(found) >= limit:
+            break
+        if not isinstance(node, dict):
+            continue
+        kind = node.get("class_name")
+        if isinstance(kind, str) and kind == LAMBDA_CLASS_NAME:
+            found.append((layer, location(None)))
+        named: list[str] = []
+        for name, item in node.items():
+            if (isinstance(item, str) and item == "lambda" and isinstance(name, str) and name.endswith("_type")
+                    and name[:-5] not in named):
+                named.append(name[:-5])
+            elif (name == "function" and isinstance(item, list) and item and isinstance(item[0], str)
+                    and name not in named):
+                named.append(name)
+        found.extend((layer, location(name)) for name in named)
     return found[:limit]
 
 
@@ -337,29 +354,13 @@ def module_references(value: Any, layer_of: Mapping[int, str] | None = None, top
     whose entry (the dict holding that config) or config holds it, innermost first (``top`` outside every one);
     its location is the keys from that layer's entry down. The walk is iterative and visits each value once.
     """
-    owners = layer_of or {}
     found: list[tuple[str, str, str, str, str]] = []
-    parents: list[int] = []
-    keys: list[Any] = []
-    stack: list[tuple[Any, int, Any, str]] = [(value, -1, None, top)]
-    while stack and len(found) < limit:
-        node, parent, key, layer = stack.pop()
-        here = len(parents)
-        if isinstance(node, dict):
-            owner = owners.get(id(node.get("config")))
-            if owner is not None:
-                layer, parent, key = owner, -1, None
-        parents.append(parent)
-        keys.append(key)
-        children: list[tuple[Any, int, Any, str]] = []
+    for node, layer, location in _walk(value, layer_of or {}, _config_of, top):
+        if len(found) >= limit:
+            break
         if isinstance(node, dict):
             for name, module, target in _references_of(node):
                 kind = reference_kind(module, target)
                 if kind == "unsafe" or (kind == "custom" and name == "module" and "function" not in node):
-                    found.append((kind, layer, _location(parents, keys, here, name), module, target))
-            children = [(item, here, name, layer) for name, item in node.items() if isinstance(item, (dict, list))]
-        elif isinstance(node, list):
-            children = [(item, here, index, layer) for index, item in enumerate(node) if isinstance(item, (dict, list))]
-        children.reverse()
-        stack.extend(children)
+                    found.append((kind, layer, location(name), module, target))
     return found[:limit]
