@@ -16,7 +16,7 @@ from keras_share.render.base import Formatter, inner_layers, summary_line
 from keras_share.render.escape import html_text
 from keras_share.render.layout import GAP_Y, LINE_HEIGHT, NODE_PADDING, Box, layout, shown
 from keras_share.render.picture import Picture, cluster_lines, cluster_title, node_lines, picture
-from keras_share.render.terminal import format_shape
+from keras_share.render.terminal import format_shape, known_input_shapes
 from keras_share.vocabulary import LayerKind
 
 SHOWN_CALL_SHAPES = 20
@@ -210,7 +210,7 @@ def _shared_table(report: ModelReport, ids: dict[str, str]) -> list[str]:
         if layer.is_model:
             count = len(inner_layers(report, row))
             name += f" ({count} layer{'s' if count != 1 else ''})"
-        shapes = "; ".join(f"#{call.index}: " + ", ".join(format_shape(shape) for shape in call.input_shapes)
+        shapes = "; ".join(f"#{call.index}: " + ", ".join(format_shape(shape) for shape in known_input_shapes(row, call))
                            for call in layer.call_sites[:SHOWN_CALL_SHAPES])
         if layer.calls > SHOWN_CALL_SHAPES:
             shapes += f"; and {layer.calls - SHOWN_CALL_SHAPES:,} more calls"
