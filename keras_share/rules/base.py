@@ -66,3 +66,8 @@ class Rule:
     def docs(self, level: int = 1) -> str:
         """The rule's documentation as Markdown, its title a heading of ``level``."""
         return self.info.docs(level)
+
+
+def first_names(names: list[str], limit: int) -> str:
+    """``a, b, c and 4 more``: the first ``limit`` of ``names``, then how many are left out."""
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")

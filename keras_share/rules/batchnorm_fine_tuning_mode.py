@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from keras_share.analysis.report import Finding, LayerReport, ModelReport
-from keras_share.rules.base import Rule, RuleContext
+from keras_share.rules.base import Rule, RuleContext, first_names
 from keras_share.rules.shared_batchnorm import MOVING_STATISTICS_CLASSES
 from keras_share.vocabulary import LayerKind, Severity
 
@@ -90,8 +90,7 @@ x = base(inputs)                     # KS210 (info while frozen, a warning once 
                  severity: Severity) -> Finding:
         prefix = model.layer.path + "/"
         names = [norm.layer.path.removeprefix(prefix) for norm in norms]
-        named = ", ".join(names[:NAMED_IN_MESSAGE]) + (
-            f" and {len(names) - NAMED_IN_MESSAGE} more" if len(names) > NAMED_IN_MESSAGE else "")
+        named = first_names(names, NAMED_IN_MESSAGE)
         several = len(norms) > 1
         holds = f"nested model {model.layer.path!r} holds {len(norms)} BatchNormalization layer{'s' if several else ''} ({named})"
         if overridden:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from keras_share.analysis.report import Finding, ModelReport
 from keras_share.graph.model import Graph, Layer
-from keras_share.rules.base import Rule, RuleContext
+from keras_share.rules.base import Rule, RuleContext, first_names
 from keras_share.vocabulary import Format, Severity
 
 NAMED_IN_MESSAGE = 3
@@ -59,10 +59,9 @@ rebuilt.load_weights("model.h5")  # arrays assigned by position in another order
             if moved:
                 names = {array.location: f"{layer.path.removeprefix(model.path + '/')}/{array.name}"
                          for layer in _below(model, graph) for array in layer.weights}
-                shown = ", ".join(names[location] for location in moved[:NAMED_IN_MESSAGE])
-                more = f" and {len(moved) - NAMED_IN_MESSAGE} more" if len(moved) > NAMED_IN_MESSAGE else ""
+                shown = first_names([names[location] for location in moved], NAMED_IN_MESSAGE)
                 yield self.finding(model.path, (
-                    f"the file stores {shown}{more} after weights of later layers (trainable weights first, then "
+                    f"the file stores {shown} after weights of later layers (trainable weights first, then "
                     f"non-trainable ones): load_weights into this model rebuilt with other trainable flags assigns "
                     f"its {len(stored)} arrays by position to the wrong variables; use load_model, or set the same "
                     "flags before load_weights"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from keras_share.analysis.report import Finding, LayerReport, ModelReport
-from keras_share.rules.base import Rule, RuleContext
+from keras_share.rules.base import Rule, RuleContext, first_names
 from keras_share.vocabulary import Severity
 
 MOVING_STATISTICS_CLASSES = frozenset({"BatchNormalization", "SyncBatchNormalization", "BatchNormalizationV1",
@@ -68,8 +68,7 @@ b = bn(dense(x2))   # KS201: bn's statistics mix both branches
         """One finding for a shared sub-model: info when every call takes one input signature, else a warning."""
         prefix = model.layer.path + "/"
         names = [norm.layer.path.removeprefix(prefix) for norm in norms]
-        named = ", ".join(names[:NAMED_IN_MESSAGE]) + (
-            f" and {len(names) - NAMED_IN_MESSAGE} more" if len(names) > NAMED_IN_MESSAGE else "")
+        named = first_names(names, NAMED_IN_MESSAGE)
         several = len(norms) > 1
         layers = f"{len(norms)} BatchNormalization layer{'s' if several else ''} ({named}) keep{'' if several else 's'}"
         start = f"the shared sub-model runs {model.object_calls} times"
