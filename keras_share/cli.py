@@ -20,6 +20,7 @@ from keras_share.vocabulary import FailOn
 if TYPE_CHECKING:
     from keras_share.analysis.report import ModelReport, RuleInfo
     from keras_share.errors import ReadError
+    from keras_share.read.detect import ModelRead
     from keras_share.render.base import Formatter
 
 EXIT_OK = 0
@@ -323,6 +324,9 @@ def inspect(
     expand: bool,
 ) -> None:
     """Inspect each input and print one report per model."""
+    started = None if live or call or show_settings else _read_ahead(paths)
+    if started is not None:
+        click.get_current_context().call_on_close(started.cancel)
     from keras_share.errors import ReadError
     from keras_share.pipeline import Pipeline, fails, read_base
     from keras_share.render.escape import error_line
@@ -344,6 +348,7 @@ def inspect(
         pipeline = Pipeline(settings)
     except (SettingsError, ValueError) as error:
         raise _usage_error(str(error)) from None
+    pipeline.started = started
     if show_settings:
         from keras_share.render.escape import visible
 
@@ -410,6 +415,21 @@ def inspect(
     if errors:
         raise click.exceptions.Exit(EXIT_UNREADABLE)
     raise click.exceptions.Exit(EXIT_FINDINGS if fails(reports, settings.fail_on) else EXIT_OK)
+
+
+def _read_ahead(paths: tuple[Path, ...]) -> ModelRead | None:
+    """The read of a run's one input file, begun before the rest of the pipeline is imported and set up: its
+    reader child reads the weights meanwhile. None for any other run, and when the file cannot be read (it is
+    read again in its turn, and the error reported there)."""
+    if len(paths) != 1 or not os.path.isfile(paths[0]):
+        return None
+    from keras_share.errors import ReadError
+    from keras_share.read.detect import start_read
+
+    try:
+        return start_read(paths[0])
+    except ReadError:
+        return None
 
 
 DIFF_EXIT_CODES_HELP = (

@@ -29,7 +29,7 @@ from keras_share.graph.build import attach_weights, graph_of_config
 from keras_share.graph.model import Graph
 from keras_share.read.base import ModelFile
 from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS, allow_deep_pickles
-from keras_share.read.detect import import_readers, read_model
+from keras_share.read.detect import ModelRead, import_readers, read_model, start_read
 from keras_share.rules import RULE_IDS, Rule, RuleContext, run_rules, select_rules
 from keras_share.settings import LintSettings
 from keras_share.vocabulary import FailOn
@@ -39,10 +39,11 @@ if TYPE_CHECKING:
     from keras_share.baseline import Baseline
 
 
-def read_and_analyze(path: str | os.PathLike[str], timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> ModelReport:
-    """``analyze(read_model(path, timeout))``, the graph built and its shapes inferred from the configs while the
-    reader child still reads the weights (for ``.keras`` archives and folders, whose configs are read first). No
-    findings."""
+def read_and_analyze(source: str | os.PathLike[str] | ModelRead,
+                     timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> ModelReport:
+    """``analyze(read_model(path, timeout))`` of a path, or of a read already begun (``start_read``), the graph
+    built and its shapes inferred from the configs while the reader child still reads the weights (for
+    ``.keras`` archives and folders, whose configs are read first). No findings."""
     allow_deep_pickles()  # the same limit for every file, first or not: nothing depends on what was read before
     early: list[tuple[Graph, CallShapesByKey]] = []
 
@@ -50,7 +51,8 @@ def read_and_analyze(path: str | os.PathLike[str], timeout: float | None = DEFAU
         graph = graph_of_config(configs_only)
         early.append((graph, infer_shapes(graph)))
 
-    model_file = read_model(path, timeout, while_reading=from_configs)
+    read = source if isinstance(source, ModelRead) else start_read(source, timeout)
+    model_file = read.finish(while_reading=from_configs)
     if not early:
         return analyze(model_file)
     graph, shapes = early[0]
@@ -156,6 +158,9 @@ class Pipeline:
         """The ``--weights`` file every model is checked against (rule ``weights-mismatch``), if any."""
         self.baseline: Baseline | None = None
         """The ``--baseline`` of an earlier run: findings it holds are moved to ``in_baseline``."""
+        self.started: ModelRead | None = None
+        """A read begun before the pipeline was set up (``start_read``): ``file`` of its path finishes it, and
+        ``inputs`` ends it when no input is that file."""
 
     def finish(self, report: ModelReport) -> ModelReport:
         """Complete an analysed report: provenance against the base (whatever rules are selected), then the
@@ -180,6 +185,11 @@ class Pipeline:
             report.findings, report.in_baseline = self.baseline.split(report)
         return report
 
+    def _end_started(self) -> None:
+        if self.started is not None:
+            self.started.cancel()
+            self.started = None
+
     def _suppressed(self, file: str, finding: Finding) -> bool:
         """A suppression covers a finding that matches its layer, or every layer it covers (a shared
         sub-model's finding on ``encoder`` covering ``encoder/bn``: ``KS201:encoder/*`` suppresses it)."""
@@ -189,8 +199,11 @@ class Pipeline:
 
     def file(self, path: Path) -> Result:
         """Read, analyse and lint one input; unreadable input becomes a ReadError instead of an exception."""
+        source: Path | ModelRead = path
+        if self.started is not None and self.started.path == str(path):
+            source, self.started = self.started, None
         try:
-            return self.finish(read_and_analyze(path, self.timeout))
+            return self.finish(read_and_analyze(source, self.timeout))
         except ReadError as error:
             return error
         except (RecursionError, MemoryError) as error:
@@ -215,8 +228,13 @@ class Pipeline:
         inspected live.
         """
         results: list[Result] = []
+        if self.started is not None and (live or [os.fspath(path) for path in paths] != [self.started.path]):
+            self._end_started()  # only a run of that one file finishes it (worker processes never get it)
         if paths and not live:
-            results.extend(result for _, result in self.paths(paths, jobs))
+            try:
+                results.extend(result for _, result in self.paths(paths, jobs))
+            finally:
+                self._end_started()
         elif paths:
             for path, error in expand(paths, self.settings.is_excluded):
                 try:

@@ -34,11 +34,11 @@ def _inspect(*args: object) -> Any:
 
 
 def _count_reads(monkeypatch: pytest.MonkeyPatch, log: Path) -> None:
-    """Every call of ``read.detect.read_model``, from any module that bound it and from any forked worker, appends
-    the path it reads to ``log``."""
+    """Every call of ``read.detect.start_read`` (where every read begins), from any module that bound it and from any
+    forked worker, appends the path it reads to ``log``."""
     from keras_share.read import detect
 
-    original = detect.read_model
+    original = detect.start_read
 
     def counted(path: Any, *args: Any, **kwargs: Any) -> Any:
         with open(log, "a", encoding="utf-8") as out:
@@ -46,13 +46,13 @@ def _count_reads(monkeypatch: pytest.MonkeyPatch, log: Path) -> None:
         return original(path, *args, **kwargs)
 
     for module in list(sys.modules.values()):
-        if getattr(module, "read_model", None) is original:
-            monkeypatch.setattr(module, "read_model", counted)
+        if getattr(module, "start_read", None) is original:
+            monkeypatch.setattr(module, "start_read", counted)
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"], ids=["serial", "pool of two workers"])
 def test_the_base_model_is_read_once_per_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, jobs: str) -> None:
-    import keras_share.pipeline  # noqa: F401 - bind read_model where the run will look it up
+    import keras_share.pipeline  # noqa: F401 - bind start_read where the run will look it up
 
     log = tmp_path / "reads.txt"
     _count_reads(monkeypatch, log)
@@ -61,6 +61,61 @@ def test_the_base_model_is_read_once_per_run(monkeypatch: pytest.MonkeyPatch, tm
     reads = log.read_text(encoding="utf-8").split()
     assert reads.count(BASE.name) == 1
     assert sorted(reads) == sorted([BASE.name, TRANSFER.name, "transfer_frozen.keras"])
+
+
+def test_a_run_of_one_file_reads_it_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import keras_share.pipeline  # noqa: F401 - bind start_read where the run will look it up
+
+    log = tmp_path / "reads.txt"
+    _count_reads(monkeypatch, log)
+    result = _inspect("--format", "json", TRANSFER)
+    assert result.exit_code == 0, result.output
+    assert log.read_text(encoding="utf-8").split() == [TRANSFER.name]
+
+
+def _record_reader_children(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The process ids of the reader children forked from now on."""
+    from keras_share.read import deadline
+
+    forked: list[int] = []
+    original = deadline._fork_reader
+
+    def recorded() -> tuple[int, int]:
+        pid, pipe = original()
+        if pid:
+            forked.append(pid)
+        return pid, pipe
+
+    monkeypatch.setattr(deadline, "_fork_reader", recorded)
+    return forked
+
+
+def _reaped(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("options", [["--select", "KS999"], ["--format", "nonsense"], ["--exclude", "*.keras"]],
+                         ids=["unknown rule", "unknown format", "the file excluded"])
+def test_a_read_begun_ahead_is_ended_when_the_run_does_not_take_it(
+        monkeypatch: pytest.MonkeyPatch, options: list[str]) -> None:
+    forked = _record_reader_children(monkeypatch)
+    result = _inspect(*options, TRANSFER)
+    assert result.exit_code in (0, 2), result.output
+    assert forked and all(map(_reaped, forked))
+    assert result.stdout.count("transfer_unfrozen") == 0
+
+
+@pytest.mark.parametrize("content", [b"not a model", b"PK\x03\x04 cut short"], ids=["neither format", "a broken zip"])
+def test_an_unreadable_single_file_is_one_error_line(tmp_path: Path, content: bytes) -> None:
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(content)
+    result = _inspect("--format", "json", broken)
+    assert result.exit_code == 3
+    assert result.stderr.startswith(f"keras-share: error: {broken}: ") and result.stderr.count("\n") == 1
 
 
 def test_an_unreadable_base_is_one_error_line_and_exit_3(tmp_path: Path) -> None:

@@ -15,6 +15,8 @@ SHARDED_WEIGHTS_MEMBER = "model.weights.json"
 """The sharded weights map a model folder may hold instead of ``model.weights.h5`` (KerasHub presets)."""
 SHARD_MAP_SUFFIX = "weights.json"
 """What the name of a sharded weights map ends with (Keras 3's ``load_weights`` tells one by it)."""
+SAVEDMODEL_METADATA_FILE = "keras_metadata.pb"
+"""The file of a TF SavedModel folder that holds the Keras config (tf.keras 2.5+)."""
 DOUBLE_COUNTED_NOTE = ("layers are numbered as tf.keras 2.12-2.13 did (a layer with weights counted twice): "
                        "tf.keras 2.14 looks for other group names and fails to load these weights")
 """The note of a ``.keras`` file whose ``_layer_checkpoint_dependencies`` group names are not those tf.keras 2.14 (and

@@ -14,15 +14,11 @@ import zipfile
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from keras_share.errors import ReadError
-from keras_share.read.base import CONFIG_MEMBER, SHARD_MAP_SUFFIX, ModelFile
-from keras_share.read.deadline import (
-    DEFAULT_TIMEOUT_SECONDS,
-    call_with_deadline,
-    start_with_deadline,
-)
+from keras_share.read.base import CONFIG_MEMBER, SAVEDMODEL_METADATA_FILE, SHARD_MAP_SUFFIX, ModelFile
+from keras_share.read.deadline import DEFAULT_TIMEOUT_SECONDS, Pending, start_with_deadline
 from keras_share.read.files import open_regular, resolves_inside
 from keras_share.read.foreign import (
     HEAD_BYTES,
@@ -30,7 +26,6 @@ from keras_share.read.foreign import (
     foreign_format,
     is_orbax_checkpoint,
 )
-from keras_share.read.saved_model import METADATA_FILE
 from keras_share.read.truncation import (
     HDF5_MAGIC,
     ZIP_MAGIC,
@@ -44,7 +39,7 @@ if TYPE_CHECKING:
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 SAVED_MODEL_FILE = "saved_model.pb"
-FOLDER_MODEL_FILES = (CONFIG_MEMBER, METADATA_FILE, SAVED_MODEL_FILE)
+FOLDER_MODEL_FILES = (CONFIG_MEMBER, SAVEDMODEL_METADATA_FILE, SAVED_MODEL_FILE)
 """Files whose presence makes a folder a saved model (a ``.keras`` folder, a SavedModel)."""
 SHARD_NAME = re.compile(r"(.+)_\d{5,}\.weights\.h5")
 """How Keras names the shards of ``<base>.weights.json``: ``<base>_00000.weights.h5``, ``<base>_00001...``."""
@@ -84,46 +79,72 @@ def _is_model_directory(path: Path) -> bool:
     return any(os.path.lexists(path / name) for name in FOLDER_MODEL_FILES) or is_orbax_checkpoint(path)
 
 
-def read_model(path: str | os.PathLike[str], timeout: float | None = DEFAULT_TIMEOUT_SECONDS,
-               while_reading: Callable[[ModelFile], object] | None = None) -> ModelFile:
-    """Read any supported model file or folder; raise ReadError with a one-line reason otherwise.
+class ModelRead:
+    """A model file whose reading has begun (``start_read``): its reader child is at work; ``finish`` completes it."""
 
-    What needs libhdf5 is read in a child process killed after ``timeout`` seconds (None: in this process).
-    A ``.keras`` archive's or folder's configs are read here meanwhile, then given to ``while_reading`` (as a
-    model file without weights yet) while the child goes on, and the child's tree is matched to them here.
-    An ambiguous input (``Form.ambiguity``) is read as Keras loads it and carries a note saying so.
+    def __init__(self, path: str, form: Form, target: Path, child: Pending[Any]) -> None:
+        self.path = path
+        """The path as given."""
+        self._form, self._target, self._child = form, target, child
+
+    def finish(self, while_reading: Callable[[ModelFile], object] | None = None) -> ModelFile:
+        """The model file, or a ReadError with a one-line reason. A ``.keras`` archive's or folder's configs are
+        read here meanwhile, then given to ``while_reading`` (as a model file without weights yet) while the child
+        goes on, and the child's tree is matched to them here."""
+        if self._form.name in (Format.KERAS, Format.KERAS_DIR):
+            model = self._finish_keras(while_reading)
+            model.ambiguity = self._form.ambiguity
+        else:
+            model = self._child.wait()
+        if model.ambiguity is not None:
+            model.notes.append(model.ambiguity)
+        return model
+
+    def cancel(self) -> None:
+        """End the reader child: the file is not needed after all."""
+        self._child.cancel()
+
+    def _finish_keras(self, while_reading: Callable[[ModelFile], object] | None) -> ModelFile:
+        from keras_share.read import keras_archive
+
+        try:
+            configs = (keras_archive.read_archive_configs(self._target) if self._form.name == Format.KERAS
+                       else keras_archive.read_folder_configs(self._target))
+            if while_reading is not None:
+                while_reading(configs.model_file())
+        except BaseException:
+            self._child.cancel()
+            raise
+        trees: KerasTrees = self._child.wait()
+        return keras_archive.complete(configs, trees.weights, trees.extras)
+
+
+def start_read(path: str | os.PathLike[str], timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> ModelRead:
+    """Begin reading any supported model file or folder: tell its format and fork its reader child (killed after
+    ``timeout`` seconds; None: the read runs here, now). A ReadError with a one-line reason when it is neither.
+
+    What needs libhdf5 is read in the child: a ``.keras`` archive's or folder's weights (its configs are read
+    by ``ModelRead.finish``), any other format whole. An ambiguous input (``Form.ambiguity``) is read as Keras
+    loads it and carries a note saying so.
     """
     target = _model_path(Path(path))
     form = input_form(target, str(path))
-    if form.name in (Format.KERAS, Format.KERAS_DIR):
-        model = _read_keras(form.name, target, str(path), timeout, while_reading)
-        model.ambiguity = form.ambiguity
-    else:
-        model = call_with_deadline(partial(_read_model, path, form), str(path), timeout)
-    if model.ambiguity is not None:
-        model.notes.append(model.ambiguity)
-    return model
+    job: Callable[[], KerasTrees | ModelFile] = (
+        partial(_read_keras_weights, form.name, target) if form.name in (Format.KERAS, Format.KERAS_DIR)
+        else partial(_read_model, path, form))
+    return ModelRead(str(path), form, target, start_with_deadline(job, str(path), timeout))
 
 
-def _read_keras(form: str, target: Path, label: str, timeout: float | None,
-                while_reading: Callable[[ModelFile], object] | None) -> ModelFile:
-    from keras_share.read import keras_archive
-
-    weights = start_with_deadline(partial(_read_keras_weights, form, target), label, timeout)
-    try:
-        configs = keras_archive.read_archive_configs(target) if form == Format.KERAS else keras_archive.read_folder_configs(target)
-        if while_reading is not None:
-            while_reading(configs.model_file())
-    except BaseException:
-        weights.cancel()
-        raise
-    trees = weights.wait()
-    return keras_archive.complete(configs, trees.weights, trees.extras)
+def read_model(path: str | os.PathLike[str], timeout: float | None = DEFAULT_TIMEOUT_SECONDS,
+               while_reading: Callable[[ModelFile], object] | None = None) -> ModelFile:
+    """Read any supported model file or folder (``start_read``, then ``ModelRead.finish``); raise ReadError with a
+    one-line reason otherwise."""
+    return start_read(path, timeout).finish(while_reading)
 
 
 def _model_path(target: Path) -> Path:
     """The path to read: a SavedModel's folder for its ``keras_metadata.pb``."""
-    return target.parent if target.name == METADATA_FILE and os.path.isfile(target) else target
+    return target.parent if target.name == SAVEDMODEL_METADATA_FILE and os.path.isfile(target) else target
 
 
 def input_form(target: Path, label: str) -> Form:
@@ -140,7 +161,7 @@ def input_form(target: Path, label: str) -> Form:
         raise ReadError(label, f"cannot read ({error.strerror or error})") from None
     if is_folder:
         has_config = os.path.lexists(target / CONFIG_MEMBER)
-        is_saved_model = any(os.path.lexists(target / name) for name in (METADATA_FILE, SAVED_MODEL_FILE))
+        is_saved_model = any(os.path.lexists(target / name) for name in (SAVEDMODEL_METADATA_FILE, SAVED_MODEL_FILE))
         if has_config:
             return Form(Format.KERAS_DIR, KERAS_DIR_ALSO_SAVEDMODEL if is_saved_model else None)
         if is_saved_model:

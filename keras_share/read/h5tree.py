@@ -114,10 +114,10 @@ def _small_digest(dataset: h5py.h5d.DatasetID, memory_type: h5py.h5t.TypeID, dty
     return value_digest(values)
 
 
-def _describe_dataset(parent: h5py.h5g.GroupID, name: bytes, has_attrs: bool, raw: RawReader | None,
+def _describe_dataset(root: h5py.h5g.GroupID, name: bytes, has_attrs: bool, raw: RawReader | None,
                       budget: HashBudget) -> StoredDataset:
     try:
-        dataset = h5py.h5d.open(parent, name)
+        dataset = h5py.h5d.open(root, name)
         offset = dataset.get_offset()
         location = h5util.data_location(dataset, offset)
         if location == "virtual":
@@ -137,46 +137,32 @@ def _describe_dataset(parent: h5py.h5g.GroupID, name: bytes, has_attrs: bool, ra
 class _TreeBuilder:
     """Builds the tree below ``root`` object by object, in ``H5Ovisit`` order, describing each while libhdf5 has
     its header at hand: datasets by their metadata (and digest), groups that have attributes by the
-    ``group_attrs`` among them. Consecutive objects of one group share its opened id; the small datasets hashed
-    on the way share one hashing budget for the file."""
+    ``group_attrs`` among them. Every object is opened by its path from ``root`` (the path ``H5Ovisit`` reached
+    it by: hard links only); the small datasets hashed on the way share one hashing budget for the file."""
 
     def __init__(self, root: h5py.h5g.GroupID, group_attrs: tuple[str, ...], raw: RawReader | None) -> None:
         self._root = root
         self._group_attrs = group_attrs
         self._raw = raw
         self._budget = HashBudget.of_file(h5py.h5i.get_file_id(root))
-        self._open_group: tuple[bytes, h5py.h5g.GroupID] = (b"", root)
         self.tree = StoredGroup()
         self._groups: dict[bytes, StoredGroup] = {b"": self.tree}
 
-    def _group_at(self, name: bytes) -> h5py.h5g.GroupID:
-        if self._open_group[0] != name:
-            self._open_group = (name, h5py.h5g.open(self._root, name) if name else self._root)
-        return self._open_group[1]
-
     def _attrs(self, name: bytes) -> dict[str, str]:
-        try:
-            group = self._group_at(name)
-            found = {attr: h5util.str_attr(group, attr) for attr in self._group_attrs}
-            return {attr: value for attr, value in found.items() if value is not None}
-        except _ERRORS:
-            return {}
+        found = {attr: h5util.str_attr(self._root, attr, name) for attr in self._group_attrs}
+        return {attr: value for attr, value in found.items() if value is not None}
 
     def visit(self, name: bytes, info: h5py.h5o.ObjInfo) -> None:
         """Describe the object at ``name`` and place it in its parent group (when that is in the tree)."""
         kind = info.type
-        parent_name, _, own_name = name.rpartition(b"/")
-        member: StoredGroup | StoredDataset
         if kind == _DATASET:
-            try:
-                member = _describe_dataset(self._group_at(parent_name), own_name, info.num_attrs > 0, self._raw,
-                                           self._budget)
-            except _ERRORS:
-                member = _UNDESCRIBED
+            member: StoredGroup | StoredDataset = _describe_dataset(self._root, name, info.num_attrs > 0, self._raw,
+                                                                    self._budget)
         elif kind == _GROUP:
             member = StoredGroup(attrs=self._attrs(name) if self._group_attrs and info.num_attrs > 0 else {})
         else:
             return
+        parent_name, _, own_name = name.rpartition(b"/")
         parent = self._groups.get(parent_name)
         if parent is None:
             return

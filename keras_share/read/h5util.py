@@ -77,14 +77,15 @@ _VARIABLE_TEXT = {
 """The dtype h5py reads a variable-length string of each character set into, with its memory type made once."""
 
 
-def str_attr(obj: h5py.HLObject | h5py.h5o.ObjectID, name: str) -> str | None:
-    """A scalar string attribute, or None when absent or of another type.
+def str_attr(obj: h5py.HLObject | h5py.h5o.ObjectID, name: str, path: bytes = b".") -> str | None:
+    """A scalar string attribute of ``obj``, or of the object at ``path`` below it (a path of hard links, as
+    ``H5Ovisit`` gives: libhdf5 opens only the attribute), or None when absent or of another type.
 
     Read through the low-level API (it runs once per layer group), so ``obj`` may be a low-level id.
     """
     object_id = obj.id if isinstance(obj, h5py.HLObject) else obj
     try:
-        attr = h5py.h5a.open(object_id, name.encode())  # KeyError when absent
+        attr = h5py.h5a.open(object_id, name.encode(), obj_name=path)  # KeyError when absent
         stored = attr.get_type()
         if attr.get_space().get_simple_extent_type() != h5py.h5s.SCALAR or stored.get_class() != h5py.h5t.STRING:
             return None

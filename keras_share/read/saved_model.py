@@ -18,7 +18,7 @@ from typing import Any
 from keras_share import configs
 from keras_share.errors import ReadError, describe
 from keras_share.limits import MAX_JSON_VALUES, MAX_METADATA_BYTES
-from keras_share.read.base import BytecodeSite, ModelFile, WeightIndex
+from keras_share.read.base import SAVEDMODEL_METADATA_FILE, BytecodeSite, ModelFile, WeightIndex
 from keras_share.read.files import open_member
 from keras_share.read.json_text import json_tokens
 from keras_share.read.protobuf_wire import (
@@ -30,8 +30,6 @@ from keras_share.read.protobuf_wire import (
 )
 from keras_share.read.saved_model_variables import read_variables
 from keras_share.vocabulary import Format
-
-METADATA_FILE = "keras_metadata.pb"
 
 
 def _decoded_nodes(records: list[SavedObjectRecord], root: dict[str, Any]) -> list[tuple[SavedObjectRecord, dict[str, Any]]]:
@@ -78,7 +76,7 @@ def _node_bytecode(nodes: list[tuple[SavedObjectRecord, dict[str, Any]]]) -> lis
         root_seen = root_seen or is_root
         if not configs.text_may_hold_bytecode(record.metadata):
             continue
-        label = f"{METADATA_FILE} node {ascii(record.node_path)[1:-1]}"  # escaped: the path comes from the file
+        label = f"{SAVEDMODEL_METADATA_FILE} node {ascii(record.node_path)[1:-1]}"  # escaped: the path comes from the file
         node = {key: value for key, value in metadata.items() if key != "config"} if is_root else metadata
         if is_root:
             model_config = node.get("model_config")
@@ -121,30 +119,30 @@ def _restore_missing_flags(config: dict[str, Any], flags: dict[tuple[str, str], 
 
 def read_saved_model(directory: Path) -> ModelFile:
     """Read the model config of a SavedModel directory from its ``keras_metadata.pb``."""
-    if not os.path.lexists(directory / METADATA_FILE):
-        raise ReadError(str(directory), f"SavedModel without {METADATA_FILE} (TF < 2.5 or a plain tf.saved_model export): no Keras config")
-    too_large = ReadError(str(directory), f"{METADATA_FILE} is larger than {MAX_METADATA_BYTES >> 20} MiB; refusing to read it")
-    with open_member(directory, METADATA_FILE) as stream:
+    if not os.path.lexists(directory / SAVEDMODEL_METADATA_FILE):
+        raise ReadError(str(directory), f"SavedModel without {SAVEDMODEL_METADATA_FILE} (TF < 2.5 or a plain tf.saved_model export): no Keras config")
+    too_large = ReadError(str(directory), f"{SAVEDMODEL_METADATA_FILE} is larger than {MAX_METADATA_BYTES >> 20} MiB; refusing to read it")
+    with open_member(directory, SAVEDMODEL_METADATA_FILE) as stream:
         if os.fstat(stream.fileno()).st_size > MAX_METADATA_BYTES:
             raise too_large
         try:
             data = stream.read(MAX_METADATA_BYTES + 1)
         except OSError as error:
-            raise ReadError(str(directory), f"cannot read {METADATA_FILE} ({error.strerror or error})") from None
+            raise ReadError(str(directory), f"cannot read {SAVEDMODEL_METADATA_FILE} ({error.strerror or error})") from None
     if len(data) > MAX_METADATA_BYTES:
         raise too_large
     tokens = json_tokens(data)
     if tokens > MAX_JSON_VALUES:
-        raise ReadError(str(directory), f"{METADATA_FILE} is too large: {tokens:,} JSON values (limit {MAX_JSON_VALUES:,})")
+        raise ReadError(str(directory), f"{SAVEDMODEL_METADATA_FILE} is too large: {tokens:,} JSON values (limit {MAX_JSON_VALUES:,})")
     try:
         records = read_keras_metadata(data)
         metadata = root_model_metadata(records)
         nodes = _decoded_nodes(records, metadata)
         flags = _trainable_flags(nodes)
     except (ProtobufError, ValueError, RecursionError) as error:
-        raise ReadError(str(directory), f"{METADATA_FILE} cannot be decoded ({describe(error)})") from None
+        raise ReadError(str(directory), f"{SAVEDMODEL_METADATA_FILE} cannot be decoded ({describe(error)})") from None
     if not isinstance(metadata, dict):
-        raise ReadError(str(directory), f"{METADATA_FILE} holds no model metadata object")
+        raise ReadError(str(directory), f"{SAVEDMODEL_METADATA_FILE} holds no model metadata object")
     config = {"class_name": metadata.get("class_name"), "config": metadata.get("config")}
     _restore_missing_flags(config, flags)
     version = metadata.get("keras_version")
