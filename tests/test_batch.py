@@ -111,7 +111,7 @@ def test_recursion_and_memory_errors_become_read_errors(monkeypatch: pytest.Monk
     def deep(*args: object, **kwargs: object) -> None:
         raise RecursionError("maximum recursion depth exceeded")
 
-    monkeypatch.setattr(pipeline, "read_model", deep)
+    monkeypatch.setattr(pipeline, "start_read", deep)
     result = Pipeline().file(tmp_path / "deep.keras")
     assert isinstance(result, ReadError)
     assert result.path == str(tmp_path / "deep.keras") and "RecursionError" in result.problem
