@@ -61,12 +61,12 @@ def test_each_output_of_one_run_is_what_that_format_alone_prints(tmp_path: Path)
 
 @pytest.mark.usefixtures("capsys")  # keeps the report out of the test log
 def test_several_outputs_read_each_model_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import keras_share.pipeline  # noqa: F401 - bind read_model where the run will look it up
+    import keras_share.pipeline  # noqa: F401 - bind start_read where the run will look it up
     from keras_share.cli import run as run_in_process
     from keras_share.read import detect
 
     log = tmp_path / "reads.txt"
-    original = detect.read_model
+    original = detect.start_read
 
     def counted(path: Any, *args: Any, **kwargs: Any) -> Any:
         with open(log, "a", encoding="utf-8") as out:  # a file: forked reader children write here too
@@ -74,8 +74,8 @@ def test_several_outputs_read_each_model_once(tmp_path: Path, monkeypatch: pytes
         return original(path, *args, **kwargs)
 
     for module in list(sys.modules.values()):
-        if getattr(module, "read_model", None) is original:
-            monkeypatch.setattr(module, "read_model", counted)
+        if getattr(module, "start_read", None) is original:
+            monkeypatch.setattr(module, "start_read", counted)
     status = run_in_process(["inspect", "--jobs", "1", "-f", f"sarif:{tmp_path / 'a.sarif'}", "-f", "github",
                              "-f", f"markdown:{tmp_path / 'a.md'}", "-f", f"json:{tmp_path / 'a.json'}",
                              str(FINDS), str(CLEAN)])
