@@ -270,14 +270,19 @@ _LAMBDA_MODULE_KEYS = (("output_shape_module", "output_shape"), ("mask_module", 
 
 
 _MODULE_VALUE = re.compile(rb'"module"\s*:\s*(null|"[^"]*")')
-_UNSAFE_NAME_ALTERNATIVES = b"|".join(name.encode() for name in sorted(UNSAFE_BUILTINS | UNSAFE_KERAS_FUNCTIONS))
-_SUSPECT_VALUES = tuple(
-    re.compile(b'"' + key.encode() + rb'"\s*:\s*"(?:' + b"|".join(
-        ([rb'[^"]*\.'] if key in _DOTTED_KEYS else []) + ([b"(?:" + _UNSAFE_NAME_ALTERNATIVES + b')"'] if key != "fn" else [])
-    ) + b")")
-    for key in ("config", "function", *_NAME_KEYS, "fn"))
-"""A dotted name under ``_DOTTED_KEYS``, or an unsafe builtin or Keras function given as the name beside a
-``module``: one pattern per key, each with a literal prefix (which ``re`` searches for quickly)."""
+
+
+@functools.cache
+def _suspect_values() -> tuple[re.Pattern[bytes], ...]:
+    """A dotted name under ``_DOTTED_KEYS``, or an unsafe builtin or Keras function given as the name beside a
+    ``module``: one pattern per key, each with a literal prefix (which ``re`` searches for quickly). Compiled on
+    first use: the reader child, which never checks a config, does not pay for them."""
+    unsafe_names = b"|".join(name.encode() for name in sorted(UNSAFE_BUILTINS | UNSAFE_KERAS_FUNCTIONS))
+    return tuple(
+        re.compile(b'"' + key.encode() + rb'"\s*:\s*"(?:' + b"|".join(
+            ([rb'[^"]*\.'] if key in _DOTTED_KEYS else []) + ([b"(?:" + unsafe_names + b')"'] if key != "fn" else [])
+        ) + b")")
+        for key in ("config", "function", *_NAME_KEYS, "fn"))
 
 
 def text_may_name_module(text: str | bytes) -> bool:
@@ -289,7 +294,7 @@ def text_may_name_module(text: str | bytes) -> bool:
     data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
     if b'_module"' in data or b"\\u" in data:
         return True
-    if any(pattern.search(data) for pattern in _SUSPECT_VALUES):
+    if any(pattern.search(data) for pattern in _suspect_values()):
         return True
     for value in set(_MODULE_VALUE.findall(data)):
         top = value[1:-1].split(b".", 1)[0].decode("utf-8", "replace")
