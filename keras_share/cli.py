@@ -398,6 +398,7 @@ def inspect(
     for failure in errors:
         click.echo(error_line(failure.path, failure.problem), err=True)
     texts = [(path, _rendered(formatter, reports, errors)) for path, formatter in formatters]
+    _kept_until_exit(reports, texts)
     written = [text is not None and _write_report(text, path) for path, text in texts]
     if write_baseline is not None:
         from keras_share.baseline import baseline_text
@@ -531,12 +532,21 @@ def file_names_stay_paths(args: list[str]) -> list[str]:
     return ["inspect", *options, "--", *named, *args[end + 1:]]
 
 
-def run(args: list[str] | None = None) -> int:
-    """Run the command line (``args``, default ``sys.argv[1:]``) in this process; return its exit status."""
+def _kept_until_exit(*values: object) -> None:
+    """Hold ``values`` (a run's reports and their texts) in the list ``main`` hands ``run``, so the process ends
+    before they are freed object by object; nothing is held when ``run`` is called without one (tests, embedding)."""
+    kept = click.get_current_context().find_object(list)
+    if kept is not None:
+        kept.extend(values)
+
+
+def run(args: list[str] | None = None, keep: list[object] | None = None) -> int:
+    """Run the command line (``args``, default ``sys.argv[1:]``) in this process; return its exit status. ``keep``
+    receives what the process should not spend time freeing before it ends (``main``)."""
     gc.set_threshold(*GC_THRESHOLDS)
     try:
         app(file_names_stay_paths(sys.argv[1:] if args is None else list(args)), prog_name=PROGRAM,
-            complete_var=COMPLETE_VARIABLE)
+            complete_var=COMPLETE_VARIABLE, obj=keep)
     except SystemExit as stop:
         if stop.code is None or isinstance(stop.code, int):
             return stop.code or 0
@@ -549,10 +559,12 @@ def main() -> None:
     """Console-script entry point: ``run``, flush the output, and end the process at once.
 
     The interpreter's teardown would free a large report's millions of small objects one by one
-    (docs/performance.md says what that costs). Nothing is left to clean up by then
-    (files are closed, worker pools shut down, temporary folders removed where they were made).
+    (docs/performance.md says what that costs), and so would the command's return: the reports are held in
+    ``kept`` until the end. Nothing is left to clean up by then (files are closed, worker pools shut down,
+    temporary folders removed where they were made).
     """
-    status = run()
+    kept: list[object] = []
+    status = run(keep=kept)
     for stream in (sys.stdout, sys.stderr):
         try:
             if stream is not None:

@@ -162,6 +162,18 @@ def test_run_returns_the_exit_status_in_process(args: list[str], status: int) ->
     assert run_in_process(args) == status
 
 
+@pytest.mark.usefixtures("capsys")  # keeps the report out of the test log
+def test_run_hands_the_reports_to_keep_until_the_process_ends() -> None:
+    from keras_share.analysis.report import ModelReport
+    from keras_share.cli import run as run_in_process
+
+    kept: list[object] = []
+    assert run_in_process(["inspect", "--format", "json", str(SAMPLES / "shared_dense.keras")], keep=kept) == 0
+    reports, texts = kept
+    assert isinstance(reports, list) and [type(report) for report in reports] == [ModelReport]
+    assert isinstance(texts, list) and json.loads(texts[0][1])["models"][0]["file"].endswith("shared_dense.keras")
+
+
 @pytest.mark.parametrize(
     "args",
     [
