@@ -131,8 +131,8 @@ def test_the_command_process_leaves_h5py_and_numpy_to_its_reader_child() -> None
         import json, sys
         import keras_share.cli as cli
         command_line = cli.run
-        def run(args=None):
-            status = command_line(args)
+        def run(args=None, **options):
+            status = command_line(args, **options)
             here = sorted(name for name in sys.modules if name.split(".")[0] in ("h5py", "numpy"))
             print(json.dumps({{"status": status, "imported here": here}}), file=sys.stderr)
             return status
