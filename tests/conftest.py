@@ -3,6 +3,10 @@
 TensorFlow is imported lazily (``pytest.importorskip`` inside fixtures), so tests that do not
 ask for a Keras fixture run without TensorFlow installed.
 
+The suite runs in ``-n auto`` pytest-xdist workers (``addopts`` in pyproject.toml): one per CPU this process may
+use, at most 4 (each worker imports TensorFlow and builds its own session fixtures);
+``PYTEST_XDIST_AUTO_NUM_WORKERS`` sets the count, ``-n 0`` runs the tests in this process.
+
 Hypothesis profiles: ``ci`` (15 examples) when the ``CI`` variable is set, ``dev`` (60) otherwise;
 ``HYPOTHESIS_PROFILE=long`` (500) or any registered name overrides both.
 """
@@ -22,6 +26,18 @@ settings.register_profile("ci", max_examples=15, deadline=None)
 settings.register_profile("dev", max_examples=60, deadline=None)
 settings.register_profile("long", max_examples=500, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
+
+MAX_WORKERS = 4
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: the CPUs this process may run on, at most ``MAX_WORKERS``, unless the variable says."""
+    chosen = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS", "")
+    if chosen.isdigit():
+        return int(chosen)
+    return max(1, min(len(os.sched_getaffinity(0)), MAX_WORKERS))
+
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
