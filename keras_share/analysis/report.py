@@ -294,6 +294,9 @@ class ModelReport:
     module_references: list[ModuleReference] = field(default_factory=list)
     """Every reference by module to a Python object outside Keras's own in the file's configs, at any depth:
     unsafe ones (``unsafe-module-reference``) and custom objects."""
+    calls_feeding_outputs: dict[str, set[int]] = field(default_factory=dict)
+    """For every layer path: the indices of its calls whose result an output of its own model uses (the data flow,
+    ``analysis.analyze.calls_feeding_outputs``; ``unreachable-call``'s dead calls are the others)."""
 
     def __repr__(self) -> str:
         layers, shared = self.summary.layers, self.summary.shared_layers

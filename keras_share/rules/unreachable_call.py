@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from keras_share.analysis.analyze import calls_feeding_outputs
 from keras_share.analysis.report import Finding, ModelReport
 from keras_share.graph.model import CallSite, Graph, Layer, TensorRef
 from keras_share.rules.base import Rule, RuleContext
@@ -49,7 +48,7 @@ distance = keras.layers.Subtract()([encoded_a, encoded_a])   # KS208: encoder's 
         graph = report.graph
         if not graph.has_graph:
             return
-        feeding = calls_feeding_outputs(graph)
+        feeding = report.calls_feeding_outputs
         untraced = {_model_of(graph, ref.consumer, ref.output) for ref in graph.unresolved}
         for model in (graph.root, *(layer for layer in graph.layers.values() if layer.is_model)):
             if model.kind != LayerKind.FUNCTIONAL or model.outputs is None or model.path in untraced:
