@@ -98,6 +98,13 @@ def test_a_branch_passed_twice_leaves_the_other_call_and_its_input_dead(
 
 
 @pytest.mark.parametrize("generation", [3, 2], ids=["keras3-keras", "tf_keras-h5"])
+def test_the_report_carries_the_calls_whose_result_reaches_an_output(siamese_files: dict[str, Path],
+                                                                     generation: int) -> None:
+    assert inspect_file(siamese_files[f"dead-{generation}"], timeout=None).calls_feeding_outputs["enc"] == {0}
+    assert inspect_file(siamese_files[f"intact-{generation}"], timeout=None).calls_feeding_outputs["enc"] == {0, 1}
+
+
+@pytest.mark.parametrize("generation", [3, 2], ids=["keras3-keras", "tf_keras-h5"])
 def test_the_loaded_model_ignores_the_input_the_finding_names(siamese_files: dict[str, Path], generation: int) -> None:
     loaded = load_model(siamese_files[f"dead-{generation}"], generation)
     assert _ignores_input(loaded, 1)
