@@ -146,22 +146,20 @@ def calls_feeding_outputs(graph: Graph) -> dict[str, set[int]]:
     return reached
 
 
-def calls_reaching_outputs(graph: Graph, keras_generation: int,
-                           feeding: dict[str, set[int]] | None = None) -> dict[str, set[int]]:
+def calls_reaching_outputs(graph: Graph, keras_generation: int, feeding: dict[str, set[int]]) -> dict[str, set[int]]:
     """For every layer: the indices of its calls that are in the graph Keras rebuilds for its own model.
 
     Keras maps that graph back from the model's outputs (Keras 3 ``Function``, tf_keras ``_map_graph_network``):
     a call whose result no output uses is not part of it (``calls_feeding_outputs``). tf_keras then adds back
     layers that reach no output at all (``connect_ancillary_layers``): when a model has one, every call of every
     layer in it is part of its graph, except the first call of a nested model numbered from 1 (tf_keras skips it
-    as if it were that model's own node 0). ``feeding``: ``calls_feeding_outputs(graph)`` when already known
-    (not changed).
+    as if it were that model's own node 0). ``feeding`` is ``calls_feeding_outputs(graph)``, left unchanged.
     """
-    reached = calls_feeding_outputs(graph) if feeding is None else feeding
-    if keras_generation == 2:
-        reached = dict(reached)  # the ancillary calls replace a layer's set, never change it
-        models, traced = _traced_models(graph)
-        _add_ancillary_calls(graph, models, traced, reached)
+    if keras_generation != 2:
+        return feeding
+    reached = dict(feeding)  # the ancillary calls replace a layer's set, never change it
+    models, traced = _traced_models(graph)
+    _add_ancillary_calls(graph, models, traced, reached)
     return reached
 
 
