@@ -251,6 +251,34 @@ def test_arrays_above_the_eager_limit_are_left_to_on_demand_hashing(monkeypatch:
     assert read_model(SAMPLES / "nested_encoder.keras").weights.digests == {}
 
 
+def test_bytes_waiting_past_their_bound_are_hashed_on_the_way_with_the_same_digests_in_the_same_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "many.h5"
+    arrays = {f"{index:02d}": np.arange(index, index + 6, dtype="float32").reshape(2, 3) for index in range(12)}
+    with h5py.File(path, "w") as h5:
+        group = h5.create_group("layers/dense/vars")
+        for name, array in arrays.items():
+            group.create_dataset(name, data=array)
+    with h5py.File(path, "r") as h5:
+        all_at_the_end = read_tree(h5).group("layers/dense/vars")
+    monkeypatch.setattr(h5tree, "UNHASHED_BYTES", 50)  # two arrays of 24 bytes wait, the third is hashed with them
+    batches: list[int] = []
+    hash_unhashed = h5tree._TreeBuilder._hash_unhashed
+
+    def counted(builder: h5tree._TreeBuilder) -> None:
+        batches.append(len(builder._unhashed))
+        hash_unhashed(builder)
+
+    monkeypatch.setattr(h5tree._TreeBuilder, "_hash_unhashed", counted)
+    with h5py.File(path, "r") as h5:
+        in_batches = read_tree(h5).group("layers/dense/vars")
+    assert batches == [3, 3, 3, 3, 0]
+    assert in_batches == all_at_the_end
+    assert list(in_batches.members) == list(arrays)
+    assert [member.digest for member in in_batches.members.values()] == [value_digest(array) for array in arrays.values()]
+
+
 @pytest.mark.parametrize("path", KERAS_SAMPLES, ids=lambda path: path.name)
 def test_weights_read_from_memory_and_in_place_are_the_same(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from_memory = read_model(path)

@@ -2,10 +2,10 @@
 
 Walking a model file object by object through h5py's high-level API costs a dozen library calls per
 link. Here one ``H5Ovisit`` reaches every object with its type and attribute count, and describes it
-on the way: each dataset is opened once, relative to its parent group, for its shape and dtype (and,
-when small, its content digest); only groups that carry attributes are asked for them. The visit
-follows hard links only: soft and external links are never followed, and an object reachable through
-several hard links is seen once, at its first path.
+on the way: each dataset is opened once, by its path from the root, for its shape and dtype (and, when
+small, its content digest); only groups that carry attributes are asked for them, after the visit. The
+visit follows hard links only: soft and external links
+are never followed, and an object reachable through several hard links is seen once, at its first path.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
+from typing import NamedTuple
 
 import h5py
 import numpy as np
@@ -30,7 +31,9 @@ from keras_share.read.digest import (
 from keras_share.read.stored import StoredDataset, StoredGroup
 
 EAGER_DIGEST_BYTES = 1 << 20
-"""Datasets up to this size are hashed while they are open; larger ones only when a rule asks."""
+"""Datasets up to this size are hashed while the tree is read; larger ones only when a rule asks."""
+UNHASHED_BYTES = 4 << 20
+"""Bytes of small arrays read and not hashed yet that the walk may hold: past them, it hashes what it holds."""
 
 
 _UNDESCRIBED = StoredDataset(None, "")
@@ -77,15 +80,26 @@ def _descriptor_reader(file: h5py.File) -> RawReader | None:
         return None
 
 
+class _Unhashed(NamedTuple):
+    """A small array's bytes in C order, read from the file, whose digest is still to be made."""
+
+    data: bytes | memoryview
+    dtype: np.dtype
+    shape: tuple[int, ...]
+
+    def digest(self) -> ArrayDigest:
+        return buffer_digest(self.data, self.dtype, self.shape)
+
+
 def _small_digest(dataset: h5py.h5d.DatasetID, memory_type: h5py.h5t.TypeID, dtype: np.dtype,
                   shape: tuple[int, ...], raw_at: int | None, raw: RawReader | None,
-                  budget: HashBudget) -> ArrayDigest | None:
-    """The digest of a small numeric dataset; None for others, when its data cannot be read, and when ``budget``
-    cannot pay for reading it.
+                  budget: HashBudget) -> ArrayDigest | _Unhashed | None:
+    """The digest of a small numeric dataset, or its bytes to hash later; None for other datasets, when its data
+    cannot be read, and when ``budget`` cannot pay for reading it.
 
     Storage never written is not read: its digest comes from the one value all its elements read as. When its
-    bytes are the dtype's, stored contiguously at ``raw_at``, and ``raw`` can read them, it is hashed straight
-    from the file's bytes, at a fraction of the cost of a library read of a small array.
+    bytes are the dtype's, stored contiguously at ``raw_at``, and ``raw`` can read them, they are read straight
+    from the file, at a fraction of the cost of a library read of a small array, and returned unhashed.
     """
     size = dtype.itemsize * math.prod(shape)
     if dtype.kind not in HASHED_KINDS or size > EAGER_DIGEST_BYTES:
@@ -102,7 +116,7 @@ def _small_digest(dataset: h5py.h5d.DatasetID, memory_type: h5py.h5t.TypeID, dty
         except (OSError, OverflowError):  # an offset past what the system can address: libhdf5 says why
             data = b""
         if len(data) == size:
-            return buffer_digest(data, dtype, shape)
+            return _Unhashed(data, dtype, shape)
     cost = read_cost(dataset, dtype.itemsize, shape)
     if cost is None or not budget.take(cost):
         return None
@@ -115,13 +129,14 @@ def _small_digest(dataset: h5py.h5d.DatasetID, memory_type: h5py.h5t.TypeID, dty
 
 
 def _describe_dataset(root: h5py.h5g.GroupID, name: bytes, has_attrs: bool, raw: RawReader | None,
-                      budget: HashBudget) -> StoredDataset:
+                      budget: HashBudget) -> tuple[StoredDataset, _Unhashed | None]:
+    """The dataset at ``name``, and its bytes when its digest is still to be made from them."""
     try:
         dataset = h5py.h5d.open(root, name)
         offset = dataset.get_offset()
         location = h5util.data_location(dataset, offset)
         if location == "virtual":
-            return _UNDESCRIBED
+            return _UNDESCRIBED, None
         file_type = dataset.get_type()
         memory_type, dtype, dtype_name = _memory_type(file_type)
         dims = dataset.get_space().get_simple_extent_dims()
@@ -129,16 +144,23 @@ def _describe_dataset(root: h5py.h5g.GroupID, name: bytes, has_attrs: bool, raw:
         declared = h5util.str_attr(dataset, "dtype") if has_attrs else None  # Keras's "bfloat16"
         raw_at = offset if memory_type is file_type else None
         digest = _small_digest(dataset, memory_type, dtype, shape, raw_at, raw, budget) if location == "file" else None
-        return StoredDataset(shape, declared or dtype_name, digest)
+        if isinstance(digest, _Unhashed):
+            return StoredDataset(shape, declared or dtype_name), digest
+        return StoredDataset(shape, declared or dtype_name, digest), None
     except _ERRORS:
-        return _UNDESCRIBED
+        return _UNDESCRIBED, None
 
 
 class _TreeBuilder:
-    """Builds the tree below ``root`` object by object, in ``H5Ovisit`` order, describing each while libhdf5 has
-    its header at hand: datasets by their metadata (and digest), groups that have attributes by the
-    ``group_attrs`` among them. Every object is opened by its path from ``root`` (the path ``H5Ovisit`` reached
-    it by: hard links only); the small datasets hashed on the way share one hashing budget for the file."""
+    """Builds the tree below ``root`` object by object, in ``H5Ovisit`` order: each dataset is described while
+    libhdf5 has its header at hand (metadata, and the bytes of a small one), each group is placed. Every object
+    is opened by its path from ``root`` (the path ``H5Ovisit`` reached it by: hard links only); the small datasets
+    read on the way share one hashing budget for the file.
+
+    Two kinds of work wait for ``finish`` instead of running between the visit's calls, where they measured
+    slower: hashing the bytes read (up to ``UNHASHED_BYTES`` wait; past that they are hashed at once), and
+    reading the ``group_attrs`` of the groups that have attributes.
+    """
 
     def __init__(self, root: h5py.h5g.GroupID, group_attrs: tuple[str, ...], raw: RawReader | None) -> None:
         self._root = root
@@ -147,28 +169,50 @@ class _TreeBuilder:
         self._budget = HashBudget.of_file(h5py.h5i.get_file_id(root))
         self.tree = StoredGroup()
         self._groups: dict[bytes, StoredGroup] = {b"": self.tree}
-
-    def _attrs(self, name: bytes) -> dict[str, str]:
-        found = {attr: h5util.str_attr(self._root, attr, name) for attr in self._group_attrs}
-        return {attr: value for attr, value in found.items() if value is not None}
+        self._unhashed: list[tuple[StoredGroup, str, StoredDataset, _Unhashed]] = []
+        self._unhashed_bytes = 0
+        self._with_attrs: list[tuple[bytes, StoredGroup]] = []
 
     def visit(self, name: bytes, info: h5py.h5o.ObjInfo) -> None:
-        """Describe the object at ``name`` and place it in its parent group (when that is in the tree)."""
+        """Place the object at ``name`` in its parent group (when that is in the tree), a dataset described."""
         kind = info.type
-        if kind == _DATASET:
-            member: StoredGroup | StoredDataset = _describe_dataset(self._root, name, info.num_attrs > 0, self._raw,
-                                                                    self._budget)
-        elif kind == _GROUP:
-            member = StoredGroup(attrs=self._attrs(name) if self._group_attrs and info.num_attrs > 0 else {})
-        else:
+        if kind != _DATASET and kind != _GROUP:
             return
         parent_name, _, own_name = name.rpartition(b"/")
         parent = self._groups.get(parent_name)
         if parent is None:
             return
+        key = own_name.decode("utf-8", "surrogateescape")
         if kind == _GROUP:
-            self._groups[name] = member  # type: ignore[assignment]
-        parent.members[own_name.decode("utf-8", "surrogateescape")] = member
+            group = self._groups[name] = parent.members[key] = StoredGroup()
+            if self._group_attrs and info.num_attrs > 0:
+                self._with_attrs.append((name, group))
+            return
+        dataset, unhashed = _describe_dataset(self._root, name, info.num_attrs > 0, self._raw, self._budget)
+        parent.members[key] = dataset
+        if unhashed is not None:
+            self._unhashed.append((parent, key, dataset, unhashed))
+            self._unhashed_bytes += len(unhashed.data)
+            if self._unhashed_bytes > UNHASHED_BYTES:
+                self._hash_unhashed()
+
+    def finish(self) -> StoredGroup:
+        """The tree, once the visit is over: every digest made, every group's attributes read."""
+        self._hash_unhashed()
+        for name, group in self._with_attrs:
+            for attr in self._group_attrs:
+                value = h5util.str_attr(self._root, attr, name)
+                if value is not None:
+                    group.attrs[attr] = value
+        self._with_attrs.clear()
+        return self.tree
+
+    def _hash_unhashed(self) -> None:
+        """Give the datasets whose bytes wait here their digests (in place: members keep their order)."""
+        for parent, key, described, unhashed in self._unhashed:
+            parent.members[key] = StoredDataset(described.shape, described.dtype, unhashed.digest())
+        self._unhashed.clear()
+        self._unhashed_bytes = 0
 
 
 def read_tree(root: h5py.Group, group_attrs: tuple[str, ...] = (), raw: RawReader | None = None) -> StoredGroup:
@@ -180,4 +224,4 @@ def read_tree(root: h5py.Group, group_attrs: tuple[str, ...] = (), raw: RawReade
     """
     builder = _TreeBuilder(root.id, group_attrs, raw or _descriptor_reader(root.file))
     h5py.h5o.visit(root.id, builder.visit, info=True)
-    return builder.tree
+    return builder.finish()
