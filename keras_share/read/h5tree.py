@@ -32,7 +32,7 @@ from keras_share.read.stored import StoredDataset, StoredGroup
 
 EAGER_DIGEST_BYTES = 1 << 20
 """Datasets up to this size are hashed while the tree is read; larger ones only when a rule asks."""
-UNHASHED_BYTES = 4 << 20
+UNHASHED_BYTES = 1 << 20
 """Bytes of small arrays read and not hashed yet that the walk may hold: past them, it hashes what it holds."""
 
 
