@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from keras_share.analysis.analyze import analyze, analyze_graph
+from keras_share.analysis.analyze import GraphFacts, analyze, analyze_graph, graph_facts
 from keras_share.analysis.diff import ModelDiff, compare
 from keras_share.analysis.digests import DigestSource
 from keras_share.analysis.provenance import mark_transferred
 from keras_share.analysis.report import Finding, ModelReport
-from keras_share.analysis.shapes import CallShapesByKey, infer_shapes
 from keras_share.batch import Result, expand, inspect_each
 from keras_share.errors import ReadError
 from keras_share.graph.build import attach_weights, graph_of_config
@@ -42,22 +41,22 @@ if TYPE_CHECKING:
 def read_and_analyze(source: str | os.PathLike[str] | ModelRead,
                      timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> ModelReport:
     """``analyze(read_model(path, timeout))`` of a path, or of a read already begun (``start_read``), the graph
-    built and its shapes inferred from the configs while the reader child still reads the weights (for
-    ``.keras`` archives and folders, whose configs are read first). No findings."""
+    built and what it says alone (``graph_facts``) worked out from the configs while the reader child still reads
+    the weights (for ``.keras`` archives and folders, whose configs are read first). No findings."""
     allow_deep_pickles()  # the same limit for every file, first or not: nothing depends on what was read before
-    early: list[tuple[Graph, CallShapesByKey]] = []
+    early: list[tuple[Graph, GraphFacts]] = []
 
     def from_configs(configs_only: ModelFile) -> None:
         graph = graph_of_config(configs_only)
-        early.append((graph, infer_shapes(graph)))
+        early.append((graph, graph_facts(graph)))
 
     read = source if isinstance(source, ModelRead) else start_read(source, timeout)
     model_file = read.finish(while_reading=from_configs)
     if not early:
         return analyze(model_file)
-    graph, shapes = early[0]
+    graph, facts = early[0]
     attach_weights(graph, model_file.weights)
-    return analyze_graph(model_file, graph, shapes)
+    return analyze_graph(model_file, graph, facts)
 
 
 def inspect_file(path: str | os.PathLike[str], timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> ModelReport:

@@ -176,17 +176,31 @@ def _add_ancillary_calls(graph: Graph, models: list[Layer], traced: set[str], re
             reached[child.path] = set(range(child.calls)) - skipped
 
 
-def analyze_graph(model_file: ModelFile, graph: Graph, shapes: CallShapesByKey | None = None) -> ModelReport:
-    """Effective calls, sharing, identity and trainability for every layer of ``graph``; ``shapes``, when given,
-    are ``infer_shapes(graph)`` (inferred while the weights were read)."""
+class GraphFacts(NamedTuple):
+    """What the layer graph alone says, before any weights are attached: ``analyze_graph`` takes them ready when
+    they were worked out while the reader child still read the weights."""
+
+    shapes: CallShapesByKey
+    feeding: dict[str, set[int]]
+    """``calls_feeding_outputs`` of the graph."""
+
+
+def graph_facts(graph: Graph) -> GraphFacts:
+    """The call shapes and the calls feeding outputs of ``graph`` (neither depends on its weights)."""
+    return GraphFacts(infer_shapes(graph), calls_feeding_outputs(graph))
+
+
+def analyze_graph(model_file: ModelFile, graph: Graph, facts: GraphFacts | None = None) -> ModelReport:
+    """Effective calls, sharing, identity and trainability for every layer of ``graph``; ``facts``, when given,
+    are ``graph_facts(graph)`` (worked out while the weights were read)."""
     stored_groups = {**model_file.weights.unattached}
     configured = graph
     graph = keras_hub.preset_graph(model_file, graph)
-    if shapes is None or graph is not configured:
-        shapes = infer_shapes(graph)
+    if facts is None or graph is not configured:
+        facts = graph_facts(graph)
+    shapes, feeding = facts
     effective: dict[str, int] = {"": 1}
     frozen = _frozen_models(graph)
-    feeding = calls_feeding_outputs(graph)
     reached = calls_reaching_outputs(graph, model_file.keras_generation, feeding)
     reports: list[LayerReport] = []
     for layer in graph.layers.values():

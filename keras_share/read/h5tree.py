@@ -81,19 +81,21 @@ def _descriptor_reader(file: h5py.File) -> RawReader | None:
 
 
 class _Unhashed(NamedTuple):
-    """A small array's bytes in C order, read from the file, whose digest is still to be made."""
+    """A small dataset described, with its bytes in C order read from the file: its digest is still to be made."""
 
-    data: bytes | memoryview
-    dtype: np.dtype
     shape: tuple[int, ...]
+    dtype_name: str
+    dtype: np.dtype
+    data: bytes | memoryview
 
-    def digest(self) -> ArrayDigest:
-        return buffer_digest(self.data, self.dtype, self.shape)
+    def hashed(self) -> StoredDataset:
+        """The dataset described with its digest."""
+        return StoredDataset(self.shape, self.dtype_name, buffer_digest(self.data, self.dtype, self.shape))
 
 
 def _small_digest(dataset: h5py.h5d.DatasetID, memory_type: h5py.h5t.TypeID, dtype: np.dtype,
                   shape: tuple[int, ...], raw_at: int | None, raw: RawReader | None,
-                  budget: HashBudget) -> ArrayDigest | _Unhashed | None:
+                  budget: HashBudget) -> ArrayDigest | bytes | memoryview | None:
     """The digest of a small numeric dataset, or its bytes to hash later; None for other datasets, when its data
     cannot be read, and when ``budget`` cannot pay for reading it.
 
@@ -116,7 +118,7 @@ def _small_digest(dataset: h5py.h5d.DatasetID, memory_type: h5py.h5t.TypeID, dty
         except (OSError, OverflowError):  # an offset past what the system can address: libhdf5 says why
             data = b""
         if len(data) == size:
-            return _Unhashed(data, dtype, shape)
+            return data
     cost = read_cost(dataset, dtype.itemsize, shape)
     if cost is None or not budget.take(cost):
         return None
@@ -129,14 +131,14 @@ def _small_digest(dataset: h5py.h5d.DatasetID, memory_type: h5py.h5t.TypeID, dty
 
 
 def _describe_dataset(root: h5py.h5g.GroupID, name: bytes, has_attrs: bool, raw: RawReader | None,
-                      budget: HashBudget) -> tuple[StoredDataset, _Unhashed | None]:
-    """The dataset at ``name``, and its bytes when its digest is still to be made from them."""
+                      budget: HashBudget) -> StoredDataset | _Unhashed:
+    """The dataset at ``name``; with its bytes instead of its digest when that is still to be made from them."""
     try:
         dataset = h5py.h5d.open(root, name)
         offset = dataset.get_offset()
         location = h5util.data_location(dataset, offset)
         if location == "virtual":
-            return _UNDESCRIBED, None
+            return _UNDESCRIBED
         file_type = dataset.get_type()
         memory_type, dtype, dtype_name = _memory_type(file_type)
         dims = dataset.get_space().get_simple_extent_dims()
@@ -144,11 +146,11 @@ def _describe_dataset(root: h5py.h5g.GroupID, name: bytes, has_attrs: bool, raw:
         declared = h5util.str_attr(dataset, "dtype") if has_attrs else None  # Keras's "bfloat16"
         raw_at = offset if memory_type is file_type else None
         digest = _small_digest(dataset, memory_type, dtype, shape, raw_at, raw, budget) if location == "file" else None
-        if isinstance(digest, _Unhashed):
-            return StoredDataset(shape, declared or dtype_name), digest
-        return StoredDataset(shape, declared or dtype_name, digest), None
+        if isinstance(digest, (bytes, memoryview)):
+            return _Unhashed(shape, declared or dtype_name, dtype, digest)
+        return StoredDataset(shape, declared or dtype_name, digest)
     except _ERRORS:
-        return _UNDESCRIBED, None
+        return _UNDESCRIBED
 
 
 class _TreeBuilder:
@@ -169,7 +171,7 @@ class _TreeBuilder:
         self._budget = HashBudget.of_file(h5py.h5i.get_file_id(root))
         self.tree = StoredGroup()
         self._groups: dict[bytes, StoredGroup] = {b"": self.tree}
-        self._unhashed: list[tuple[StoredGroup, str, StoredDataset, _Unhashed]] = []
+        self._unhashed: list[tuple[StoredGroup, str, _Unhashed]] = []
         self._unhashed_bytes = 0
         self._with_attrs: list[tuple[bytes, StoredGroup]] = []
 
@@ -188,13 +190,15 @@ class _TreeBuilder:
             if self._group_attrs and info.num_attrs > 0:
                 self._with_attrs.append((name, group))
             return
-        dataset, unhashed = _describe_dataset(self._root, name, info.num_attrs > 0, self._raw, self._budget)
-        parent.members[key] = dataset
-        if unhashed is not None:
-            self._unhashed.append((parent, key, dataset, unhashed))
-            self._unhashed_bytes += len(unhashed.data)
-            if self._unhashed_bytes > UNHASHED_BYTES:
-                self._hash_unhashed()
+        described = _describe_dataset(self._root, name, info.num_attrs > 0, self._raw, self._budget)
+        if isinstance(described, StoredDataset):
+            parent.members[key] = described
+            return
+        parent.members[key] = _UNDESCRIBED  # holds the member's place until its digest is made
+        self._unhashed.append((parent, key, described))
+        self._unhashed_bytes += len(described.data)
+        if self._unhashed_bytes > UNHASHED_BYTES:
+            self._hash_unhashed()
 
     def finish(self) -> StoredGroup:
         """The tree, once the visit is over: every digest made, every group's attributes read."""
@@ -209,8 +213,8 @@ class _TreeBuilder:
 
     def _hash_unhashed(self) -> None:
         """Give the datasets whose bytes wait here their digests (in place: members keep their order)."""
-        for parent, key, described, unhashed in self._unhashed:
-            parent.members[key] = StoredDataset(described.shape, described.dtype, unhashed.digest())
+        for parent, key, unhashed in self._unhashed:
+            parent.members[key] = unhashed.hashed()
         self._unhashed.clear()
         self._unhashed_bytes = 0
 
