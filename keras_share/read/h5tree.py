@@ -3,9 +3,9 @@
 Walking a model file object by object through h5py's high-level API costs a dozen library calls per
 link. Here one ``H5Ovisit`` reaches every object with its type and attribute count, and describes it
 on the way: each dataset is opened once, by its path from the root, for its shape and dtype (and, when
-small, its content digest); only groups that carry attributes are asked for them, after the visit. The
-visit follows hard links only: soft and external links
-are never followed, and an object reachable through several hard links is seen once, at its first path.
+small, its bytes, hashed outside the visit's calls); only groups that carry attributes are asked for them,
+after the visit. The visit follows hard links only: soft and external links are never followed, and an object
+reachable through several hard links is seen once, at its first path.
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ class _TreeBuilder:
     read on the way share one hashing budget for the file.
 
     Two kinds of work wait for ``finish`` instead of running between the visit's calls, where they measured
-    slower: hashing the bytes read (up to ``UNHASHED_BYTES`` wait; past that they are hashed at once), and
+    slower (docs/performance.md): hashing the bytes read (up to ``UNHASHED_BYTES`` wait; past that they are hashed at once), and
     reading the ``group_attrs`` of the groups that have attributes.
     """
 
