@@ -160,8 +160,8 @@ class _TreeBuilder:
     read on the way share one hashing budget for the file.
 
     Two kinds of work wait for ``finish`` instead of running between the visit's calls, where they measured
-    slower (docs/performance.md): hashing the bytes read (up to ``UNHASHED_BYTES`` wait; past that they are hashed at once), and
-    reading the ``group_attrs`` of the groups that have attributes.
+    slower (docs/performance.md): hashing the bytes read (up to ``UNHASHED_BYTES`` wait; past that they are
+    hashed at once), and reading the ``group_attrs`` of the groups that have attributes.
     """
 
     def __init__(self, root: h5py.h5g.GroupID, group_attrs: tuple[str, ...], raw: RawReader | None) -> None:
